@@ -1,0 +1,45 @@
+# Faultline: make run starts everything in one process; make test proves it.
+GO      ?= go
+BIN     := bin/faultline
+FUZZTIME ?= 10s
+
+.PHONY: run build test test-unit test-e2e fuzz bench lint fmt deps clean
+
+build:
+	$(GO) build -o $(BIN) ./services/faultline
+
+run: build
+	./$(BIN) serve
+
+# Everything CI runs, from a fresh clone: services first, then every test.
+test: deps build
+	$(GO) vet ./... ./e2e/...
+	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) fuzz
+	$(MAKE) test-e2e
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+test-e2e: build
+	cd e2e && FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+
+# Short runs of every fuzz target; longer with FUZZTIME=5m.
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+bench: build
+	scripts/bench.sh
+
+deps:
+	@scripts/deps.sh
+
+lint:
+	$(GO) vet ./... ./e2e/...
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin data

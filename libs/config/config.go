@@ -1,0 +1,307 @@
+// Package config owns Faultline's configuration: every environment variable
+// the binary reads, its default, and its validation. Load is the only way in;
+// it reports every bad variable at once with the variable's name.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of a Faultline process.
+type Config struct {
+	DatabaseURL string // DATABASE_URL
+	Host        string // HOST
+	Port        int    // PORT
+	PublicURL   string // PUBLIC_URL, without a trailing slash
+	SSLProxy    bool   // SSL_PROXY: served behind a TLS-terminating proxy
+	LogLevel    string // LOG_LEVEL: debug, info, warn, error
+
+	NATSURL    string // NATS_URL: empty means an embedded server
+	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
+	DataDir    string // DATA_DIR
+
+	ClickHouseURL string // CLICKHOUSE_URL: empty means analytics off
+
+	EventRetentionDays int // EVENT_RETENTION_DAYS: stored events older than this are dropped
+
+	Ingest  IngestConfig
+	Limits  RateLimits
+	Proxies []netip.Prefix // TRUSTED_PROXIES: X-Forwarded-For is read only from these peers
+
+	SessionSecretKey string     // SESSION_SECRET_KEY: signs session and CSRF tokens; required with SSL_PROXY
+	CreateSuperuser  *Superuser // CREATE_SUPERUSER: nil when unset
+	SMTP             SMTPConfig
+}
+
+// Superuser is the first admin CREATE_SUPERUSER=email:password asks for.
+type Superuser struct {
+	Email, Password string
+}
+
+// SMTPConfig is the mail server invitations and password resets go through.
+// An empty Host means mail is off.
+type SMTPConfig struct {
+	Host     string // SMTP_HOST
+	Port     int    // SMTP_PORT
+	Username string // SMTP_USERNAME
+	Password string // SMTP_PASSWORD
+	From     string // SMTP_FROM
+	TLS      string // SMTP_TLS: starttls, tls (implicit) or none
+}
+
+// MinSessionSecretKey is the shortest SESSION_SECRET_KEY accepted, as in Rustrak.
+const MinSessionSecretKey = 64
+
+// IngestConfig shapes the INGEST stream and the gateway's size limits.
+type IngestConfig struct {
+	MaxAge          time.Duration // INGEST_MAX_AGE
+	MaxBytes        int64         // INGEST_MAX_BYTES (-1: unlimited)
+	Replicas        int           // INGEST_REPLICAS
+	DuplicateWindow time.Duration // INGEST_DUPLICATE_WINDOW
+	MaxInFlight     int           // GATEWAY_MAX_IN_FLIGHT: requests beyond this get 503 at once
+	BodyMemory      int64         // GATEWAY_BODY_MEMORY: shared budget for large bodies
+}
+
+// RateLimits are the operator's event quotas, per data category. Zero means
+// no limit, as in Rustrak.
+type RateLimits struct {
+	PerMinute           int64 // MAX_EVENTS_PER_MINUTE
+	PerHour             int64 // MAX_EVENTS_PER_HOUR
+	PerProjectPerMinute int64 // MAX_EVENTS_PER_PROJECT_PER_MINUTE
+	PerProjectPerHour   int64 // MAX_EVENTS_PER_PROJECT_PER_HOUR
+}
+
+// Variable documents one environment variable; README's table is made from
+// the same facts.
+type Variable struct {
+	Name, Default, Help string
+}
+
+// Variables lists every variable Load reads, in the README's order.
+var Variables = []Variable{
+	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/faultline?sslmode=disable", "Postgres; the database is created if missing"},
+	{"HOST", "0.0.0.0", "address the HTTP server listens on"},
+	{"PORT", "8080", "port the HTTP server listens on"},
+	{"PUBLIC_URL", "http://localhost:PORT", "URL SDKs and browsers reach Faultline at; DSNs are built from it"},
+	{"SSL_PROXY", "false", "true when served behind a TLS-terminating proxy"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
+	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
+	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
+	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics"},
+	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
+	{"INGEST_MAX_AGE", "2160h", "how long the INGEST stream keeps envelopes (S2-compressed); a replay rebuilds from what it still holds, so keep it at least EVENT_RETENTION_DAYS"},
+	{"INGEST_MAX_BYTES", "-1", "size cap of the INGEST stream in bytes; -1 is unlimited"},
+	{"INGEST_REPLICAS", "1", "replicas of the INGEST stream and KV buckets (3 on a cluster)"},
+	{"INGEST_DUPLICATE_WINDOW", "2m", "window in which a resent envelope is recognised and stored once"},
+	{"GATEWAY_MAX_IN_FLIGHT", "512", "ingestion requests in flight before the gateway sheds load with 503"},
+	{"GATEWAY_BODY_MEMORY", "268435456", "bytes all ingestion requests together may hold in bodies beyond 1 MiB each; past it large bodies wait, then get 503"},
+	{"MAX_EVENTS_PER_MINUTE", "60000", "global quota per data category per minute (0: none)"},
+	{"MAX_EVENTS_PER_HOUR", "1000000", "global quota per data category per hour (0: none)"},
+	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
+	{"MAX_EVENTS_PER_PROJECT_PER_HOUR", "500000", "per-project quota per data category per hour (0: none)"},
+	{"TRUSTED_PROXIES", "(none)", "comma-separated CIDRs whose X-Forwarded-For is believed"},
+	{"SESSION_SECRET_KEY", "(none)", "at least 64 bytes; keys session and CSRF tokens; required when SSL_PROXY=true"},
+	{"CREATE_SUPERUSER", "(none)", "email:password of an admin created at start when there are no users"},
+	{"SMTP_HOST", "(mail off)", "mail server for invitations and password resets"},
+	{"SMTP_PORT", "587", "mail server port"},
+	{"SMTP_USERNAME", "(none)", "mail server user (PLAIN auth); unset sends without auth"},
+	{"SMTP_PASSWORD", "(none)", "mail server password"},
+	{"SMTP_FROM", "(faultline@PUBLIC_URL host)", "sender address of Faultline's mail"},
+	{"SMTP_TLS", "starttls", "starttls, tls (implicit, usually port 465) or none"},
+}
+
+// Load reads and validates the configuration. getenv is os.Getenv in
+// production and a map lookup in tests.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		DatabaseURL:        r.str("DATABASE_URL"),
+		Host:               r.str("HOST"),
+		Port:               int(r.int("PORT", 1, 65535)),
+		SSLProxy:           r.bool("SSL_PROXY"),
+		LogLevel:           r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		NATSURL:            r.raw("NATS_URL"),
+		NATSListen:         r.raw("NATS_LISTEN"),
+		DataDir:            r.str("DATA_DIR"),
+		ClickHouseURL:      r.raw("CLICKHOUSE_URL"),
+		EventRetentionDays: int(r.int("EVENT_RETENTION_DAYS", 1, 36500)),
+		Ingest: IngestConfig{
+			MaxAge:          r.duration("INGEST_MAX_AGE"),
+			MaxBytes:        r.int("INGEST_MAX_BYTES", -1, 1<<62),
+			Replicas:        int(r.int("INGEST_REPLICAS", 1, 5)),
+			DuplicateWindow: r.duration("INGEST_DUPLICATE_WINDOW"),
+			MaxInFlight:     int(r.int("GATEWAY_MAX_IN_FLIGHT", 1, 1<<20)),
+			BodyMemory:      r.int("GATEWAY_BODY_MEMORY", 1<<20, 1<<40),
+		},
+		Limits: RateLimits{
+			PerMinute:           r.int("MAX_EVENTS_PER_MINUTE", 0, 1<<62),
+			PerHour:             r.int("MAX_EVENTS_PER_HOUR", 0, 1<<62),
+			PerProjectPerMinute: r.int("MAX_EVENTS_PER_PROJECT_PER_MINUTE", 0, 1<<62),
+			PerProjectPerHour:   r.int("MAX_EVENTS_PER_PROJECT_PER_HOUR", 0, 1<<62),
+		},
+	}
+	if _, err := url.Parse(c.DatabaseURL); err != nil {
+		r.fail("DATABASE_URL", err.Error())
+	}
+	c.PublicURL = strings.TrimRight(r.raw("PUBLIC_URL"), "/")
+	if c.PublicURL == "" {
+		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("PUBLIC_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.PublicURL))
+	}
+	if c.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			r.fail("NATS_LISTEN", "want host:port: "+err.Error())
+		}
+	}
+	if c.ClickHouseURL != "" {
+		if _, err := url.Parse(c.ClickHouseURL); err != nil {
+			r.fail("CLICKHOUSE_URL", err.Error())
+		}
+	}
+	for _, s := range splitList(r.raw("TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				r.fail("TRUSTED_PROXIES", "want CIDRs or addresses, got "+strconv.Quote(s))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.Proxies = append(c.Proxies, p.Masked())
+	}
+	r.accounts(&c)
+	return c, errors.Join(r.errs...)
+}
+
+// accounts reads the sign-in and mail variables.
+func (r *reader) accounts(c *Config) {
+	c.SessionSecretKey = r.raw("SESSION_SECRET_KEY")
+	switch {
+	case c.SessionSecretKey == "" && c.SSLProxy:
+		r.fail("SESSION_SECRET_KEY", fmt.Sprintf("required when SSL_PROXY=true (at least %d bytes, e.g. from 'openssl rand -hex 32')", MinSessionSecretKey))
+	case c.SessionSecretKey != "" && len(c.SessionSecretKey) < MinSessionSecretKey:
+		r.fail("SESSION_SECRET_KEY", fmt.Sprintf("want at least %d bytes, got %d", MinSessionSecretKey, len(c.SessionSecretKey)))
+	}
+	if s := r.raw("CREATE_SUPERUSER"); s != "" {
+		email, password, ok := strings.Cut(s, ":")
+		email = strings.TrimSpace(email)
+		if !ok || !strings.Contains(email, "@") || strings.ContainsAny(email, " \t") || password == "" {
+			r.fail("CREATE_SUPERUSER", "want email:password")
+		} else {
+			c.CreateSuperuser = &Superuser{Email: email, Password: password}
+		}
+	}
+	c.SMTP = SMTPConfig{
+		Host:     r.raw("SMTP_HOST"),
+		Port:     int(r.int("SMTP_PORT", 1, 65535)),
+		Username: r.raw("SMTP_USERNAME"),
+		Password: r.raw("SMTP_PASSWORD"),
+		From:     r.raw("SMTP_FROM"),
+		TLS:      r.oneOf("SMTP_TLS", "starttls", "tls", "none"),
+	}
+	if c.SMTP.From == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		c.SMTP.From = "faultline@" + host
+	} else if !strings.Contains(c.SMTP.From, "@") {
+		r.fail("SMTP_FROM", "want an email address, got "+strconv.Quote(c.SMTP.From))
+	}
+	if c.SMTP.Password != "" && c.SMTP.Username == "" {
+		r.fail("SMTP_USERNAME", "required when SMTP_PASSWORD is set")
+	}
+}
+
+// ListenAddr is the HTTP server's address.
+func (c Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, msg string) { r.errs = append(r.errs, fmt.Errorf("%s: %s", name, msg)) }
+
+func defaultOf(name string) string {
+	for _, v := range Variables {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	panic("config: undocumented variable " + name)
+}
+
+// raw returns the variable's value, or "" when unset; documented defaults in
+// parentheses describe behaviour and are not values.
+func (r *reader) raw(name string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	if d := defaultOf(name); !strings.HasPrefix(d, "(") && !strings.Contains(d, "PORT") {
+		return d
+	}
+	return ""
+}
+
+func (r *reader) str(name string) string { return r.raw(name) }
+
+func (r *reader) int(name string, lo, hi int64) int64 {
+	s := r.raw(name)
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, fmt.Sprintf("want a whole number from %d to %d, got %q", lo, hi, s))
+	}
+	return n
+}
+
+func (r *reader) bool(name string) bool {
+	switch strings.ToLower(r.raw(name)) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	r.fail(name, "want true or false, got "+strconv.Quote(r.raw(name)))
+	return false
+}
+
+func (r *reader) duration(name string) time.Duration {
+	s := r.raw(name)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		r.fail(name, "want a duration such as 90s, 2m or 720h, got "+strconv.Quote(s))
+	}
+	return d
+}
+
+func (r *reader) oneOf(name string, allowed ...string) string {
+	s := strings.ToLower(r.raw(name))
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	r.fail(name, fmt.Sprintf("want one of %s, got %q", strings.Join(allowed, ", "), s))
+	return allowed[0]
+}

@@ -1,0 +1,349 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+	expjson "github.com/go-json-experiment/json/v1"
+)
+
+// Payloads are decoded with github.com/go-json-experiment/json/v1: the
+// semantics of encoding/json (case-insensitive field names, the last of
+// duplicate names, invalid UTF-8 replaced by U+FFFD, type errors skipped
+// field by field) on the engine of encoding/json/v2, which decodes an event
+// in about half the time. FuzzDecodeMatchesEncodingJSON holds the two to the
+// same results.
+
+// The flex types decode what SDKs send in the shape they send it. Their
+// UnmarshalJSON never fails: a value of the wrong shape leaves the field
+// empty, as Sentry drops an invalid field rather than the whole event.
+
+// flexString takes a string, or a number or boolean written out as text.
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	*s = flexString(scalarText(b))
+	return nil
+}
+
+// scalarText is the text of a JSON scalar; "" for null, objects and arrays.
+func scalarText(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	switch b[0] {
+	case '"':
+		if s, ok := plainString(b); ok {
+			return s
+		}
+		var v string
+		if expjson.Unmarshal(b, &v) != nil {
+			return ""
+		}
+		return v
+	case 't', 'f':
+		return string(b)
+	case 'n', '{', '[':
+		return ""
+	}
+	return string(b) // a number, as written
+}
+
+// plainString is the text of a JSON string that needs no unescaping: no
+// backslash, no control character, valid UTF-8. b is one valid JSON value.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+// anyText is the text of any JSON value: a scalar's text, or compact JSON
+// for objects and arrays.
+func anyText(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	if b[0] == '{' || b[0] == '[' {
+		// Decoded and encoded again: one canonical text for one value.
+		var v any
+		if expjson.Unmarshal(b, &v) != nil {
+			return ""
+		}
+		out, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(out)
+	}
+	return scalarText(b)
+}
+
+// flexInt takes an integer as a number or a numeric string.
+type flexInt struct {
+	V     int64
+	Valid bool
+}
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	*n = flexInt{}
+	s := scalarText(b)
+	if s == "" {
+		return nil
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = flexInt{i, true}
+		return nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 1<<53 {
+		*n = flexInt{int64(f), true}
+	}
+	return nil
+}
+
+// flexBool takes true/false, 0/1 and their string forms.
+type flexBool struct {
+	V     bool
+	Valid bool
+}
+
+func (v *flexBool) UnmarshalJSON(b []byte) error {
+	*v = flexBool{}
+	switch strings.ToLower(scalarText(b)) {
+	case "true", "1", "yes":
+		*v = flexBool{true, true}
+	case "false", "0", "no":
+		*v = flexBool{false, true}
+	}
+	return nil
+}
+
+func (v flexBool) ptr() *bool {
+	if !v.Valid {
+		return nil
+	}
+	b := v.V
+	return &b
+}
+
+// flexTime takes seconds since the epoch (number or numeric string) or an
+// RFC 3339 time, with or without a zone (UTC then).
+type flexTime struct{ T time.Time }
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	t.T = parseTime(scalarText(b))
+	return nil
+}
+
+func parseTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
+			return time.Time{}
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			return v.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// flexStrings takes an array of scalars (as text) or a single scalar.
+type flexStrings []string
+
+func (l *flexStrings) UnmarshalJSON(b []byte) error {
+	*l = nil
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	if b[0] != '[' {
+		if s := scalarText(b); s != "" {
+			*l = flexStrings{s}
+		}
+		return nil
+	}
+	var raw []json.RawMessage
+	if expjson.Unmarshal(b, &raw) != nil {
+		return nil
+	}
+	for _, r := range raw {
+		*l = append(*l, anyText(r))
+	}
+	return nil
+}
+
+// values unwraps Sentry's {"values": [...]} container, which SDKs also send
+// as a bare array; a single object counts as a one-item list. b is valid
+// JSON. It reads b once, as decoding it into struct{ Values json.RawMessage }
+// and then the array would (TestValuesMatchesEncodingJSON); the items alias b.
+func values(b json.RawMessage) []json.RawMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] {
+	case '[':
+		return elements(b)
+	case '{':
+		v, found, ok := member(b, "values")
+		switch {
+		case !ok:
+			return nil
+		case !found:
+			return []json.RawMessage{b}
+		case v[0] == '[':
+			return elements(v)
+		}
+	}
+	return nil
+}
+
+func newDecoder(b []byte) *jsontext.Decoder {
+	return jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+}
+
+// elements are the items of the JSON array b, as slices of b; nil if b is
+// not a valid array.
+func elements(b []byte) []json.RawMessage {
+	d := newDecoder(b)
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '[' {
+		return nil
+	}
+	var out []json.RawMessage
+	for d.PeekKind() != ']' {
+		v, err := d.ReadValue()
+		if err != nil {
+			return nil
+		}
+		end := d.InputOffset()
+		out = append(out, b[end-int64(len(v)):end:end])
+	}
+	return out
+}
+
+// member is the value of the object b's member called name, matched as
+// encoding/json matches struct fields: case-insensitively, the last one
+// winning. ok is false if b is not a valid object.
+func member(b []byte, name string) (v []byte, found, ok bool) {
+	d := newDecoder(b)
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, false, false
+	}
+	for d.PeekKind() != '}' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return nil, false, false
+		}
+		match := strings.EqualFold(tok.String(), name) // before the token is read past
+		val, err := d.ReadValue()
+		if err != nil {
+			return nil, false, false
+		}
+		if match {
+			end := d.InputOffset()
+			v, found = b[end-int64(len(val)):end:end], true
+		}
+	}
+	return v, found, true
+}
+
+// pairs reads an object (in document order) or an array of [key, value]
+// pairs or {key, value} objects, as tags and headers come.
+func pairs(b json.RawMessage) [][2]string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	var out [][2]string
+	switch b[0] {
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if _, err := dec.Token(); err != nil {
+			return nil
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return out
+			}
+			key, _ := tok.(string)
+			var v json.RawMessage
+			if dec.Decode(&v) != nil {
+				return out
+			}
+			out = append(out, [2]string{key, scalarText(v)})
+		}
+	case '[':
+		var list []json.RawMessage
+		if expjson.Unmarshal(b, &list) != nil {
+			return nil
+		}
+		for _, item := range list {
+			var pair []json.RawMessage
+			if expjson.Unmarshal(item, &pair) == nil {
+				if len(pair) == 2 {
+					out = append(out, [2]string{scalarText(pair[0]), scalarText(pair[1])})
+				}
+				continue
+			}
+			var kv struct {
+				Key   flexString `json:"key"`
+				Value flexString `json:"value"`
+			}
+			if expjson.Unmarshal(item, &kv) == nil {
+				out = append(out, [2]string{string(kv.Key), string(kv.Value)})
+			}
+		}
+	}
+	return out
+}
+
+// object decodes b as a JSON object of raw values; nil for anything else.
+func object(b json.RawMessage) map[string]json.RawMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if expjson.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// lenient decodes b into v, keeping whatever fits: a JSON value of the wrong
+// type for a field leaves that field empty. It fails only on malformed JSON.
+func lenient(b []byte, v any) error {
+	err := expjson.Unmarshal(b, v)
+	var te *expjson.UnmarshalTypeError
+	if err != nil && errors.As(err, &te) {
+		return nil
+	}
+	return err
+}

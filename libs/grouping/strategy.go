@@ -1,0 +1,486 @@
+package grouping
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/faultline/faultline/libs/event"
+)
+
+// frameState is a frame after stack-trace rules.
+type frameState struct {
+	inApp     bool
+	groupOff  bool
+	groupHint string
+	category  string
+}
+
+// stackState is a stack trace after stack-trace rules.
+type stackState struct {
+	frames    []frameState
+	maxFrames int // 0: all
+	minFrames int
+	varsRule  string
+}
+
+type grouper struct {
+	e      *event.Event
+	rules  *Rules
+	stacks map[*event.Stacktrace]*stackState
+}
+
+func newGrouper(e *event.Event, r *Rules) *grouper {
+	g := &grouper{e: e, rules: r, stacks: map[*event.Stacktrace]*stackState{}}
+	for _, st := range g.allStacktraces() {
+		g.stacks[st] = g.applyStackRules(st)
+	}
+	return g
+}
+
+func (g *grouper) allStacktraces() []*event.Stacktrace {
+	var out []*event.Stacktrace
+	for i := range g.e.Exceptions {
+		if st := g.e.Exceptions[i].Stacktrace; st != nil {
+			out = append(out, st)
+		}
+	}
+	for i := range g.e.Threads {
+		if st := g.e.Threads[i].Stacktrace; st != nil {
+			out = append(out, st)
+		}
+	}
+	if g.e.Stacktrace != nil {
+		out = append(out, g.e.Stacktrace)
+	}
+	return out
+}
+
+func (g *grouper) platformOf(f *event.Frame) string {
+	if f.Platform != "" {
+		return f.Platform
+	}
+	return g.e.Platform
+}
+
+func (g *grouper) view(st *event.Stacktrace, s *stackState, i int) frameView {
+	f := &st.Frames[i]
+	return frameView{f: f, platform: g.platformOf(f), inApp: s.frames[i].inApp, category: s.frames[i].category}
+}
+
+func allMatch(ms []Matcher, v frameView) bool {
+	for i := range ms {
+		if !ms[i].matchFrame(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// applyStackRules runs the stack-trace rules over st in order; a later rule
+// overrides an earlier one.
+func (g *grouper) applyStackRules(st *event.Stacktrace) *stackState {
+	s := &stackState{frames: make([]frameState, len(st.Frames))}
+	for i := range st.Frames {
+		s.frames[i].inApp = st.Frames[i].IsInApp()
+	}
+	if g.rules == nil {
+		return s
+	}
+	n := len(st.Frames)
+	for ri := range g.rules.Stack {
+		rule := &g.rules.Stack[ri]
+		for i := 0; i < n; i++ {
+			if !allMatch(rule.Matchers, g.view(st, s, i)) {
+				continue
+			}
+			if len(rule.Caller) > 0 && (i == 0 || !allMatch(rule.Caller, g.view(st, s, i-1))) {
+				continue
+			}
+			if len(rule.Callee) > 0 && (i+1 >= n || !allMatch(rule.Callee, g.view(st, s, i+1))) {
+				continue
+			}
+			for _, a := range rule.Actions {
+				lo, hi := i, i+1
+				switch a.Range {
+				case '^': // towards the crash: the frames after this one
+					lo, hi = i+1, n
+				case 'v':
+					lo, hi = 0, i
+				}
+				switch a.Name {
+				case "app":
+					for j := lo; j < hi; j++ {
+						s.frames[j].inApp = a.Flag
+					}
+				case "group":
+					for j := lo; j < hi; j++ {
+						s.frames[j].groupOff = !a.Flag
+						s.frames[j].groupHint = "marked out of grouping by stack-trace rule: " + rule.Text
+					}
+				case "category":
+					for j := lo; j < hi; j++ {
+						s.frames[j].category = a.Value
+					}
+				case "max-frames":
+					fmt.Sscan(a.Value, &s.maxFrames)
+					s.varsRule = rule.Text
+				case "min-frames":
+					fmt.Sscan(a.Value, &s.minFrames)
+					s.varsRule = rule.Text
+				}
+			}
+		}
+	}
+	return s
+}
+
+// matchFingerprint is the first fingerprint rule that matches e, or nil.
+func (r *Rules) matchFingerprint(e *event.Event, g *grouper) *FingerprintRule {
+	if r == nil {
+		return nil
+	}
+	for i := range r.Fingerprint {
+		rule := &r.Fingerprint[i]
+		var frameMs []Matcher
+		ok := true
+		for j := range rule.Matchers {
+			m := &rule.Matchers[j]
+			if isFrameKey(m.Key) {
+				frameMs = append(frameMs, *m)
+			} else if !m.matchEvent(e) {
+				ok = false
+				break
+			}
+		}
+		if ok && len(frameMs) > 0 {
+			ok = g.anyFrame(func(v frameView) bool { return allMatch(frameMs, v) })
+		}
+		if ok {
+			return rule
+		}
+	}
+	return nil
+}
+
+func (g *grouper) anyFrame(pred func(frameView) bool) bool {
+	for _, st := range g.allStacktraces() {
+		s := g.stacks[st]
+		for i := range st.Frames {
+			if pred(g.view(st, s, i)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+const (
+	kindApp    = "app"
+	kindSystem = "system"
+)
+
+// defaultVariants are the variants of Sentry's default grouping, before any
+// fingerprint: app and system for stack traces, default for messages and
+// security reports, fallback when nothing is left.
+func (g *grouper) defaultVariants() []Variant {
+	e := g.e
+	if e.Security != nil {
+		return []Variant{{Name: "default", Contributes: true, Component: newComponent("default", g.securityComponent())}}
+	}
+	var build func(kind string) *Component
+	switch {
+	case len(g.groupingExceptions()) > 0:
+		build = g.exceptionsComponent
+	case e.MainThread() != nil:
+		t := e.MainThread()
+		build = func(kind string) *Component {
+			return newComponent("threads", g.stacktraceComponent(t.Stacktrace, kind)).settle("ignored because the thread has no contributing frames")
+		}
+	case e.Stacktrace != nil:
+		build = func(kind string) *Component { return g.stacktraceComponent(e.Stacktrace, kind) }
+	}
+	if build != nil {
+		system := build(kindSystem)
+		if system.Contributes {
+			app := build(kindApp)
+			v := []Variant{
+				{Name: kindApp, Contributes: app.Contributes, Component: newComponent(kindApp, app)},
+				{Name: kindSystem, Contributes: true, Component: newComponent(kindSystem, system)},
+			}
+			// The app variant counts only when in-app frames decided it, or
+			// when there are no frames at all to tell app from system.
+			if countFrames(system, false) > 0 && countFrames(app, true) == 0 {
+				v[0].Contributes, v[0].Hint = false, "ignored because the stack trace has no contributing in-app frames"
+				v[0].Component.Contributes = false
+			}
+			return v
+		}
+	}
+	if msg := g.messageComponent(); msg != nil {
+		return []Variant{{Name: "default", Contributes: true, Component: newComponent("default", msg)}}
+	}
+	fb := newComponent("fallback")
+	fb.Hint = "the event has nothing to group by"
+	return []Variant{{Name: "fallback", Contributes: true, Component: fb, Hint: fb.Hint}}
+}
+
+// countFrames counts the frame components under c (only contributing ones
+// if contributing is set).
+func countFrames(c *Component, contributing bool) int {
+	if contributing && !c.Contributes {
+		return 0
+	}
+	if c.ID == "frame" {
+		return 1
+	}
+	n := 0
+	for _, v := range c.Values {
+		if sub, ok := v.(*Component); ok {
+			n += countFrames(sub, contributing)
+		}
+	}
+	return n
+}
+
+// groupingExceptions are the exceptions that group an error: the chain
+// without exception groups when it has other exceptions.
+func (g *grouper) groupingExceptions() []*event.Exception {
+	var all, leaves []*event.Exception
+	for i := range g.e.Exceptions {
+		ex := &g.e.Exceptions[i]
+		all = append(all, ex)
+		if ex.Mechanism == nil || !ex.Mechanism.IsExceptionGroup {
+			leaves = append(leaves, ex)
+		}
+	}
+	if len(leaves) > 0 {
+		return leaves
+	}
+	return all
+}
+
+func (g *grouper) exceptionsComponent(kind string) *Component {
+	exs := g.groupingExceptions()
+	if len(exs) == 1 {
+		return g.exceptionComponent(exs[0], kind)
+	}
+	c := newComponent("chained-exception")
+	for _, ex := range exs {
+		c.Values = append(c.Values, g.exceptionComponent(ex, kind))
+	}
+	return c.settle("ignored because no exception of the chain contributes")
+}
+
+func (g *grouper) exceptionComponent(ex *event.Exception, kind string) *Component {
+	c := newComponent("exception")
+	var stc *Component
+	if ex.Stacktrace != nil {
+		stc = g.stacktraceComponent(ex.Stacktrace, kind)
+		c.Values = append(c.Values, stc)
+	}
+	typ := newComponent("type")
+	if ex.Type == "" {
+		typ.ignore("no type")
+	} else {
+		typ.Values = []any{ex.Type}
+		if ex.Mechanism != nil && ex.Mechanism.Synthetic {
+			typ.ignore("ignored because the exception is synthetic")
+		}
+	}
+	val := newComponent("value")
+	if v := strings.TrimSpace(ex.Value); v == "" {
+		val.ignore("no value")
+	} else if stc != nil && stc.Contributes {
+		val.Values = []any{v} // not parameterized: it does not count
+		val.ignore("ignored because the stack trace takes precedence")
+	} else {
+		norm := Parameterize(v)
+		val.Values = []any{norm}
+		if norm != v {
+			val.Hint = "stripped event-specific values"
+		}
+	}
+	c.Values = append(c.Values, typ, val)
+	return c.settle("ignored because no part of the exception contributes")
+}
+
+var junkFunctions = map[string]bool{
+	"": true, "?": true, "<anonymous>": true, "anonymous": true, "<unknown>": true, "unknown": true,
+	"Anonymous function": true, "<anonymous function>": true, "[native code]": true,
+}
+
+var (
+	jsIndexSuffixRE = regexp.MustCompile(` \[as [^\]]*\]$| \(index \d+\)$`)
+	hexAddrRE       = regexp.MustCompile(`0x[0-9a-fA-F]+`)
+)
+
+// trimFunction is the part of a function name that stays the same from one
+// build and one call to the next.
+func trimFunction(fn, fam string) string {
+	fn = strings.TrimSpace(fn)
+	if fam == "javascript" {
+		fn = jsIndexSuffixRE.ReplaceAllString(fn, "")
+		for _, p := range []string{"async ", "new ", "Object.", "Module."} {
+			fn = strings.TrimPrefix(fn, p)
+		}
+	}
+	return hexAddrRE.ReplaceAllString(fn, "<hex>")
+}
+
+var (
+	javaLambdaRE   = regexp.MustCompile(`\$\$Lambda\$\d+(?:/(?:0x)?[0-9a-fA-F]+)?`)
+	javaEnhancedRE = regexp.MustCompile(`\$\$(EnhancerBy[A-Za-z]*|FastClassBy[A-Za-z]*|HibernateProxy)\$\$[0-9a-fA-F]+`)
+)
+
+func normalizeModule(m string) string {
+	m = javaLambdaRE.ReplaceAllString(m, "$$$$Lambda$$")
+	return javaEnhancedRE.ReplaceAllString(m, "$$$$$1$$$$<auto>")
+}
+
+func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) *Component {
+	fam := family(g.platformOf(f))
+	c := newComponent("frame")
+	var mod *Component
+	if f.Module != "" {
+		mod = newComponent("module", normalizeModule(f.Module))
+		c.Values = append(c.Values, mod)
+	}
+	if name := firstNonEmpty(f.Filename, f.AbsPath); name != "" {
+		file := newComponent("filename")
+		norm := NormalizeFilename(name)
+		switch {
+		case mod != nil:
+			file.Values = []any{norm}
+			file.ignore("the module takes precedence")
+		case norm == "":
+			file.ignore("no usable file name")
+		default:
+			file.Values = []any{norm}
+			if norm != name {
+				file.Hint = "stripped the URL origin, query and cache-busting parts"
+			}
+		}
+		c.Values = append(c.Values, file)
+	}
+	fn := newComponent("function")
+	raw := firstNonEmpty(f.Function, f.RawFunction, f.Symbol)
+	name := trimFunction(raw, fam)
+	if junkFunctions[name] {
+		if raw != "" {
+			fn.Values = []any{raw}
+		}
+		fn.ignore("ignored unknown or anonymous function")
+	} else {
+		fn.Values = []any{name}
+	}
+	c.Values = append(c.Values, fn)
+	if line := strings.TrimSpace(f.ContextLine); line != "" {
+		cl := newComponent("context-line", line)
+		switch {
+		case fn.Contributes:
+			cl.ignore("the function name is used instead")
+		case len(line) > 120:
+			cl.Values = []any{line[:120] + "..."}
+			cl.ignore("ignored because the line is too long (minified code?)")
+		}
+		c.Values = append(c.Values, cl)
+	}
+	lower := strings.ToLower(firstNonEmpty(f.AbsPath, f.Filename))
+	switch {
+	case kind == kindApp && !st.inApp:
+		c.ignore("non app frame")
+	case st.groupOff:
+		c.ignore(st.groupHint)
+	case fam == "javascript" && (lower == "<anonymous>" || lower == "[native code]" || lower == "native"):
+		c.ignore("ignored native code frame")
+	}
+	return c.settle("ignored because the frame has nothing to group by")
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// leafValues is the concatenated contributing values of c, as a key.
+func leafValues(c *Component) string {
+	var b strings.Builder
+	c.update(&b)
+	return b.String()
+}
+
+func (g *grouper) stacktraceComponent(st *event.Stacktrace, kind string) *Component {
+	s := g.stacks[st]
+	if s == nil {
+		s = g.applyStackRules(st)
+	}
+	c := newComponent("stacktrace")
+	prev := ""
+	for i := range st.Frames {
+		fc := g.frameComponent(&st.Frames[i], s.frames[i], kind)
+		if fc.Contributes {
+			key := leafValues(fc)
+			if key == prev {
+				fc.ignore("ignored due to recursion")
+			}
+			prev = key
+		}
+		c.Values = append(c.Values, fc)
+	}
+	contributing := 0
+	for i := len(c.Values) - 1; i >= 0; i-- {
+		fc := c.Values[i].(*Component)
+		if !fc.Contributes {
+			continue
+		}
+		contributing++
+		if s.maxFrames > 0 && contributing > s.maxFrames {
+			fc.ignore(fmt.Sprintf("ignored because only the %d frames closest to the crash count (%s)", s.maxFrames, s.varsRule))
+			contributing--
+		}
+	}
+	if kind == kindApp {
+		c.settle("ignored because it contains no contributing in-app frames")
+	} else {
+		c.settle("ignored because it contains no contributing frames")
+	}
+	if c.Contributes && s.minFrames > 0 && contributing < s.minFrames {
+		c.ignore(fmt.Sprintf("ignored because it has fewer than %d contributing frames (%s)", s.minFrames, s.varsRule))
+	}
+	return c
+}
+
+func (g *grouper) messageComponent() *Component {
+	e := g.e
+	msg := ""
+	if e.LogEntry != nil && e.LogEntry.Message != "" {
+		msg = e.LogEntry.Message // the template: its parameters never split a group
+	} else {
+		msg = e.Message
+	}
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return nil
+	}
+	norm := Parameterize(msg)
+	c := newComponent("message", norm)
+	if norm != msg {
+		c.Hint = "stripped event-specific values"
+	}
+	return c
+}
+
+func (g *grouper) securityComponent() *Component {
+	s := g.e.Security
+	if s.Kind == "csp" {
+		return newComponent("csp",
+			newComponent("salt", s.EffectiveDirective),
+			newComponent("uri", event.BlockedOrigin(s)))
+	}
+	return newComponent(s.Kind, newComponent("salt", s.Kind), newComponent("hostname", s.Hostname))
+}

@@ -1,0 +1,136 @@
+// Package natsx owns Faultline's connection to NATS: starting the embedded
+// JetStream server of the all-in-one binary and connecting to it or to an
+// external server or cluster.
+package natsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Embedded is a NATS server with JetStream running inside this process.
+type Embedded struct {
+	Server *server.Server
+}
+
+// EmbeddedOptions configure an embedded server.
+type EmbeddedOptions struct {
+	StoreDir string // JetStream file storage
+	Listen   string // host:port to also accept network clients on; "" for in-process only
+}
+
+// StartEmbedded starts a JetStream-enabled NATS server in this process and
+// waits until it accepts connections.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	opts := &server.Options{
+		ServerName:         "faultline",
+		JetStream:          true,
+		StoreDir:           o.StoreDir,
+		NoSigs:             true,
+		MaxPayload:         8 << 20, // envelopes of up to Sentry's size limits, uncompressed
+		JetStreamMaxMemory: 256 << 20,
+		DontListen:         o.Listen == "",
+	}
+	if o.Listen != "" {
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats listen address %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats listen port %q: %w", port, err)
+		}
+		opts.Host, opts.Port = host, p
+		if p == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("start embedded nats: not ready after 30s")
+	}
+	return &Embedded{Server: ns}, nil
+}
+
+// ClientURL is the URL network clients reach the embedded server at, or ""
+// when it listens in-process only.
+func (e *Embedded) ClientURL() string {
+	if e.Server.Addr() == nil {
+		return ""
+	}
+	return e.Server.ClientURL()
+}
+
+// Shutdown stops the server and waits for it.
+func (e *Embedded) Shutdown() {
+	e.Server.Shutdown()
+	e.Server.WaitForShutdown()
+}
+
+// Conn is a NATS connection with its JetStream context.
+type Conn struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+}
+
+// Connect connects to url, or in-process to embedded when embedded is not
+// nil. The connection reconnects forever; lost and regained connections are
+// logged.
+func Connect(url string, embedded *Embedded, name string, log *slog.Logger) (*Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectBufSize(-1), // never buffer publishes while disconnected: callers answer 503 instead
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", slog.Any("error", err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", slog.String("url", nc.ConnectedUrlRedacted()))
+		}),
+	}
+	if embedded != nil {
+		opts = append(opts, nats.InProcessServer(embedded.Server))
+	} else {
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %q: %w", url, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Conn{NC: nc, JS: js}, nil
+}
+
+// Close drains the connection and waits until it has closed or ctx ends.
+func (c *Conn) Close(ctx context.Context) {
+	closed := make(chan struct{})
+	c.NC.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := c.NC.Drain(); err != nil {
+		c.NC.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		c.NC.Close()
+	}
+}

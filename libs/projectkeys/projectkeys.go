@@ -1,0 +1,148 @@
+// Package projectkeys owns the record that tells the gateway which DSN keys
+// exist, which project each belongs to, and its limits. The api service writes
+// records into the KV bucket streams.KeysBucket; gateways keep a watched copy
+// in memory, so ingestion needs no Postgres.
+package projectkeys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Key is one DSN key as the gateway sees it.
+type Key struct {
+	PublicKey string `json:"public_key"`
+	ProjectID int64  `json:"project_id"`
+	Disabled  bool   `json:"disabled,omitempty"`
+	// RateLimitPerMinute and RateLimitPerHour tighten the operator's
+	// per-project limits for events sent with this key; 0 means none.
+	RateLimitPerMinute int64 `json:"rate_limit_per_minute,omitempty"`
+	RateLimitPerHour   int64 `json:"rate_limit_per_hour,omitempty"`
+	// AllowedOrigins are the browser origins allowed to send with this key;
+	// empty or "*" allows all, as Sentry's default.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+}
+
+var publicKeyRE = regexp.MustCompile(`^[0-9a-zA-Z_-]{1,64}$`)
+
+// ValidPublicKey reports whether s can be a public key (and a KV key).
+func ValidPublicKey(s string) bool { return publicKeyRE.MatchString(s) }
+
+// Put writes k to the bucket.
+func Put(ctx context.Context, kv jetstream.KeyValue, k Key) error {
+	if !ValidPublicKey(k.PublicKey) {
+		return fmt.Errorf("put key: invalid public key %q", k.PublicKey)
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, k.PublicKey, b); err != nil {
+		return fmt.Errorf("put key %s: %w", k.PublicKey, err)
+	}
+	return nil
+}
+
+// Equal reports whether the stored record b says the same as k.
+func Equal(b []byte, k Key) bool {
+	want, err := json.Marshal(k)
+	return err == nil && string(want) == string(b)
+}
+
+// Delete removes a key from the bucket.
+func Delete(ctx context.Context, kv jetstream.KeyValue, publicKey string) error {
+	if err := kv.Delete(ctx, publicKey); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete key %s: %w", publicKey, err)
+	}
+	return nil
+}
+
+// Cache is an in-memory copy of the bucket, kept current by a watch.
+type Cache struct {
+	keys      atomic.Pointer[map[string]*Key]
+	mu        sync.Mutex // serialises writers of keys
+	ready     chan struct{}
+	readyOnce sync.Once
+	log       *slog.Logger
+}
+
+// NewCache returns an empty cache; Run fills it.
+func NewCache(log *slog.Logger) *Cache {
+	c := &Cache{ready: make(chan struct{}), log: log}
+	m := map[string]*Key{}
+	c.keys.Store(&m)
+	return c
+}
+
+// Lookup returns the key with the given public key, or nil.
+func (c *Cache) Lookup(publicKey string) *Key { return (*c.keys.Load())[publicKey] }
+
+// Ready is closed once the cache holds the whole bucket.
+func (c *Cache) Ready() <-chan struct{} { return c.ready }
+
+// Len is the number of keys held.
+func (c *Cache) Len() int { return len(*c.keys.Load()) }
+
+// Run watches the bucket until ctx ends, applying every change. It restarts
+// the watch when it breaks.
+func (c *Cache) Run(ctx context.Context, kv jetstream.KeyValue) error {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
+	}
+	defer w.Stop()
+	initial := map[string]*Key{} // filled without copying until the bucket has been read whole
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("key watch closed")
+			}
+			switch {
+			case e == nil: // initial values delivered
+				if initial != nil {
+					loaded := initial // a copy: &initial would see the nil stored next
+					c.keys.Store(&loaded)
+					initial = nil
+					c.readyOnce.Do(func() { close(c.ready) })
+				}
+			case initial != nil:
+				c.applyTo(initial, e)
+			default:
+				c.mu.Lock()
+				old := *c.keys.Load()
+				next := make(map[string]*Key, len(old)+1)
+				for k, v := range old {
+					next[k] = v
+				}
+				c.applyTo(next, e)
+				c.keys.Store(&next)
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (c *Cache) applyTo(next map[string]*Key, e jetstream.KeyValueEntry) {
+	switch e.Operation() {
+	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+		delete(next, e.Key())
+	default:
+		var k Key
+		if err := json.Unmarshal(e.Value(), &k); err != nil || k.PublicKey != e.Key() {
+			c.log.Error("ignoring malformed key record", slog.String("key", e.Key()), slog.Any("error", err))
+			return
+		}
+		next[e.Key()] = &k
+	}
+}

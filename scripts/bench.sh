@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench: the hot path's Go benchmarks, then the load generator against a
+# freshly started `faultline serve` (its own Postgres database, embedded NATS).
+# It prints numbers and asserts nothing; docs/benchmarks.md records them.
+#
+#   BENCH_DURATION=15s   measured time of each load scenario and pipeline step
+#   BENCH_FLAGS=...      more loadgen flags for the gateway run (go run ./e2e/cmd/loadgen -h)
+#   PIPELINE_FLAGS=...   more loadgen flags for the pipeline run (e.g. -pipeline-rates 1000,2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+duration=${BENCH_DURATION:-15s}
+
+echo "== machine: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== go benchmarks"
+$GO test -run='^$' -bench=. -benchmem ./libs/envelope ./services/gateway
+
+echo "== load generator: $duration per scenario"
+$GO build -o bin/loadgen ./e2e/cmd/loadgen
+# rss: the idle server; flat: flat out on 64 connections; bare: the same
+# payloads against a handler that only decompresses; rate: 1000/s open loop;
+# overload: 1024 connections flat out, against a server with the default
+# GATEWAY_MAX_IN_FLIGHT (512) and against one that sheds beyond 256.
+# shellcheck disable=SC2086
+bin/loadgen -faultline bin/faultline -duration "$duration" \
+	-scenarios rss,flat,bare,rate,overload -overload-max-in-flight 0,256 ${BENCH_FLAGS:-}
+
+echo "== pipeline: gateway to grouped and committed, $duration per rate; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# pipeline: error events at fixed rates, open loop, each timed until the
+# grouping role announces it on events.<project>.grouped (after its
+# transaction committed), a sample read back through the REST API, the
+# grouping consumer's backlog sampled; backlog: 30,000 envelopes queued while
+# grouping is paused, then the time grouping takes to clear them. Each runs
+# against a fresh server of its own.
+# shellcheck disable=SC2086
+bin/loadgen -faultline bin/faultline -pipeline-duration "$duration" -scenarios pipeline,backlog ${PIPELINE_FLAGS:-}
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPasswordHash(t *testing.T) {
+	h := HashPassword("s3cret password")
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash %q is not argon2id in PHC form", h)
+	}
+	if h == HashPassword("s3cret password") {
+		t.Error("two hashes of one password are equal: no salt?")
+	}
+	tests := []struct {
+		hash, password string
+		want           bool
+	}{
+		{h, "s3cret password", true},
+		{h, "s3cret passwore", false},
+		{h, "", false},
+		{"", "s3cret password", false},
+		{strings.Replace(h, "argon2id", "argon2i", 1), "s3cret password", false},
+		{strings.Replace(h, "m=19456", "m=99999999", 1), "s3cret password", false},
+	}
+	for _, tt := range tests {
+		if got := VerifyPassword(tt.hash, tt.password); got != tt.want {
+			t.Errorf("VerifyPassword(%q, %q) = %v, want %v", tt.hash, tt.password, got, tt.want)
+		}
+	}
+}
+
+func TestParseScopes(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []string
+		wantErr bool
+	}{
+		{[]string{"read"}, []string{"read"}, false},
+		{[]string{"read,write"}, []string{"read", "write"}, false},
+		{[]string{"org:read", "project:write", "project:releases", "event:admin"}, []string{"read", "write", "admin"}, false},
+		{[]string{"read", "read"}, []string{"read"}, false},
+		{[]string{"root"}, nil, true},
+		{[]string{"project:delete"}, nil, true},
+		{nil, nil, true},
+		{[]string{" , "}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseScopes(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseScopes(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestScopeCapAndRoles(t *testing.T) {
+	if got := scopeCap([]string{"read"}); got != LevelRead {
+		t.Errorf("read caps at %v", got)
+	}
+	if got := scopeCap([]string{"read", "write"}); got != LevelWrite {
+		t.Errorf("write caps at %v", got)
+	}
+	if got := scopeCap([]string{"admin"}); got != LevelOwner {
+		t.Errorf("admin caps at %v", got)
+	}
+	for role, want := range map[string]Level{"owner": LevelOwner, "admin": LevelAdmin, "member": LevelWrite, "viewer": LevelRead, "guest": LevelNone} {
+		if got := RoleLevel(role); got != want {
+			t.Errorf("RoleLevel(%q) = %v, want %v", role, got, want)
+		}
+	}
+}
+
+func TestAttemptLimiter(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := newAttemptLimiter(3, time.Minute)
+	l.now = func() time.Time { return now }
+	for i := 0; i < 3; i++ {
+		if _, blocked := l.blocked("a"); blocked {
+			t.Fatalf("blocked after %d attempts", i)
+		}
+		l.add("a")
+	}
+	wait, blocked := l.blocked("a")
+	if !blocked || wait != time.Minute {
+		t.Errorf("after 3 attempts: blocked=%v wait=%v", blocked, wait)
+	}
+	if _, blocked := l.blocked("b"); blocked {
+		t.Error("another key is blocked")
+	}
+	now = now.Add(time.Minute)
+	if _, blocked := l.blocked("a"); blocked {
+		t.Error("still blocked after the window")
+	}
+	l.add("a")
+	l.add("a")
+	l.add("a")
+	l.reset("a")
+	if _, blocked := l.blocked("a"); blocked {
+		t.Error("blocked after reset")
+	}
+}
+
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", "0:100:0", "0:0:1", "abc", "1:2", "0:-1:0", "0:99999999999999999999:0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseCursor(s)
+		if err == nil && (n < 0 || n > 1_000_000) {
+			t.Fatalf("ParseCursor(%q) = %d", s, n)
+		}
+	})
+}
+
+func FuzzParseScopes(f *testing.F) {
+	for _, s := range []string{"read", "org:read,project:write", "admin write", ":", "x:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseScopes([]string{s})
+		if err != nil {
+			return
+		}
+		if len(got) == 0 || len(got) > 3 {
+			t.Fatalf("ParseScopes(%q) = %q", s, got)
+		}
+		for _, sc := range got {
+			if sc != ScopeRead && sc != ScopeWrite && sc != ScopeAdmin {
+				t.Fatalf("ParseScopes(%q) gave %q", s, sc)
+			}
+		}
+	})
+}
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"a@b.c", "A <a@b.c>", "no", "x@y\r\nBcc: z@w"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := NormalizeEmail(s)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(e, "\r\n") || e != strings.ToLower(e) || !strings.Contains(e, "@") {
+			t.Fatalf("NormalizeEmail(%q) = %q", s, e)
+		}
+	})
+}

@@ -1,0 +1,428 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/faultline/faultline/libs/config"
+)
+
+// Options configure the REST API.
+type Options struct {
+	PublicURL        string
+	SSLProxy         bool   // cookies are Secure
+	SessionSecretKey string // keys CSRF tokens; optional unless SSLProxy
+	TrustedProxies   []netip.Prefix
+	SMTP             config.SMTPConfig
+}
+
+// OptionsFrom derives the API's options from the process configuration.
+func OptionsFrom(c config.Config) Options {
+	return Options{PublicURL: c.PublicURL, SSLProxy: c.SSLProxy, SessionSecretKey: c.SessionSecretKey,
+		TrustedProxies: c.Proxies, SMTP: c.SMTP}
+}
+
+// API serves /api/0/: accounts, organisations, teams, projects, keys and
+// tokens. Its store arrives when Postgres is ready; until then every route
+// answers 503.
+type API struct {
+	opt    Options
+	store  atomic.Pointer[Store]
+	auth   *Authenticator
+	mailer *Mailer
+	log    *slog.Logger
+
+	loginByIP      *attemptLimiter // every sign-in attempt from an address
+	loginByAccount *attemptLimiter // failed sign-ins of one account
+	mailByIP       *attemptLimiter // password-reset requests and invitation acceptances
+}
+
+// New returns the API. Call SetStore once Postgres is ready.
+func New(opt Options, log *slog.Logger) (*API, error) {
+	pub, err := url.Parse(opt.PublicURL)
+	if err != nil || pub.Host == "" {
+		return nil, fmt.Errorf("api: public URL %q: want an absolute URL", opt.PublicURL)
+	}
+	a := &API{opt: opt, log: log, mailer: NewMailer(opt.SMTP),
+		loginByIP:      newAttemptLimiter(30, 15*time.Minute),
+		loginByAccount: newAttemptLimiter(10, 15*time.Minute),
+		mailByIP:       newAttemptLimiter(10, 15*time.Minute),
+	}
+	a.auth = &Authenticator{store: a.store.Load, secret: []byte(opt.SessionSecretKey), secure: opt.SSLProxy,
+		publicURL: pub, proxies: opt.TrustedProxies}
+	return a, nil
+}
+
+// SetStore makes the API serve from s.
+func (a *API) SetStore(s *Store) { a.store.Store(s) }
+
+// Auth is the authenticator, for the dashboard's pages.
+func (a *API) Auth() *Authenticator { return a.auth }
+
+// Mailer is the API's mailer; tests point its TLS config at their server.
+func (a *API) Mailer() *Mailer { return a.mailer }
+
+// Who may call a route.
+type access int
+
+const (
+	public      access = iota // anyone
+	user                      // any signed-in user or token (need caps the token's scopes)
+	sessionOnly               // a signed-in browser session, not a token
+)
+
+// route is one REST endpoint. Routes with {org} in their path check the
+// principal's level in that organisation against need; {project} and
+// {team} are resolved inside it.
+type route struct {
+	method, path string
+	summary      string
+	access       access
+	need         Level
+	status       int    // success status
+	req, resp    string // OpenAPI schema names; resp "[]X" is a paginated list
+	handle       func(*call) (any, error)
+}
+
+// routes lists every endpoint of the REST API.
+func (a *API) routes() []route {
+	return append([]route{
+		{"GET", "/api/0/openapi.json", "This OpenAPI document", public, LevelNone, 200, "", "", a.openAPI},
+
+		{"POST", "/api/0/auth/login/", "Sign in; sets the session and CSRF cookies", public, LevelNone, 200, "Login", "Session", a.login},
+		{"DELETE", "/api/0/auth/", "Sign out", sessionOnly, LevelNone, 204, "", "", a.logout},
+		{"POST", "/api/0/auth/password-reset/", "Mail a password-reset link", public, LevelNone, 202, "PasswordResetRequest", "", a.requestPasswordReset},
+		{"POST", "/api/0/auth/password-reset/confirm/", "Set a new password with a reset token", public, LevelNone, 204, "PasswordReset", "", a.resetPassword},
+		{"POST", "/api/0/accept-invite/", "Accept an invitation (creating the user if needed) and sign in", public, LevelNone, 200, "AcceptInvite", "Session", a.acceptInvite},
+		{"GET", "/api/0/users/me/", "The signed-in user", user, LevelRead, 200, "", "User", a.me},
+		{"PUT", "/api/0/users/me/password/", "Change one's password", sessionOnly, LevelNone, 204, "PasswordChange", "", a.changePassword},
+
+		{"GET", "/api/0/api-tokens/", "List one's API tokens", sessionOnly, LevelNone, 200, "", "[]ApiToken", a.listTokens},
+		{"POST", "/api/0/api-tokens/", "Create an API token (shown once)", sessionOnly, LevelNone, 201, "NewApiToken", "ApiToken", a.createToken},
+		{"DELETE", "/api/0/api-tokens/{token_id}/", "Revoke an API token", sessionOnly, LevelNone, 204, "", "", a.revokeToken},
+
+		{"GET", "/api/0/organizations/", "List organisations", user, LevelRead, 200, "", "[]Organization", a.listOrgs},
+		{"POST", "/api/0/organizations/", "Create an organisation", user, LevelAdmin, 201, "NewOrganization", "Organization", a.createOrg},
+		{"GET", "/api/0/organizations/{org}/", "Retrieve an organisation", user, LevelRead, 200, "", "Organization", a.getOrg},
+		{"PUT", "/api/0/organizations/{org}/", "Update an organisation", user, LevelAdmin, 200, "OrganizationUpdate", "Organization", a.updateOrg},
+		{"DELETE", "/api/0/organizations/{org}/", "Delete an organisation with its projects", user, LevelOwner, 204, "", "", a.deleteOrg},
+		{"GET", "/api/0/organizations/{org}/projects/", "List an organisation's projects", user, LevelRead, 200, "", "[]Project", a.listOrgProjects},
+		{"GET", "/api/0/organizations/{org}/teams/", "List an organisation's teams", user, LevelRead, 200, "", "[]Team", a.listTeams},
+		{"POST", "/api/0/organizations/{org}/teams/", "Create a team", user, LevelAdmin, 201, "NewTeam", "Team", a.createTeam},
+		{"GET", "/api/0/organizations/{org}/members/", "List members and pending invitations", user, LevelRead, 200, "", "[]Member", a.listMembers},
+		{"POST", "/api/0/organizations/{org}/members/", "Invite a member by email", user, LevelAdmin, 201, "NewMember", "Member", a.inviteMember},
+		{"GET", "/api/0/organizations/{org}/members/{member_id}/", "Retrieve a member", user, LevelRead, 200, "", "Member", a.getMember},
+		{"PUT", "/api/0/organizations/{org}/members/{member_id}/", "Change a member's role", user, LevelAdmin, 200, "MemberUpdate", "Member", a.updateMember},
+		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/", "Remove a member or cancel an invitation", user, LevelAdmin, 204, "", "", a.removeMember},
+		{"POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Add a member to a team", user, LevelAdmin, 201, "", "Member", a.addMemberTeam},
+		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Remove a member from a team", user, LevelAdmin, 200, "", "Member", a.removeMemberTeam},
+
+		{"GET", "/api/0/teams/{org}/{team}/", "Retrieve a team", user, LevelRead, 200, "", "Team", a.getTeam},
+		{"PUT", "/api/0/teams/{org}/{team}/", "Update a team", user, LevelAdmin, 200, "TeamUpdate", "Team", a.updateTeam},
+		{"DELETE", "/api/0/teams/{org}/{team}/", "Delete a team (its projects stay)", user, LevelAdmin, 204, "", "", a.deleteTeam},
+		{"GET", "/api/0/teams/{org}/{team}/members/", "List a team's members", user, LevelRead, 200, "", "[]Member", a.listTeamMembers},
+		{"GET", "/api/0/teams/{org}/{team}/projects/", "List a team's projects", user, LevelRead, 200, "", "[]Project", a.listTeamProjects},
+		{"POST", "/api/0/teams/{org}/{team}/projects/", "Create a project for a team (with a default DSN key)", user, LevelAdmin, 201, "NewProject", "Project", a.createProject},
+
+		{"GET", "/api/0/projects/", "List every project one can see", user, LevelRead, 200, "", "[]Project", a.listProjects},
+		{"GET", "/api/0/projects/{org}/{project}/", "Retrieve a project", user, LevelRead, 200, "", "Project", a.getProject},
+		{"PUT", "/api/0/projects/{org}/{project}/", "Update a project", user, LevelWrite, 200, "ProjectUpdate", "Project", a.updateProject},
+		{"DELETE", "/api/0/projects/{org}/{project}/", "Delete a project and its keys", user, LevelAdmin, 204, "", "", a.deleteProject},
+		{"POST", "/api/0/projects/{org}/{project}/teams/{team}/", "Give a project to a team", user, LevelAdmin, 201, "", "Project", a.addProjectTeam},
+		{"DELETE", "/api/0/projects/{org}/{project}/teams/{team}/", "Take a project from a team", user, LevelAdmin, 200, "", "Project", a.removeProjectTeam},
+		{"GET", "/api/0/projects/{org}/{project}/keys/", "List a project's DSN keys", user, LevelRead, 200, "", "[]ProjectKey", a.listKeys},
+		{"POST", "/api/0/projects/{org}/{project}/keys/", "Create a DSN key", user, LevelWrite, 201, "KeyUpdate", "ProjectKey", a.createKey},
+		{"GET", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Retrieve a DSN key", user, LevelRead, 200, "", "ProjectKey", a.getKey},
+		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
+		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, LevelWrite, 204, "", "", a.deleteKey},
+		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, LevelWrite, 200, "", "ProjectKey", a.rotateKey},
+	}, append(a.issueRoutes(), a.groupingRulesRoutes()...)...)
+}
+
+// RouteInfo describes one route, for documentation and tests.
+type RouteInfo struct {
+	Method, Path        string
+	Public, SessionOnly bool
+	Need                Level // level needed in the {org} of the path, or token scope cap without one
+	Status              int   // success status
+}
+
+// Routes lists the REST API's routes.
+func (a *API) Routes() []RouteInfo {
+	var out []RouteInfo
+	for _, rt := range a.routes() {
+		out = append(out, RouteInfo{Method: rt.method, Path: rt.path, Public: rt.access == public,
+			SessionOnly: rt.access == sessionOnly, Need: rt.need, Status: rt.status})
+	}
+	return out
+}
+
+// Mount adds the REST API's routes.
+func (a *API) Mount(r chi.Router) {
+	for _, rt := range a.routes() {
+		r.Method(rt.method, rt.path, a.serve(rt))
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, &httpError{http.StatusNotFound, "The requested resource does not exist"})
+	})
+}
+
+// call is one request on its way through a route.
+type call struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	route   *route
+	store   *Store
+	p       *Principal
+	org     *Organization
+	level   Level // the principal's level in org
+	team    *Team
+	project *OrgProject
+}
+
+func (c *call) param(name string) string { return chi.URLParam(c.r, name) }
+
+// decode reads a JSON body of at most 1 MiB into v.
+func (c *call) decode(v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20))
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &httpError{http.StatusBadRequest, "a JSON body is required"}
+		}
+		return &httpError{http.StatusBadRequest, "invalid JSON body: " + err.Error()}
+	}
+	return nil
+}
+
+// httpError is an answer with a status and a detail.
+type httpError struct {
+	status int
+	detail string
+}
+
+func (e *httpError) Error() string { return e.detail }
+
+var (
+	errForbidden    = &httpError{http.StatusForbidden, "You do not have permission to perform this action."}
+	errNeedsSession = &httpError{http.StatusForbidden, "This endpoint needs a signed-in session, not an API token."}
+	errOneProject   = &httpError{http.StatusForbidden, "This API token is limited to one project."}
+	errNotFound     = &httpError{http.StatusNotFound, "The requested resource does not exist"}
+)
+
+// serve wraps a route: store readiness, authentication, CSRF, resolution of
+// {org}, {team} and {project}, the level check, then the handler, answered
+// through respond or fail.
+func (a *API) serve(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st := a.store.Load()
+		if st == nil {
+			w.Header().Set("Retry-After", "5")
+			a.fail(w, r, &httpError{http.StatusServiceUnavailable, "the database is not ready yet, retry later"})
+			return
+		}
+		c := &call{w: w, r: r, route: &rt, store: st}
+		if err := a.authorize(c); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		body, err := rt.handle(c)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.respond(w, rt.status, body)
+	}
+}
+
+func (a *API) authorize(c *call) error {
+	rt, r := c.route, c.r
+	ctx := r.Context()
+	if rt.access == public {
+		return a.auth.CheckOrigin(r)
+	}
+	p, err := a.auth.Principal(ctx, r)
+	if err != nil {
+		return err
+	}
+	c.p = p
+	if err := a.auth.CheckCSRF(r, p); err != nil {
+		return err
+	}
+	if rt.access == sessionOnly {
+		if p.Token != nil {
+			return errNeedsSession
+		}
+		return nil
+	}
+	orgParam := c.param("org")
+	if orgParam == "" {
+		if p.Cap() < rt.need {
+			return errForbidden
+		}
+		return nil
+	}
+	org, role, err := c.store.OrgRole(ctx, orgParam, p.User.ID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return errNotFound
+		}
+		return err
+	}
+	level := RoleLevel(role)
+	if p.User.IsSuperuser {
+		level = LevelOwner
+	}
+	if level == LevelNone || (p.Token != nil && p.Token.OrgID != 0 && p.Token.OrgID != org.ID) {
+		return errNotFound // another organisation's: do not reveal it exists
+	}
+	c.org, c.level = org, min(level, p.Cap())
+	if pp := c.param("project"); pp != "" {
+		c.project, err = c.store.OrgProject(ctx, org.ID, pp)
+		if errors.Is(err, ErrNotFound) || (err == nil && p.Token != nil && p.Token.ProjectID != 0 && p.Token.ProjectID != c.project.ID) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+	} else if p.Token != nil && p.Token.ProjectID != 0 {
+		return errOneProject
+	}
+	if tp := c.param("team"); tp != "" {
+		c.team, err = c.store.Team(ctx, org.ID, tp, p.User.ID)
+		if errors.Is(err, ErrNotFound) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.level < rt.need {
+		return errForbidden
+	}
+	return nil
+}
+
+// respond writes body as JSON with status; nil bodies write none.
+func (a *API) respond(w http.ResponseWriter, status int, body any) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if body == nil || status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		a.log.Error("encode response", slog.Any("error", err))
+		status, b = http.StatusInternalServerError, []byte(`{"detail":"internal error"}`)
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// fail answers an error as {"detail": "..."}, logging it once.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := http.StatusInternalServerError, "internal error"
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		status, detail = he.status, he.detail
+	case errors.Is(err, errUnauthenticated):
+		status, detail = http.StatusUnauthorized, "Authentication credentials were not provided or are invalid."
+		w.Header().Set("WWW-Authenticate", `Bearer realm="faultline"`)
+	case errors.Is(err, errCSRF), strings.HasPrefix(err.Error(), "CSRF check failed"):
+		status, detail = http.StatusForbidden, err.Error()
+	case errors.Is(err, ErrNotFound):
+		status, detail = http.StatusNotFound, "The requested resource does not exist"
+	case errors.Is(err, ErrConflict):
+		status, detail = http.StatusConflict, err.Error()
+	case errors.Is(err, ErrInvalid):
+		status, detail = http.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	case errors.Is(err, ErrMailOff):
+		status, detail = http.StatusServiceUnavailable, "mail is not configured (SMTP_HOST)"
+	}
+	attrs := []any{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status)}
+	if status >= 500 {
+		a.log.Error("api request failed", append(attrs, slog.Any("error", err))...)
+	} else {
+		a.log.Info("api request refused", append(attrs, slog.String("reason", detail))...)
+	}
+	a.respond(w, status, map[string]string{"detail": detail})
+}
+
+// Pagination: Sentry's cursors are "value:offset:is_prev"; Faultline's lists
+// page by offset, so value is always 0.
+const (
+	defaultPerPage = 100
+	maxPerPage     = 100
+)
+
+// page fetches one page with fetch and sets the Link header with the
+// previous and next cursors, as Sentry does (both always present, with
+// results="true|false").
+func page[T any](c *call, fetch func(limit, offset int) ([]T, error)) ([]T, error) {
+	q := c.r.URL.Query()
+	limit := defaultPerPage
+	if s := q.Get("per_page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPerPage {
+			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("per_page: want 1 to %d", maxPerPage)}
+		}
+		limit = n
+	}
+	offset, err := ParseCursor(q.Get("cursor"))
+	if err != nil {
+		return nil, &httpError{http.StatusBadRequest, err.Error()}
+	}
+	items, err := fetch(limit+1, offset)
+	if err != nil {
+		return nil, err
+	}
+	more := len(items) > limit
+	if more {
+		items = items[:limit]
+	}
+	link := func(rel string, off int, prev, results bool) string {
+		cursor := fmt.Sprintf("0:%d:%d", off, map[bool]int{false: 0, true: 1}[prev])
+		q.Set("cursor", cursor)
+		u := strings.TrimRight(c.storePublicURL(), "/") + c.r.URL.Path + "?" + q.Encode()
+		return fmt.Sprintf(`<%s>; rel="%s"; results="%t"; cursor="%s"`, u, rel, results, cursor)
+	}
+	c.w.Header().Set("Link", link("previous", max(offset-limit, 0), true, offset > 0)+", "+link("next", offset+limit, false, more))
+	return items, nil
+}
+
+// ParseCursor reads the offset from a Sentry cursor "value:offset:is_prev";
+// "" is the first page.
+func ParseCursor(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return 0, errors.New("invalid cursor: want value:offset:is_prev")
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil || n < 0 || n > 1_000_000 {
+		return 0, errors.New("invalid cursor: offset out of range")
+	}
+	if parts[2] != "0" && parts[2] != "1" {
+		return 0, errors.New("invalid cursor: is_prev must be 0 or 1")
+	}
+	return n, nil
+}
+
+func (c *call) storePublicURL() string { return c.store.PublicURL() }

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"maps"
+	"time"
+)
+
+// groupingRulesRoutes edit a project's grouping rules: Sentry's field names,
+// groupingEnhancements for stack-trace rules and fingerprintingRules for
+// server-side fingerprint rules.
+func (a *API) groupingRulesRoutes() []route {
+	const proj = "/api/0/projects/{org}/{project}/grouping-rules/"
+	return []route{
+		{"GET", proj, "A project's grouping rules (stack-trace and fingerprint rules)", user, LevelRead, 200, "", "GroupingRules", a.getGroupingRules},
+		{"PUT", proj, "Change a project's grouping rules; rules that do not parse are refused with their line", user, LevelWrite, 200, "GroupingRules", "GroupingRules", a.setGroupingRules},
+		{"POST", proj + "preview/", "Which of the project's last 500 events candidate rules would move to another issue", user, LevelWrite, 200, "GroupingRules", "GroupingRulesPreview", a.previewGroupingRules},
+	}
+}
+
+// groupingRulesBody is the rules' JSON; absent fields keep their value.
+type groupingRulesBody struct {
+	Stack       *string `json:"groupingEnhancements"`
+	Fingerprint *string `json:"fingerprintingRules"`
+}
+
+func groupingRulesJSON(r GroupingRules) map[string]any {
+	var updated any
+	if !r.UpdatedAt.IsZero() {
+		updated = r.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return map[string]any{"groupingEnhancements": r.Stack, "fingerprintingRules": r.Fingerprint, "dateUpdated": updated}
+}
+
+func (a *API) getGroupingRules(c *call) (any, error) {
+	r, err := c.store.Issues().GroupingRules(c.r.Context(), c.project.ID)
+	if err != nil {
+		return nil, err
+	}
+	return groupingRulesJSON(r), nil
+}
+
+// candidateRules reads a body over the project's current rules.
+func (a *API) candidateRules(c *call) (string, string, error) {
+	var body groupingRulesBody
+	if err := c.decode(&body); err != nil {
+		return "", "", err
+	}
+	cur, err := c.store.Issues().GroupingRules(c.r.Context(), c.project.ID)
+	if err != nil {
+		return "", "", err
+	}
+	if body.Stack != nil {
+		cur.Stack = *body.Stack
+	}
+	if body.Fingerprint != nil {
+		cur.Fingerprint = *body.Fingerprint
+	}
+	if len(cur.Stack) > 64<<10 || len(cur.Fingerprint) > 64<<10 {
+		return "", "", &httpError{400, "grouping rules: at most 64 KiB each"}
+	}
+	return cur.Stack, cur.Fingerprint, nil
+}
+
+func (a *API) setGroupingRules(c *call) (any, error) {
+	stack, fp, err := a.candidateRules(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.store.Issues().SetGroupingRules(c.r.Context(), c.project.ID, stack, fp)
+	if err != nil {
+		return nil, err
+	}
+	return groupingRulesJSON(r), nil
+}
+
+func (a *API) previewGroupingRules(c *call) (any, error) {
+	stack, fp, err := a.candidateRules(c)
+	if err != nil {
+		return nil, err
+	}
+	pv, err := c.store.Issues().PreviewGroupingRules(c.r.Context(), c.project.ID, stack, fp)
+	if err != nil {
+		return nil, err
+	}
+	sample := make([]map[string]any, 0, len(pv.Sample))
+	for _, ch := range pv.Sample {
+		var to any
+		if ch.ToIssue != 0 {
+			to = idString(ch.ToIssue)
+		}
+		sample = append(sample, map[string]any{"eventID": ch.EventID, "title": ch.Title,
+			"fromIssue": idString(ch.FromIssue), "toIssue": to, "hash": ch.Hash})
+	}
+	return map[string]any{"events": pv.Events, "moved": pv.Moved, "issuesSplit": pv.IssuesSplit,
+		"issuesMerged": pv.IssuesMerged, "newIssues": pv.NewIssues, "sample": sample}, nil
+}
+
+func init() {
+	maps.Copy(schemas, map[string]any{
+		"GroupingRules": obj(nil, map[string]any{
+			"groupingEnhancements": map[string]any{"type": "string", "description": `Stack-trace rules, one a line ("stack.module:foo.* -app")`},
+			"fingerprintingRules":  map[string]any{"type": "string", "description": `Fingerprint rules, one a line ("error.type:Timeout -> timeouts")`},
+			"dateUpdated":          map[string]any{"type": []string{"string", "null"}, "format": "date-time"},
+		}),
+		"GroupingRulesPreview": obj([]string{"events", "moved", "issuesSplit", "issuesMerged", "newIssues", "sample"}, map[string]any{
+			"events": integer, "moved": integer, "issuesSplit": integer, "issuesMerged": integer, "newIssues": integer,
+			"sample": map[string]any{"type": "array", "items": obj(nil, map[string]any{"eventID": str, "title": str,
+				"fromIssue": str, "toIssue": map[string]any{"type": []string{"string", "null"}, "description": "null: a new issue"}, "hash": str})},
+		}),
+	})
+}

@@ -1,0 +1,205 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// OpenAPI returns the OpenAPI 3.1 document of the REST API, made from the
+// route list so it cannot drift from what is served.
+func (a *API) OpenAPI() map[string]any {
+	paths := map[string]any{}
+	for _, rt := range a.routes() {
+		item, _ := paths[rt.path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.path] = item
+		}
+		item[strings.ToLower(rt.method)] = operation(rt)
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":   "Faultline API",
+			"version": "0",
+			"description": "Organizations, teams, projects, DSN keys, members and API tokens, shaped like Sentry's Web API. " +
+				"Authenticate with `Authorization: Bearer <token>` or a session cookie; cookie-authenticated requests " +
+				"that change state send the faultline_csrf cookie's value in `X-CSRFToken`. Lists page with Sentry's " +
+				"cursors in the `Link` header. Errors are `{\"detail\": \"...\"}`.",
+		},
+		"servers": []any{map[string]any{"url": strings.TrimRight(a.opt.PublicURL, "/")}},
+		"paths":   paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{
+				"bearer":  map[string]any{"type": "http", "scheme": "bearer"},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie},
+			},
+			"schemas": schemas,
+		},
+	}
+}
+
+func (a *API) openAPI(c *call) (any, error) {
+	return a.OpenAPI(), nil
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+var paramHelp = map[string]string{
+	"org":       "The organization's slug or id.",
+	"project":   "The project's slug or id.",
+	"team":      "The team's slug or id.",
+	"member_id": "The member's id, or me.",
+	"key_id":    "The DSN key's public key.",
+	"token_id":  "The API token's id.",
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func operation(rt route) map[string]any {
+	op := map[string]any{
+		"summary":     rt.summary,
+		"operationId": operationID(rt),
+		"tags":        []string{tagOf(rt.path)},
+	}
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true,
+			"description": paramHelp[m[1]], "schema": map[string]string{"type": "string"}})
+	}
+	if strings.HasPrefix(rt.resp, "[]") {
+		params = append(params,
+			map[string]any{"name": "cursor", "in": "query", "description": "A cursor from the Link header.", "schema": map[string]string{"type": "string"}},
+			map[string]any{"name": "per_page", "in": "query", "description": "Results per page, 1 to 100 (100).",
+				"schema": map[string]any{"type": "integer", "minimum": 1, "maximum": maxPerPage}})
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if rt.req != "" {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.req)}}}
+	}
+	ok := map[string]any{"description": http.StatusText(rt.status)}
+	switch {
+	case strings.HasPrefix(rt.resp, "[]"):
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "array", "items": ref(rt.resp[2:])}}}
+		ok["headers"] = map[string]any{"Link": map[string]any{"description": "Previous and next cursors.", "schema": map[string]string{"type": "string"}}}
+	case rt.resp != "":
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.resp)}}
+	case rt.path == "/api/0/openapi.json":
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]string{"type": "object"}}}
+	}
+	errResp := func(why string) map[string]any {
+		return map[string]any{"description": why, "content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
+	}
+	responses := map[string]any{strconv.Itoa(rt.status): ok}
+	if rt.req != "" {
+		responses["400"] = errResp("Invalid input")
+	}
+	switch rt.access {
+	case public:
+		op["security"] = []any{}
+	case sessionOnly:
+		op["security"] = []any{map[string]any{"session": []string{}}}
+	default:
+		op["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"session": []string{}}}
+		op["x-faultline-level"] = rt.need.String()
+	}
+	if rt.access != public {
+		responses["401"] = errResp("No valid credentials")
+		responses["403"] = errResp("Not allowed: role, token scope or CSRF")
+	}
+	if strings.Contains(rt.path, "{") {
+		responses["404"] = errResp("No such resource, or not one's own")
+	}
+	responses["503"] = errResp("The database is not ready")
+	op["responses"] = responses
+	return op
+}
+
+func tagOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 3 {
+		return "meta"
+	}
+	return strings.TrimSuffix(parts[2], ".json")
+}
+
+func operationID(rt route) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(rt.method))
+	for _, p := range strings.Split(strings.Trim(rt.path, "/"), "/")[2:] {
+		p = strings.Trim(p, "{}")
+		for _, w := range strings.FieldsFunc(p, func(r rune) bool { return r == '_' || r == '-' || r == '.' }) {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String()
+}
+
+func obj(required []string, props map[string]any) map[string]any {
+	m := map[string]any{"type": "object", "properties": props}
+	if required != nil {
+		m["required"] = required
+	}
+	return m
+}
+
+var (
+	str      = map[string]any{"type": "string"}
+	boolean  = map[string]any{"type": "boolean"}
+	integer  = map[string]any{"type": "integer"}
+	dateTime = map[string]any{"type": "string", "format": "date-time"}
+	strList  = map[string]any{"type": "array", "items": str}
+	nullStr  = map[string]any{"type": []string{"string", "null"}}
+	roleEnum = map[string]any{"type": "string", "enum": Roles}
+)
+
+var schemas = map[string]any{
+	"Error": obj([]string{"detail"}, map[string]any{"detail": str}),
+	"User": obj([]string{"id", "email"}, map[string]any{"id": str, "email": str, "username": str, "name": str,
+		"isSuperuser": boolean, "isActive": boolean, "dateJoined": dateTime, "lastLogin": dateTime, "has2fa": boolean}),
+	"Login":                obj([]string{"email", "password"}, map[string]any{"email": str, "password": str}),
+	"Session":              obj([]string{"user", "csrfToken"}, map[string]any{"user": ref("User"), "csrfToken": str, "organization": ref("Organization")}),
+	"PasswordResetRequest": obj([]string{"email"}, map[string]any{"email": str}),
+	"PasswordReset":        obj([]string{"token", "password"}, map[string]any{"token": str, "password": str}),
+	"PasswordChange":       obj([]string{"password", "passwordNew"}, map[string]any{"password": str, "passwordNew": str}),
+	"AcceptInvite":         obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
+	"ApiToken": obj([]string{"id", "scopes"}, map[string]any{"id": str, "name": str, "dateCreated": dateTime, "expiresAt": dateTime,
+		"lastUsedAt": dateTime, "tokenLastCharacters": str, "organization": nullStr, "project": nullStr,
+		"scopes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{ScopeRead, ScopeWrite, ScopeAdmin}}},
+		"token":  map[string]any{"type": "string", "description": "Only in the answer to its creation."}}),
+	"NewApiToken": obj([]string{"scopes"}, map[string]any{"name": str, "expiresAt": dateTime,
+		"scopes":       map[string]any{"type": "array", "items": str, "description": "read, write, admin (or Sentry's org:read, project:write, ...)"},
+		"organization": map[string]any{"type": "string", "description": "Restrict the token to this organization."},
+		"project":      map[string]any{"type": "string", "description": "Restrict the token to this project of organization."}}),
+	"Organization": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "dateCreated": dateTime,
+		"access": strList, "features": strList, "status": obj(nil, map[string]any{"id": str, "name": str})}),
+	"NewOrganization":    obj([]string{"name"}, map[string]any{"name": str, "slug": str}),
+	"OrganizationUpdate": obj(nil, map[string]any{"name": str, "slug": str}),
+	"Team": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "dateCreated": dateTime,
+		"isMember": boolean, "memberCount": integer, "hasAccess": boolean}),
+	"NewTeam":    obj(nil, map[string]any{"name": str, "slug": str}),
+	"TeamUpdate": obj(nil, map[string]any{"name": str, "slug": str}),
+	"Project": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "platform": nullStr,
+		"dateCreated": dateTime, "allowedDomains": strList, "status": str,
+		"teams":        map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "slug": str, "name": str})},
+		"organization": obj(nil, map[string]any{"id": str, "slug": str, "name": str})}),
+	"NewProject":    obj([]string{"name"}, map[string]any{"name": str, "slug": str, "platform": str}),
+	"ProjectUpdate": obj(nil, map[string]any{"name": str, "slug": str, "platform": str, "allowedDomains": strList}),
+	"ProjectKey": obj([]string{"id", "public", "dsn"}, map[string]any{"id": str, "name": str, "label": str, "public": str, "secret": str,
+		"projectId": integer, "isActive": boolean, "dateCreated": dateTime,
+		"rateLimit":  map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{"window": integer, "count": integer}},
+		"rateLimits": obj(nil, map[string]any{"perMinute": integer, "perHour": integer}),
+		"dsn":        obj(nil, map[string]any{"public": str, "secret": str, "csp": str, "security": str})}),
+	"KeyUpdate": obj(nil, map[string]any{"name": str, "isActive": boolean,
+		"rateLimit":  map[string]any{"type": []string{"object", "null"}, "description": "window 60 or 3600 seconds; null removes the limits", "properties": map[string]any{"window": integer, "count": integer}},
+		"rateLimits": obj(nil, map[string]any{"perMinute": integer, "perHour": integer})}),
+	"Member": obj([]string{"id", "email", "role"}, map[string]any{"id": str, "email": str, "name": str, "role": roleEnum, "orgRole": roleEnum,
+		"pending": boolean, "expired": boolean, "inviteStatus": str, "dateCreated": dateTime, "teams": strList,
+		"user": map[string]any{"type": []string{"object", "null"}}}),
+	"NewMember":    obj([]string{"email"}, map[string]any{"email": str, "orgRole": roleEnum, "role": roleEnum, "teams": strList}),
+	"MemberUpdate": obj(nil, map[string]any{"orgRole": roleEnum, "role": roleEnum}),
+}

@@ -1,0 +1,47 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	accepted    *prometheus.CounterVec
+	items       *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	publish     prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_envelopes_accepted_total",
+			Help: "Envelopes stored in the INGEST stream, by kind.",
+		}, []string{"kind"}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_items_accepted_total",
+			Help: "Items stored in the INGEST stream, by data category.",
+		}, []string{"category"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_envelopes_rejected_total",
+			Help: "Requests refused, by reason.",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_items_rate_limited_total",
+			Help: "Items dropped by a quota, by data category.",
+		}, []string{"category"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "faultline_gateway_request_duration_seconds",
+			Help:    "Ingestion request latency, by endpoint.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"endpoint"}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "faultline_gateway_publish_duration_seconds",
+			Help:    "Time from publishing an envelope to JetStream's acknowledgement.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish)
+	}
+	return m
+}

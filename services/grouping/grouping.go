@@ -1,0 +1,422 @@
+// Package grouping is Faultline's grouping role and the owner of the
+// Postgres schema "grouping": a durable consumer of the INGEST stream that
+// normalizes error and security events, groups them into issues, stores
+// issues, their hashes, events and tag counts, applies the issue lifecycle
+// (regressions, unignores), and publishes every decision on the EVENTS
+// stream.
+//
+// Each batch of messages is one Postgres transaction. Redelivery changes
+// nothing (event ids are claimed with ON CONFLICT DO NOTHING), replicas on
+// the same durable consumer agree (aggregates merge without regard to
+// order; issue creation is serialized per project and guarded by a unique
+// hash), bad payloads are terminated and recorded in grouping.rejected, and
+// while Postgres is down messages are nak'ed with a growing delay.
+package grouping
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/klauspost/compress/zstd"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/streams"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations are the grouping service's schema migrations.
+var Migrations = pg.Migrations{Service: "grouping", FS: migrationsFS, Dir: "migrations"}
+
+// Options configure the service.
+type Options struct {
+	Consumer      string        // durable consumer name
+	Subjects      []string      // INGEST subjects consumed
+	BatchSize     int           // messages per transaction, at most
+	Linger        time.Duration // how long a batch waits to fill once it has a message
+	Workers       int           // goroutines normalizing and grouping
+	RetentionDays int           // event partitions older than this are dropped; 0 keeps them
+	AckWait       time.Duration
+	OutboxAge     time.Duration // publications older than this are swept from the outbox
+	RulesRefresh  time.Duration // how soon a change of a project's grouping rules is seen
+	Envelope      envelope.Limits
+
+	// Schema is where the projection is written: "grouping", or the next
+	// generation's schema during a replay.
+	Schema string
+	// Quiet publishes nothing: a replay does not announce history again.
+	Quiet bool
+}
+
+// DefaultOptions are the production options.
+func DefaultOptions() Options {
+	return Options{
+		Consumer:      "grouping",
+		Subjects:      []string{"ingest.*.error", "ingest.*.security"},
+		BatchSize:     500,
+		Linger:        5 * time.Millisecond,
+		Workers:       runtime.GOMAXPROCS(0),
+		RetentionDays: 90,
+		AckWait:       2 * time.Minute,
+		OutboxAge:     30 * time.Second,
+		RulesRefresh:  10 * time.Second,
+		Envelope:      envelope.DefaultLimits,
+		Schema:        "grouping",
+	}
+}
+
+// OptionsFrom derives the options from the process configuration.
+func OptionsFrom(c config.Config) Options {
+	o := DefaultOptions()
+	o.RetentionDays = c.EventRetentionDays
+	return o
+}
+
+// Service is one grouping replica.
+type Service struct {
+	opt   Options
+	pool  *pgxpool.Pool
+	nats  *natsx.Conn
+	blobs jetstream.ObjectStore
+	log   *slog.Logger
+	rules *ruleCache
+	zenc  *zstd.Encoder
+	zdec  *zstd.Decoder
+	m     *metrics
+
+	schema     string
+	lockKey    int32 // first key of the per-project issue-creation lock
+	changesKey int32 // first key of the per-project lock against merges and deletes
+
+	// testHookAssigned, when set, runs after a batch's events have their
+	// issues and before anything is written: tests interleave a merge there.
+	testHookAssigned atomic.Pointer[func()]
+
+	// tombstones, during a replay, are the deleted issues' hashes: their
+	// events are not replayed.
+	tombstones tombstones
+
+	partMu     sync.Mutex
+	partitions map[time.Time]bool
+
+	pendingMu sync.Mutex
+	pending   []int64 // outbox rows published and still to delete
+}
+
+// New prepares a replica. The streams must have been applied and the
+// migrations run.
+func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
+	blobs, err := nc.JS.ObjectStore(ctx, streams.BlobsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open object store %s: %w", streams.BlobsBucket, err)
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 1
+	}
+	// One encoder per worker: EncodeAll waits for a free one.
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(opt.Workers))
+	if err != nil {
+		return nil, err
+	}
+	zdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if opt.Schema == "" {
+		opt.Schema = "grouping"
+	}
+	lockKey, changesKey := int32(lockIssueCreation), int32(lockIssueChanges)
+	if opt.Schema != "grouping" {
+		lockKey = int32(xxhash.Sum64String(opt.Schema))
+		changesKey = lockKey ^ 0x5a5a5a5a
+	}
+	return &Service{
+		opt: opt, pool: pool, nats: nc, blobs: blobs, log: log,
+		rules: newRuleCache(pool, log, opt.RulesRefresh),
+		zenc:  zenc, zdec: zdec, m: newMetrics(reg),
+		partitions: map[time.Time]bool{},
+		schema:     opt.Schema, lockKey: lockKey, changesKey: changesKey,
+	}, nil
+}
+
+// q rewrites a statement written against the schema "grouping" for the
+// schema this replica writes.
+func (s *Service) q(sql string) string {
+	if s.schema == "grouping" {
+		return sql
+	}
+	return strings.ReplaceAll(sql, "grouping.", s.schema+".")
+}
+
+// ConsumerConfig is the durable consumer's definition.
+func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        s.opt.Consumer,
+		Description:    "grouping: error and security events into issues",
+		FilterSubjects: s.opt.Subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.opt.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  max(20*s.opt.BatchSize, 1000),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+}
+
+// Run consumes until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest, s.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
+	}
+	return s.consume(ctx, cons)
+}
+
+// consume processes cons's messages until ctx ends.
+func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
+	if err := s.maintainPartitions(ctx, time.Now()); err != nil {
+		s.log.Warn("partition maintenance failed; will retry", slog.Any("error", err))
+	}
+	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*s.opt.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Debug("consume", slog.Any("error", err))
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
+	}
+	defer cc.Stop()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.maintain(ctx) }()
+	defer wg.Wait()
+
+	// Two stages: while one batch is in Postgres the next is normalized.
+	batches := make(chan []*message, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(batches)
+		for {
+			b := s.collect(ctx, ch)
+			if b == nil {
+				return
+			}
+			s.prepareAll(ctx, b)
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	failures := 0
+	for b := range batches {
+		if err := s.handle(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			wait := min(250*time.Millisecond<<min(failures, 8), 10*time.Second)
+			s.log.Warn("batch failed; nak'ed for redelivery", slog.Int("messages", len(b)), slog.Any("error", err), slog.Duration("pause", wait))
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			continue
+		}
+		failures = 0
+	}
+	return nil
+}
+
+// collect waits for a message, then takes what else is ready, up to a
+// batch, lingering briefly for more.
+func (s *Service) collect(ctx context.Context, ch <-chan jetstream.Msg) []*message {
+	var b []*message
+	select {
+	case m := <-ch:
+		b = append(b, &message{msg: m})
+	case <-ctx.Done():
+		return nil
+	}
+	linger := time.NewTimer(s.opt.Linger)
+	defer linger.Stop()
+	for len(b) < s.opt.BatchSize {
+		select {
+		case m := <-ch:
+			b = append(b, &message{msg: m})
+		case <-linger.C:
+			return b
+		case <-ctx.Done():
+			return b
+		}
+	}
+	return b
+}
+
+func (s *Service) prepareAll(ctx context.Context, b []*message) {
+	if err := s.rules.load(ctx); err != nil {
+		for _, m := range b {
+			m.err = fmt.Errorf("load grouping rules: %w", err)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan *message)
+	for range min(s.opt.Workers, len(b)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range next {
+				s.prepare(ctx, m)
+			}
+		}()
+	}
+	for _, m := range b {
+		next <- m
+	}
+	close(next)
+	wg.Wait()
+}
+
+// handle stores a prepared batch, publishes, and acknowledges. On a
+// transient failure every message not yet settled is nak'ed with a delay
+// that grows with its delivery count.
+func (s *Service) handle(ctx context.Context, b []*message) error {
+	start := time.Now()
+	var ok []*message
+	for _, m := range b {
+		if m.err != nil {
+			s.nak(m)
+			continue
+		}
+		ok = append(ok, m)
+	}
+	if len(ok) == 0 {
+		s.m.failures.Inc()
+		return b[0].err
+	}
+	s.pendingMu.Lock()
+	published := s.pending
+	s.pending = nil
+	s.pendingMu.Unlock()
+	var pubs []publication
+	var stored int
+	var outboxID int64
+	var err error
+	for attempt := 0; ; attempt++ {
+		for _, m := range ok {
+			for _, p := range m.events {
+				p.issueID = 0
+			}
+		}
+		pubs, outboxID, stored, err = s.store(ctx, ok, published)
+		if err == nil || !retryable(err) || attempt >= 4 {
+			break
+		}
+	}
+	if err != nil {
+		s.pendingMu.Lock()
+		s.pending = append(s.pending, published...)
+		s.pendingMu.Unlock()
+		for _, m := range ok {
+			s.nak(m)
+		}
+		s.m.failures.Inc()
+		return err
+	}
+	if done := s.publish(ctx, pubs); len(done) == len(pubs) && outboxID != 0 {
+		s.pendingMu.Lock()
+		s.pending = append(s.pending, outboxID)
+		s.pendingMu.Unlock()
+	}
+	for _, m := range ok {
+		if m.reject != "" {
+			s.log.Warn("message rejected", slog.Uint64("stream_seq", m.seq), slog.String("subject", m.subject), slog.String("reason", m.reject))
+			m.msg.TermWithReason(clip(m.reject, 200))
+			s.m.rejected.Inc()
+			continue
+		}
+		m.msg.Ack()
+	}
+	s.m.events.Add(float64(stored))
+	s.m.batch.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *Service) nak(m *message) {
+	d := min(500*time.Millisecond<<min(m.delivery, 6), 30*time.Second)
+	m.msg.NakWithDelay(d)
+}
+
+// retryable errors are worth another attempt at once: a deadlock between
+// replicas, a serialization failure.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// maintain runs the periodic work: unignoring issues whose ignore time has
+// passed, the outbox sweep and, hourly, partition maintenance.
+func (s *Service) maintain(ctx context.Context) {
+	sweep := time.NewTicker(max(s.opt.OutboxAge/3, time.Second))
+	defer sweep.Stop()
+	parts := time.NewTicker(time.Hour)
+	defer parts.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			s.pendingMu.Lock()
+			done := s.pending
+			s.pending = nil
+			s.pendingMu.Unlock()
+			if len(done) > 0 {
+				if _, err := s.pool.Exec(ctx, s.q(`DELETE FROM grouping.outbox WHERE id = ANY($1)`), done); err != nil {
+					s.pendingMu.Lock()
+					s.pending = append(s.pending, done...)
+					s.pendingMu.Unlock()
+				}
+			}
+			if n, err := s.sweepOutbox(ctx, s.opt.OutboxAge); err != nil {
+				s.log.Debug("outbox sweep failed", slog.Any("error", err))
+			} else if n > 0 {
+				s.log.Info("published leftover outbox rows", slog.Int("count", n))
+			}
+			// After the outbox sweep: its publications are made at once and
+			// their row deleted on the next tick, before the next sweep.
+			if !s.opt.Quiet {
+				if err := s.sweepIgnores(ctx); err != nil {
+					s.log.Warn("unignoring issues whose ignore time passed failed; will retry", slog.Any("error", err))
+				}
+			}
+		case <-parts.C:
+			if err := s.maintainPartitions(ctx, time.Now()); err != nil {
+				s.log.Warn("partition maintenance failed", slog.Any("error", err))
+			}
+		}
+	}
+}

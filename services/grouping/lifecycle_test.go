@@ -1,0 +1,199 @@
+package grouping
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.pool, testOptions())
+	ctx := context.Background()
+	const project = 9
+	seen := int64(0)
+	send := func(release, user string) {
+		t.Helper()
+		e.publish(testEvent{excType: "RuntimeError", excValue: "boom", function: "work", release: release, user: user}.msg(project))
+		seen++
+		waitFor(t, fmt.Sprintf("event %d", seen), func() (bool, string) {
+			n := count(t, e.pool, `SELECT coalesce(sum(times_seen), 0) FROM grouping.issues`)
+			return n == seen, fmt.Sprint(n)
+		})
+	}
+	state := func() (status, substatus string) {
+		t.Helper()
+		if err := e.pool.QueryRow(ctx, `SELECT status, substatus FROM grouping.issues`).Scan(&status, &substatus); err != nil {
+			t.Fatal(err)
+		}
+		return status, substatus
+	}
+	var id int64
+	step := func(name, wantStatus, wantSub string) {
+		t.Helper()
+		if st, sub := state(); st != wantStatus || sub != wantSub {
+			t.Errorf("%s: got %s/%s, want %s/%s", name, st, sub, wantStatus, wantSub)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send("app@1.0.0", "a")
+	must(e.pool.QueryRow(ctx, `SELECT id FROM grouping.issues`).Scan(&id))
+	step("new issue", StatusUnresolved, "new")
+
+	must(Resolve(ctx, e.pool, id, false))
+	send("app@1.0.0", "a")
+	step("event on a resolved issue", StatusUnresolved, ChangeRegressed)
+
+	must(Resolve(ctx, e.pool, id, true))
+	send("app@1.0.0", "a")
+	step("event from the same release", StatusResolvedInNextRelease, "")
+	send("", "a")
+	step("event without a release", StatusResolvedInNextRelease, "")
+	send("app@0.9.0", "a")
+	step("event from an older release", StatusResolvedInNextRelease, "")
+	send("app@1.1.0", "a")
+	step("event from a newer release", StatusUnresolved, ChangeRegressed)
+
+	must(Ignore(ctx, e.pool, id, IgnoreUntil{Events: 2}))
+	send("app@1.1.0", "a")
+	step("ignored, 1 of 2 events", StatusIgnored, "")
+	send("app@1.1.0", "a")
+	step("ignored, 2 of 2 events", StatusUnresolved, ChangeUnignored)
+
+	must(Ignore(ctx, e.pool, id, IgnoreUntil{Users: 2}))
+	send("app@1.1.0", "a")
+	send("app@1.1.0", "b")
+	step("ignored, 1 new user of 2", StatusIgnored, "")
+	send("app@1.1.0", "c")
+	step("ignored, 2 new users of 2", StatusUnresolved, ChangeUnignored)
+
+	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now().Add(time.Hour)}))
+	send("app@1.1.0", "a")
+	step("ignored for an hour", StatusIgnored, "")
+	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now()}))
+	send("app@1.1.0", "a")
+	step("ignore time passed", StatusUnresolved, ChangeUnignored)
+
+	must(Ignore(ctx, e.pool, id, IgnoreUntil{}))
+	send("app@1.1.0", "d")
+	step("ignored forever", StatusIgnored, "")
+
+	waitFor(t, "lifecycle publications", func() (bool, string) {
+		got := eventsSubjects(t, e.nc)
+		return got["issues.9.created"] == 1 && got["issues.9.regressed"] == 2 && got["issues.9.unignored"] == 3, fmt.Sprint(got)
+	})
+	if err := Resolve(ctx, e.pool, id+1000, false); err == nil {
+		t.Error("resolving a missing issue: want an error")
+	}
+}
+
+func TestReleaseNewer(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"app@1.1.0", "app@1.0.0", true},
+		{"app@1.0.0", "app@1.1.0", false},
+		{"app@1.10.0", "app@1.9.0", true},
+		{"app@1.0.0", "app@1.0.0", false},
+		{"v2", "v1.9.9", true},
+		{"1.0.0-rc1", "1.0.0", false},
+		{"", "app@1.0.0", false},
+		{"abc123", "def456", true}, // not versions: different is newer
+		{"app@1.0.1", "", true},
+	} {
+		t.Run(tc.a+"_vs_"+tc.b, func(t *testing.T) {
+			if got := releaseNewer(tc.a, tc.b); got != tc.want {
+				t.Errorf("releaseNewer(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestHLL(t *testing.T) {
+	for _, n := range []int{0, 1, 10, 100, 1000, 20000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h := newHLL()
+			for i := range n {
+				h.add(fmt.Sprintf("id:user-%d", i))
+				h.add(fmt.Sprintf("id:user-%d", i)) // duplicates do not count
+			}
+			got := h.estimate()
+			tol := max(int64(n)/10, 1) // 3 standard errors of 1024 registers
+			if n <= 100 {
+				tol = max(int64(n)/50, 1)
+			}
+			if d := got - int64(n); d > tol || d < -tol {
+				t.Errorf("estimate of %d users: got %d", n, got)
+			}
+		})
+	}
+	a, b := newHLL(), newHLL()
+	for i := range 500 {
+		a.add(fmt.Sprint(i))
+		b.add(fmt.Sprint(i + 250))
+	}
+	a.merge(b)
+	if got := a.estimate(); got < 712 || got > 788 {
+		t.Errorf("merged estimate: got %d, want about 750", got)
+	}
+}
+
+// TestIgnoreUntilTimeEnds ignores one issue until a time soon and another
+// for an hour: without any new event, the first is unignored when its time
+// passes (and announced once), the second stays ignored.
+func TestIgnoreUntilTimeEnds(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.start(e.pool, testOptions())
+	const project = 8
+	e.publish(testEvent{excType: "SoonError", excValue: "x", function: "soon"}.msg(project),
+		testEvent{excType: "LaterError", excValue: "x", function: "later"}.msg(project))
+	e.waitEvents(e.pool, 2)
+	soon, later := issueByTitle(t, e.pool, "SoonError").ID, issueByTitle(t, e.pool, "LaterError").ID
+	until := time.Now().Add(time.Second).Truncate(time.Microsecond)
+	if err := Ignore(ctx, e.pool, later, IgnoreUntil{Time: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ignore(ctx, e.pool, soon, IgnoreUntil{Time: until}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ignore to end", func() (bool, string) {
+		var st, sub string
+		if err := e.pool.QueryRow(ctx, `SELECT status, substatus FROM grouping.issues WHERE id = $1`, soon).Scan(&st, &sub); err != nil {
+			return false, err.Error()
+		}
+		return st == StatusUnresolved && sub == ChangeUnignored, st + "/" + sub
+	})
+	var changed time.Time
+	var ignoreUntil *time.Time
+	if err := e.pool.QueryRow(ctx, `SELECT status_changed_at, ignore_until FROM grouping.issues WHERE id = $1`, soon).
+		Scan(&changed, &ignoreUntil); err != nil {
+		t.Fatal(err)
+	}
+	if !changed.Equal(until) || ignoreUntil != nil {
+		t.Errorf("unignored issue: status changed at %v, ignore_until %v; want %v and none", changed, ignoreUntil, until)
+	}
+	waitFor(t, "the unignore's announcement", func() (bool, string) {
+		got := eventsSubjects(t, e.nc)
+		return got["issues.8.unignored"] == 1, fmt.Sprint(got)
+	})
+	waitFor(t, "the outbox to empty", func() (bool, string) {
+		n := count(t, e.pool, `SELECT count(*) FROM grouping.outbox`)
+		return n == 0, fmt.Sprint(n)
+	})
+	var st string
+	if err := e.pool.QueryRow(ctx, `SELECT status FROM grouping.issues WHERE id = $1`, later).Scan(&st); err != nil || st != StatusIgnored {
+		t.Errorf("issue ignored for an hour: %s (%v), want ignored", st, err)
+	}
+	if got := eventsSubjects(t, e.nc)["issues.8.unignored"]; got != 1 {
+		t.Errorf("unignored announcements: %d, want 1", got)
+	}
+}

@@ -1,0 +1,36 @@
+package grouping
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+type metrics struct {
+	events   prometheus.Counter
+	rejected prometheus.Counter
+	failures prometheus.Counter
+	batch    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "faultline_grouping_events_total",
+			Help: "Events grouped and stored."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "faultline_grouping_rejected_total",
+			Help: "INGEST messages terminated as unprocessable."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "faultline_grouping_batch_failures_total",
+			Help: "Batches nak'ed after a transient failure (Postgres down, ...)."}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "faultline_grouping_batch_seconds",
+			Help: "Time to store, publish and acknowledge one batch.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 12)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.rejected, m.failures, m.batch)
+	}
+	return m
+}
+
+func (m *metrics) eventsDone() int64 {
+	var d dto.Metric
+	m.events.Write(&d)
+	return int64(d.GetCounter().GetValue())
+}

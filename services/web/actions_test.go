@@ -1,0 +1,181 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/faultline/faultline/services/api"
+)
+
+// TestIssueActionsAndRules drives the assign control, the bulk merge, the
+// grouping rules editor (preview and save) and the invitation form, each a
+// form with its CSRF token, with the roles that may and may not use them.
+func TestIssueActionsAndRules(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	owner := e.user("owner@acme.test", false)
+	member := e.user("member@acme.test", false)
+	viewer := e.user("viewer@acme.test", false)
+	stranger := e.user("owner@globex.test", false)
+	acme := e.project("acme", "backend", map[*api.User]string{owner: "owner", member: "member", viewer: "viewer"})
+	e.project("globex", "web", map[*api.User]string{stranger: "owner"})
+	e.send(acme.ID, messageEvent("disk full on db-1", "error", "1.0"), messageEvent("disk full on db-1", "error", "1.0"),
+		messageEvent("queue stalled", "warning", "1.0"), messageEvent("cache miss storm", "info", "1.0"))
+	issues := e.waitEvents(acme.ID, 4)
+	disk, queue, cache := issues["disk full on db-1"], issues["queue stalled"], issues["cache miss storm"]
+	if disk == 0 || queue == 0 || cache == 0 {
+		t.Fatalf("issues %v", issues)
+	}
+	issuePath := func(id int64) string { return fmt.Sprintf("/organizations/acme/issues/%d/", id) }
+	list := "/organizations/acme/issues/?project=backend"
+	settings := "/settings/acme/projects/backend/"
+	ownerB, memberB, viewerB := e.signIn("owner@acme.test"), e.signIn("member@acme.test"), e.signIn("viewer@acme.test")
+	assignee := func(id int64) string {
+		var a string
+		e.db.Pool.QueryRow(ctx, `SELECT assignee FROM grouping.issues WHERE id = $1`, id).Scan(&a)
+		return a
+	}
+
+	t.Run("assign", func(t *testing.T) {
+		page := ownerB.get(issuePath(disk))
+		if !strings.Contains(page.body, `id="assignee"`) || !strings.Contains(page.body, fmt.Sprintf(`value="user:%d"`, member.ID)) {
+			t.Fatalf("issue page has no assign control listing the member")
+		}
+		if strings.Contains(page.body, fmt.Sprintf(`value="user:%d"`, stranger.ID)) {
+			t.Error("the assign control lists another organisation's user")
+		}
+		if p := ownerB.do("POST", issuePath(disk), url.Values{"action": {"assign"}, "assignee": {fmt.Sprintf("user:%d", member.ID)}}); p.status != http.StatusForbidden {
+			t.Errorf("assign without CSRF: %d", p.status)
+		}
+		if p := viewerB.submit(issuePath(disk), issuePath(disk), url.Values{"action": {"assign"}, "assignee": {fmt.Sprintf("user:%d", viewer.ID)}}); p.status != http.StatusForbidden {
+			t.Errorf("viewer assigns: %d", p.status)
+		}
+		if p := ownerB.submit(issuePath(disk), issuePath(disk), url.Values{"action": {"assign"}, "assignee": {fmt.Sprintf("user:%d", stranger.ID)}}); p.status != http.StatusBadRequest {
+			t.Errorf("assign to another organisation's user: %d", p.status)
+		}
+		if a := assignee(disk); a != "" {
+			t.Fatalf("refused assignments changed the assignee to %q", a)
+		}
+		p := ownerB.submit(issuePath(disk), issuePath(disk), url.Values{"action": {"assign"}, "assignee": {fmt.Sprintf("user:%d", member.ID)}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("assign: %d %s", p.status, p.body)
+		}
+		if a := assignee(disk); a != fmt.Sprintf("user:%d", member.ID) {
+			t.Errorf("assignee %q", a)
+		}
+		if p := ownerB.get(issuePath(disk)); !strings.Contains(p.body, "assigned to member@acme.test") {
+			t.Error("the issue page does not say who it is assigned to")
+		}
+		for _, tt := range []struct {
+			b     *browser
+			query string
+			want  bool // disk listed
+		}{
+			{memberB, "assigned:me", true},
+			{ownerB, "assigned:me", false},
+			{ownerB, "assigned:member@acme.test", true},
+			{ownerB, "is:unassigned", false},
+		} {
+			p := tt.b.get(list + "&query=" + url.QueryEscape(tt.query))
+			if got := strings.Contains(p.body, "disk full on db-1"); p.status != 200 || got != tt.want {
+				t.Errorf("%q: status %d, disk listed %v, want %v", tt.query, p.status, got, tt.want)
+			}
+		}
+	})
+
+	t.Run("merge", func(t *testing.T) {
+		form := url.Values{"action": {"merge"}, "project": {"backend"}, "issue": {fmt.Sprint(disk), fmt.Sprint(queue)}}
+		if p := ownerB.do("POST", "/organizations/acme/issues/bulk/", form); p.status != http.StatusForbidden {
+			t.Errorf("merge without CSRF: %d", p.status)
+		}
+		if p := viewerB.submit(list, "/organizations/acme/issues/bulk/", form); p.status != http.StatusForbidden {
+			t.Errorf("viewer merges: %d", p.status)
+		}
+		one := url.Values{"action": {"merge"}, "project": {"backend"}, "issue": {fmt.Sprint(disk)}}
+		if p := ownerB.submit(list, "/organizations/acme/issues/bulk/", one); p.status != http.StatusBadRequest {
+			t.Errorf("merge of one issue: %d", p.status)
+		}
+		if !strings.Contains(ownerB.get(list).body, `value="merge"`) {
+			t.Error("the issue list has no Merge button")
+		}
+		p := memberB.submit(list, "/organizations/acme/issues/bulk/", form)
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), issuePath(disk)) {
+			t.Fatalf("merge: %d to %q", p.status, p.header.Get("Location"))
+		}
+		var n int
+		e.db.Pool.QueryRow(ctx, `SELECT times_seen FROM grouping.issues WHERE id = $1`, disk).Scan(&n)
+		if n != 3 {
+			t.Errorf("merged issue has %d events, want 3", n)
+		}
+		if p := ownerB.get(issuePath(queue)); p.status != http.StatusNotFound {
+			t.Errorf("merged child page: %d", p.status)
+		}
+	})
+
+	t.Run("grouping rules", func(t *testing.T) {
+		action := settings + "grouping-rules/"
+		if p := ownerB.get(settings); !strings.Contains(p.body, `id="fingerprint-rules"`) || !strings.Contains(p.body, `value="preview"`) {
+			t.Fatal("the settings page has no rules editor")
+		}
+		all := url.Values{"action": {"preview"}, "fingerprinting": {"message:* -> everything"}}
+		if p := ownerB.do("POST", action, all); p.status != http.StatusForbidden {
+			t.Errorf("preview without CSRF: %d", p.status)
+		}
+		p := memberB.submit(settings, action, all)
+		if p.status != 200 || !strings.Contains(p.body, "Preview on the last 4 events") || !strings.Contains(p.body, "1 events would move") {
+			t.Errorf("preview: %d\n%s", p.status, between(p.body, `id="rules"`, `id="teams"`))
+		}
+		bad := url.Values{"action": {"save"}, "fingerprinting": {"message:* -> everything\r\nmessage:x ->"}}
+		if p := memberB.submit(settings, action, bad); p.status != http.StatusBadRequest || !strings.Contains(p.body, "line 2") {
+			t.Errorf("bad rules: %d %s", p.status, between(p.body, `id="rules"`, `id="teams"`))
+		}
+		save := url.Values{"action": {"save"}, "stacktrace": {"stack.module:vendor.* -app"}, "fingerprinting": {"message:* -> everything"}}
+		if p := viewerB.submit(settings, action, save); p.status != http.StatusForbidden {
+			t.Errorf("viewer saves rules: %d", p.status)
+		}
+		if p := memberB.submit(settings, action, save); p.status != http.StatusSeeOther {
+			t.Fatalf("save: %d", p.status)
+		}
+		var stack, fp string
+		e.db.Pool.QueryRow(ctx, `SELECT stack_rules, fingerprint_rules FROM grouping.project_rules WHERE project_id = $1`, acme.ID).Scan(&stack, &fp)
+		if stack != "stack.module:vendor.* -app" || fp != "message:* -> everything" {
+			t.Errorf("stored rules %q %q", stack, fp)
+		}
+		if p := viewerB.get(settings); !strings.Contains(p.body, "message:* -&gt; everything") || strings.Contains(between(p.body, `id="rules"`, `id="teams"`), `value="save"`) {
+			t.Error("the viewer does not see the saved rules read-only")
+		}
+	})
+
+	t.Run("invite", func(t *testing.T) {
+		form := url.Values{"email": {"new@acme.test"}, "role": {"member"}}
+		if p := memberB.submit(settings, settings+"members/", form); p.status != http.StatusForbidden {
+			t.Errorf("member invites: %d", p.status)
+		}
+		if p := ownerB.do("POST", settings+"members/", form); p.status != http.StatusForbidden {
+			t.Errorf("invite without CSRF: %d", p.status)
+		}
+		if !strings.Contains(ownerB.get(settings).body, `id="invite-email"`) {
+			t.Error("the settings page has no invitation form for the owner")
+		}
+		// Without SMTP the REST route refuses, and the form says why.
+		if p := ownerB.submit(settings, settings+"members/", form); p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "SMTP_HOST") {
+			t.Errorf("invite without SMTP: %d", p.status)
+		}
+	})
+}
+
+// between returns the part of s from the first from to the next to, for
+// short failure messages.
+func between(s, from, to string) string {
+	if i := strings.Index(s, from); i >= 0 {
+		s = s[i:]
+	}
+	if j := strings.Index(s, to); j >= 0 {
+		s = s[:j]
+	}
+	return s
+}

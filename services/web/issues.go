@@ -1,0 +1,553 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/services/api"
+)
+
+func (w *Web) mountIssues(r chi.Router) {
+	r.Get("/organizations/{org}/issues/", w.orgPage(api.LevelRead, w.issueList))
+	r.Post("/organizations/{org}/issues/bulk/", w.orgPage(api.LevelWrite, w.issueBulk))
+	r.Get("/organizations/{org}/issues/{issue}/", w.orgPage(api.LevelRead, w.issuePage))
+	r.Get("/organizations/{org}/issues/{issue}/events/{event}/", w.orgPage(api.LevelRead, w.issuePage))
+	r.Post("/organizations/{org}/issues/{issue}/", w.orgPage(api.LevelWrite, w.issueAction))
+}
+
+// defaultSearch is the issue list's search when the URL has none, as in
+// Sentry.
+const defaultSearch = "is:unresolved"
+
+// sorts are the issue list's orders, in the select's order.
+var sorts = []struct{ Value, Label string }{
+	{api.SortDate, "Last seen"}, {api.SortNew, "First seen"}, {api.SortFreq, "Events"}, {api.SortUser, "Users"},
+}
+
+type issueListData struct {
+	Project  *api.OrgProject
+	Projects []*api.OrgProject // of the organisation, to switch between
+	Query    string
+	Sort     string
+	Sorts    any
+	Rows     []issueRow
+	NextURL  string
+	PrevURL  string
+	Here     string // this page, for the bulk form to come back to
+	CanWrite bool
+}
+
+type issueRow struct {
+	I     *api.Issue
+	Chart Chart
+}
+
+func issueURL(org string, id int64) string {
+	return "/organizations/" + org + "/issues/" + strconv.FormatInt(id, 10) + "/"
+}
+
+// listURL is the issue list with its filters, for links that keep them.
+func listURL(org, project, query, sort, cursor string) string {
+	q := url.Values{}
+	q.Set("project", project)
+	q.Set("query", query)
+	if sort != "" && sort != api.SortDate {
+		q.Set("sort", sort)
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	return "/organizations/" + org + "/issues/?" + q.Encode()
+}
+
+func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	oa := orgOf(ctx)
+	be := w.backend()
+	projects, err := be.store.OrgProjects(ctx, api.ProjectFilter{Orgs: api.OrgFilter{AllOrgs: true}, OrgID: oa.org.ID}, maxProjects, 0)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	if len(projects) == 0 {
+		w.notFound(rw, r)
+		return
+	}
+	qs := r.URL.Query()
+	var pr *api.OrgProject
+	for _, p := range projects {
+		if p.Slug == qs.Get("project") || strconv.FormatInt(p.ID, 10) == qs.Get("project") {
+			pr = p
+			break
+		}
+	}
+	if pr == nil {
+		if qs.Get("project") != "" {
+			w.notFound(rw, r)
+			return
+		}
+		http.Redirect(rw, r, listURL(oa.org.Slug, projects[0].Slug, defaultSearch, "", ""), http.StatusSeeOther)
+		return
+	}
+	query := defaultSearch
+	if qs.Has("query") {
+		query = strings.TrimSpace(qs.Get("query"))
+	}
+	d := issueListData{Project: pr, Projects: projects, Query: query, Sorts: sorts, CanWrite: oa.level >= api.LevelWrite,
+		Here: r.URL.RequestURI()}
+	v := &view{Title: pr.Name + " issues", Data: &d, Crumbs: []crumb{{Label: oa.org.Name, Href: "/"}, {Label: pr.Name}}}
+	search, err := api.ParseIssueSearch(query)
+	if err == nil {
+		search.Sort, err = api.NormalizeIssueSort(qs.Get("sort"))
+	}
+	if err != nil {
+		v.Error = "The search is not valid: " + strings.TrimPrefix(err.Error(), api.ErrInvalid.Error()+": ")
+		w.render(rw, r, http.StatusBadRequest, "issues", v)
+		return
+	}
+	d.Sort = search.Sort
+	search.Cursor = qs.Get("cursor")
+	search.Me = principalOf(ctx).User.ID
+	issues := be.store.Issues()
+	page, err := issues.ListIssues(ctx, pr.ID, search)
+	if errors.Is(err, api.ErrInvalid) {
+		v.Error = strings.TrimPrefix(err.Error(), api.ErrInvalid.Error()+": ")
+		w.render(rw, r, http.StatusBadRequest, "issues", v)
+		return
+	}
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	ids := make([]int64, len(page.Issues))
+	for i, is := range page.Issues {
+		ids[i] = is.ID
+	}
+	stats, err := issues.IssuesStats(ctx, ids, "24h")
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	for _, is := range page.Issues {
+		d.Rows = append(d.Rows, issueRow{I: is, Chart: chartOf(stats[is.ID], time.Hour, 120, 28, "Events in the last 24 hours")})
+	}
+	if page.Next != "" {
+		d.NextURL = listURL(oa.org.Slug, pr.Slug, query, d.Sort, page.Next)
+	}
+	if page.Prev != "" {
+		d.PrevURL = listURL(oa.org.Slug, pr.Slug, query, d.Sort, page.Prev)
+	}
+	w.render(rw, r, http.StatusOK, "issues", v)
+}
+
+func chartOf(pts []api.StatsPoint, step time.Duration, width, height int, label string) Chart {
+	counts := make([]int64, len(pts))
+	var start time.Time
+	for i, p := range pts {
+		counts[i] = p.Count
+		if i == 0 {
+			start = p.Time
+		}
+	}
+	return NewChart(counts, start, step, width, height, label)
+}
+
+// maxBulk bounds one bulk change.
+const maxBulk = 100
+
+// issueBulk resolves, ignores or unresolves the selected issues of one
+// project.
+func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	oa := orgOf(ctx)
+	pr, err := w.backend().store.OrgProject(ctx, oa.org.ID, r.PostFormValue("project"))
+	if errors.Is(err, api.ErrNotFound) {
+		w.notFound(rw, r)
+		return
+	}
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	back := localPath(r.PostFormValue("back"))
+	if back == "/" {
+		back = listURL(oa.org.Slug, pr.Slug, defaultSearch, "", "")
+	}
+	var ids []int64
+	for _, s := range r.PostForm["issue"] {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			w.refuse(rw, r, http.StatusBadRequest, errors.New("invalid issue id"))
+			return
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		w.refuse(rw, r, http.StatusBadRequest, errors.New("select at least one issue"))
+		return
+	}
+	if len(ids) > maxBulk {
+		w.refuse(rw, r, http.StatusBadRequest, fmt.Errorf("select at most %d issues at once", maxBulk))
+		return
+	}
+	issues := w.backend().store.Issues()
+	owned, err := issues.ProjectIssues(ctx, pr.ID, ids)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	if len(owned) != len(ids) {
+		w.notFound(rw, r)
+		return
+	}
+	if r.PostFormValue("action") == "merge" {
+		if len(owned) < 2 {
+			w.refuse(rw, r, http.StatusBadRequest, errors.New("select at least two issues to merge"))
+			return
+		}
+		parent, _, err := issues.Merge(ctx, owned)
+		if err != nil {
+			w.storeRefusal(rw, r, err)
+			return
+		}
+		redirectDone(rw, r, issueURL(oa.org.Slug, parent), "merged")
+		return
+	}
+	su, done, err := statusUpdateOf(r)
+	if err != nil {
+		w.refuse(rw, r, http.StatusBadRequest, err)
+		return
+	}
+	for _, id := range owned {
+		if err := issues.SetStatus(ctx, id, su); err != nil && !errors.Is(err, api.ErrNotFound) {
+			w.fail(rw, r, err)
+			return
+		}
+	}
+	redirectDone(rw, r, back, done)
+}
+
+// statusUpdateOf reads a decision from a form: action resolve,
+// resolve_next, unresolve or ignore (with ignore_minutes, ignore_count or
+// ignore_users, none meaning for good).
+func statusUpdateOf(r *http.Request) (api.StatusUpdate, string, error) {
+	switch r.PostFormValue("action") {
+	case "resolve":
+		return api.StatusUpdate{Status: api.StatusResolved}, "resolved", nil
+	case "resolve_next":
+		return api.StatusUpdate{Status: api.StatusResolvedInNextRelease}, "resolved_next", nil
+	case "unresolve":
+		return api.StatusUpdate{Status: api.StatusUnresolved}, "unresolved", nil
+	case "ignore":
+		su := api.StatusUpdate{Status: api.StatusIgnored}
+		mins, err := formInt(r, "ignore_minutes")
+		if err != nil {
+			return su, "", err
+		}
+		n, err := formInt(r, "ignore_count")
+		if err != nil {
+			return su, "", err
+		}
+		u, err := formInt(r, "ignore_users")
+		if err != nil {
+			return su, "", err
+		}
+		if mins != nil {
+			if *mins > 10*365*24*60 {
+				return su, "", errors.New("ignore for at most ten years")
+			}
+			su.IgnoreDuration = time.Duration(*mins) * time.Minute
+		}
+		if n != nil {
+			su.IgnoreCount = *n
+		}
+		if u != nil {
+			su.IgnoreUserCount = *u
+		}
+		return su, "ignored", nil
+	}
+	return api.StatusUpdate{}, "", errors.New("unknown action")
+}
+
+// issueOf loads the {issue} of the path and its project, which must be the
+// organisation's: anything else is errNotFoundPage.
+func (w *Web) issueOf(r *http.Request) (*api.Issue, *api.OrgProject, error) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "issue"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, nil, errNotFoundPage
+	}
+	ctx := r.Context()
+	be := w.backend()
+	is, err := be.store.Issues().Issue(ctx, id)
+	if errors.Is(err, api.ErrNotFound) {
+		return nil, nil, errNotFoundPage
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, err := be.store.OrgProject(ctx, orgOf(ctx).org.ID, strconv.FormatInt(is.ProjectID, 10))
+	if errors.Is(err, api.ErrNotFound) || (err == nil && pr.ID != is.ProjectID) {
+		return nil, nil, errNotFoundPage
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return is, pr, nil
+}
+
+type issuePageData struct {
+	I         *api.Issue
+	Project   *api.OrgProject
+	URL       string // the issue's page
+	Chart24h  Chart
+	Chart30d  Chart
+	Tags      []Distribution
+	Event     *eventView
+	EventURLs struct{ Latest, Oldest, Newer, Older string }
+	Grouping  *groupingView
+	EventTags []tagLink
+	Status    string // for people: "Unresolved", "Ignored until …"
+	CanWrite  bool
+	ListURL   string
+	Assignees []assigneeOption // for the assign control
+}
+
+// assigneeOption is one choice of the assign control.
+type assigneeOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+// assigneeOptions are the organisation's members (with accounts) and teams,
+// the issue's assignee selected.
+func (w *Web) assigneeOptions(r *http.Request, is *api.Issue) ([]assigneeOption, error) {
+	ctx := r.Context()
+	oa := orgOf(ctx)
+	st := w.backend().store
+	members, err := st.Members(ctx, oa.org.ID, 200, 0)
+	if err != nil {
+		return nil, err
+	}
+	teams, err := st.Teams(ctx, oa.org.ID, principalOf(ctx).User.ID, 200, 0)
+	if err != nil {
+		return nil, err
+	}
+	opts := []assigneeOption{{Value: "", Label: "Nobody", Selected: is.Assignee == ""}}
+	for _, m := range members {
+		if m.Pending {
+			continue
+		}
+		ref := "user:" + strconv.FormatInt(m.UserID, 10)
+		label := m.Email
+		if m.Name != "" {
+			label = m.Name + " (" + m.Email + ")"
+		}
+		opts = append(opts, assigneeOption{Value: ref, Label: label, Selected: is.Assignee == ref})
+	}
+	for _, t := range teams {
+		ref := "team:" + strconv.FormatInt(t.ID, 10)
+		opts = append(opts, assigneeOption{Value: ref, Label: "Team " + t.Name + " (#" + t.Slug + ")", Selected: is.Assignee == ref})
+	}
+	return opts, nil
+}
+
+func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	oa := orgOf(ctx)
+	is, pr, err := w.issueOf(r)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	issues := w.backend().store.Issues()
+	d := &issuePageData{I: is, Project: pr, URL: issueURL(oa.org.Slug, is.ID), CanWrite: oa.level >= api.LevelWrite,
+		ListURL: listURL(oa.org.Slug, pr.Slug, defaultSearch, "", ""), Status: statusText(is)}
+	if d.CanWrite {
+		if d.Assignees, err = w.assigneeOptions(r, is); err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+	}
+
+	var stored *api.StoredEvent
+	switch ev := chi.URLParam(r, "event"); ev {
+	case "", "latest":
+		stored, err = issues.LatestEvent(ctx, is.ID)
+	case "oldest":
+		stored, err = issues.OldestEvent(ctx, is.ID)
+	default:
+		stored, err = issues.Event(ctx, is.ID, ev)
+		if errors.Is(err, api.ErrNotFound) {
+			w.notFound(rw, r)
+			return
+		}
+	}
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
+		w.fail(rw, r, err)
+		return
+	}
+
+	if stored != nil {
+		e, err := stored.Normalized()
+		if err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		d.Event = newEventView(e, stored.JSON)
+		for _, t := range d.Event.Tags {
+			d.EventTags = append(d.EventTags, tagLink{K: t[0], V: t[1],
+				Href: listURL(oa.org.Slug, pr.Slug, "is:unresolved "+searchTerm(t[0], t[1]), "", "")})
+		}
+		d.EventURLs.Latest = d.URL + "events/latest/"
+		d.EventURLs.Oldest = d.URL + "events/oldest/"
+	}
+
+	// The rest is independent: run it side by side.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		pts, err := issues.IssueStats(gctx, is.ID, "24h")
+		d.Chart24h = chartOf(pts, time.Hour, 480, 90, "Events per hour, last 24 hours")
+		return err
+	})
+	g.Go(func() error {
+		pts, err := issues.IssueStats(gctx, is.ID, "30d")
+		d.Chart30d = chartOf(pts, 24*time.Hour, 480, 90, "Events per day, last 30 days")
+		return err
+	})
+	g.Go(func() error {
+		keys, err := issues.TagKeys(gctx, is.ID, 5)
+		for _, k := range keys {
+			vals := make([]string, len(k.TopValues))
+			counts := make([]int64, len(k.TopValues))
+			for i, tv := range k.TopValues {
+				vals[i], counts[i] = tv.Value, tv.Count
+			}
+			d.Tags = append(d.Tags, NewDistribution(k.Key, vals, counts, k.TotalValues))
+		}
+		return err
+	})
+	if stored != nil {
+		g.Go(func() error {
+			prev, next, err := issues.AdjacentEventIDs(gctx, &stored.EventSummary)
+			if prev != "" {
+				d.EventURLs.Older = d.URL + "events/" + prev + "/"
+			}
+			if next != "" {
+				d.EventURLs.Newer = d.URL + "events/" + next + "/"
+			}
+			return err
+		})
+		g.Go(func() error {
+			res, err := issues.GroupingInfo(gctx, stored)
+			if err == nil {
+				d.Grouping = newGroupingView(res)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	w.render(rw, r, http.StatusOK, "issue", &view{Title: is.Title, Data: d, Crumbs: []crumb{
+		{Label: oa.org.Name, Href: "/"}, {Label: pr.Name, Href: d.ListURL}, {Label: api.ShortID(pr.Slug, is.ID)}}})
+}
+
+// statusText says an issue's status in words.
+func statusText(is *api.Issue) string {
+	switch is.Status {
+	case "resolved":
+		return "Resolved"
+	case "resolved_in_next_release":
+		if is.ResolvedInRelease != "" {
+			return "Resolved in the release after " + is.ResolvedInRelease
+		}
+		return "Resolved in the next release"
+	case "ignored":
+		var until []string
+		if is.IgnoreUntil != nil {
+			until = append(until, "until "+when(*is.IgnoreUntil))
+		}
+		if is.IgnoreUntilCount != nil {
+			until = append(until, "until "+strconv.FormatInt(*is.IgnoreUntilCount, 10)+" more events")
+		}
+		if is.IgnoreUntilUsers != nil {
+			until = append(until, "until "+strconv.FormatInt(*is.IgnoreUntilUsers, 10)+" more users")
+		}
+		if len(until) == 0 {
+			return "Ignored forever"
+		}
+		return "Ignored " + strings.Join(until, " or ")
+	}
+	switch is.Substatus {
+	case "regressed":
+		return "Unresolved (regressed)"
+	case "new":
+		return "Unresolved (new)"
+	}
+	return "Unresolved"
+}
+
+// issueAction records a decision on one issue, or deletes it.
+func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	oa := orgOf(ctx)
+	is, pr, err := w.issueOf(r)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	issues := w.backend().store.Issues()
+	if r.PostFormValue("action") == "assign" {
+		ref, err := issues.ResolveAssignee(ctx, oa.org.ID, r.PostFormValue("assignee"))
+		if err == nil {
+			err = issues.Assign(ctx, is.ID, ref)
+		}
+		if err != nil {
+			w.storeRefusal(rw, r, err)
+			return
+		}
+		redirectDone(rw, r, issueURL(oa.org.Slug, is.ID), "assigned")
+		return
+	}
+	if r.PostFormValue("action") == "delete" {
+		if err := issues.DeleteIssue(ctx, is.ID); err != nil {
+			w.storeRefusal(rw, r, err)
+			return
+		}
+		redirectDone(rw, r, listURL(oa.org.Slug, pr.Slug, defaultSearch, "", ""), "deleted")
+		return
+	}
+	su, done, err := statusUpdateOf(r)
+	if err != nil {
+		w.refuse(rw, r, http.StatusBadRequest, err)
+		return
+	}
+	if err := issues.SetStatus(ctx, is.ID, su); err != nil {
+		w.storeRefusal(rw, r, err)
+		return
+	}
+	redirectDone(rw, r, issueURL(oa.org.Slug, is.ID), done)
+}
+
+// tagLink is one of an event's tags, linked to the issues that have it.
+type tagLink struct {
+	K, V, Href string
+}
+
+// searchTerm writes key:value in the search syntax, quoting the value when
+// it holds spaces or quotes.
+func searchTerm(key, value string) string {
+	if value != "" && !strings.ContainsAny(value, " \t\r\n\"\\") {
+		return key + ":" + value
+	}
+	return key + ":\"" + strings.NewReplacer("\\", "\\\\", "\"", "\\\"").Replace(value) + "\""
+}
