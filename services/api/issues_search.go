@@ -108,42 +108,47 @@ func ParseIssueSearch(s string) (IssueQuery, error) {
 			continue
 		}
 		key := strings.ToLower(t.key)
-		switch key {
-		case "is":
-			if v := strings.ToLower(t.value); v == "unassigned" || v == "assigned" {
-				// is:unassigned is assigned:none; is:assigned is !assigned:none.
-				q.Filters = append(q.Filters, IssueFilter{Key: "assigned", Value: "none", Negate: t.negate != (v == "assigned")})
+		if tag, ok := explicitTagKey(t.key); ok {
+			// tags[key]:value names a tag even when its key is a keyword.
+			key = tag
+		} else {
+			switch key {
+			case "is":
+				if v := strings.ToLower(t.value); v == "unassigned" || v == "assigned" {
+					// is:unassigned is assigned:none; is:assigned is !assigned:none.
+					q.Filters = append(q.Filters, IssueFilter{Key: "assigned", Value: "none", Negate: t.negate != (v == "assigned")})
+					continue
+				}
+				st, ok := issueStatuses[strings.ToLower(t.value)]
+				if !ok {
+					return q, fmt.Errorf("%w: is: want unresolved, resolved, ignored, regressed, assigned or unassigned, not %q", ErrInvalid, clipForError(t.value))
+				}
+				if t.negate {
+					q.NotStatuses = append(q.NotStatuses, st)
+				} else {
+					q.Statuses = append(q.Statuses, st)
+				}
 				continue
+			case "message", "title":
+				if t.negate {
+					return q, fmt.Errorf("%w: %s: cannot be negated", ErrInvalid, key)
+				}
+				q.Text = append(q.Text, t.value)
+				continue
+			case "sort":
+				if q.Sort, err = NormalizeIssueSort(t.value); err != nil {
+					return q, err
+				}
+				continue
+			case "assigned", "assigned_to":
+				key = "assigned"
+				if strings.EqualFold(t.value, "me") || strings.EqualFold(t.value, "none") {
+					t.value = strings.ToLower(t.value)
+				}
+			case "user.email", "level", "environment", "release", "has", "browser.name":
+			default:
+				key = t.key // tag keys are case-sensitive
 			}
-			st, ok := issueStatuses[strings.ToLower(t.value)]
-			if !ok {
-				return q, fmt.Errorf("%w: is: want unresolved, resolved, ignored, regressed, assigned or unassigned, not %q", ErrInvalid, clipForError(t.value))
-			}
-			if t.negate {
-				q.NotStatuses = append(q.NotStatuses, st)
-			} else {
-				q.Statuses = append(q.Statuses, st)
-			}
-			continue
-		case "message", "title":
-			if t.negate {
-				return q, fmt.Errorf("%w: %s: cannot be negated", ErrInvalid, key)
-			}
-			q.Text = append(q.Text, t.value)
-			continue
-		case "sort":
-			if q.Sort, err = NormalizeIssueSort(t.value); err != nil {
-				return q, err
-			}
-			continue
-		case "assigned", "assigned_to":
-			key = "assigned"
-			if strings.EqualFold(t.value, "me") || strings.EqualFold(t.value, "none") {
-				t.value = strings.ToLower(t.value)
-			}
-		case "user.email", "level", "environment", "release", "has", "browser.name":
-		default:
-			key = t.key // tag keys are case-sensitive
 		}
 		if t.value == "" {
 			return q, fmt.Errorf("%w: %s: needs a value", ErrInvalid, clipForError(t.key))
@@ -151,6 +156,26 @@ func ParseIssueSearch(s string) (IssueQuery, error) {
 		q.Filters = append(q.Filters, IssueFilter{Key: key, Value: t.value, Negate: t.negate})
 	}
 	return q, nil
+}
+
+// explicitTagKey reads Sentry's tags[key] form of a search key.
+func explicitTagKey(k string) (string, bool) {
+	if len(k) > len("tags[]") && strings.EqualFold(k[:5], "tags[") && k[len(k)-1] == ']' {
+		return k[5 : len(k)-1], true
+	}
+	return "", false
+}
+
+// IsSearchKeyword reports whether a tag key would be read as one of the
+// search's own keywords (is:, has:, sort:, …) or as the tags[key] form, so a
+// filter on such a tag must be written tags[key]:value.
+func IsSearchKeyword(key string) bool {
+	switch strings.ToLower(key) {
+	case "is", "message", "title", "sort", "assigned", "assigned_to", "has":
+		return true
+	}
+	_, ok := explicitTagKey(key)
+	return ok
 }
 
 type searchTerm struct {

@@ -37,6 +37,8 @@ func TestParseIssueSearch(t *testing.T) {
 		{`message:"disk full"`, api.IssueQuery{Text: []string{"disk full"}}},
 		{"sort:freq level:error", api.IssueQuery{Sort: api.SortFreq, Filters: []api.IssueFilter{f("level", "error")}}},
 		{"!notakey", api.IssueQuery{Text: []string{"!notakey"}}},
+		{"tags[is]:0 !tags[Sort]:x TAGS[has]:y", api.IssueQuery{Filters: []api.IssueFilter{f("is", "0"), not("Sort", "x"), f("has", "y")}}},
+		{"tags[server]:web-1", api.IssueQuery{Filters: []api.IssueFilter{f("server", "web-1")}}},
 		{"assigned:Me is:Unassigned", api.IssueQuery{Filters: []api.IssueFilter{f("assigned", "me"), f("assigned", "none")}}},
 		{"!is:unassigned is:assigned", api.IssueQuery{Filters: []api.IssueFilter{not("assigned", "none"), not("assigned", "none")}}},
 		{"assigned:A@x.test assigned_to:#backend !assigned:team:3", api.IssueQuery{Filters: []api.IssueFilter{

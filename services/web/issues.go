@@ -546,6 +546,9 @@ type tagLink struct {
 // searchTerm writes key:value in the search syntax, quoting the value when
 // it holds spaces or quotes.
 func searchTerm(key, value string) string {
+	if api.IsSearchKeyword(key) {
+		key = "tags[" + key + "]"
+	}
 	if value != "" && !strings.ContainsAny(value, " \t\r\n\"\\") {
 		return key + ":" + value
 	}
