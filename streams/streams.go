@@ -41,6 +41,15 @@ const (
 	HeaderTraceparent = "Traceparent"
 )
 
+// Headers of events.<project>.grouped messages, besides HeaderProject,
+// HeaderEventID and HeaderReceived. Their body is the normalized event as
+// JSON, compressed with zstd (HeaderContentEncoding "zstd").
+const (
+	HeaderIssueID         = "Faultline-Issue-Id" // the issue the event joined, decimal
+	HeaderHashes          = "Faultline-Hashes"   // the event's grouping hashes, primary first, comma-separated
+	HeaderContentEncoding = "Content-Encoding"
+)
+
 // IngestOptions size the INGEST stream.
 type IngestOptions struct {
 	MaxAge          time.Duration

@@ -231,9 +231,27 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			}
 		}
 	}()
+	// The third stage publishes a committed batch's decisions while the
+	// next batch is stored: the outbox already holds them, so the INGEST
+	// messages are acknowledged at commit and publishing stays off the
+	// Postgres stage's path. A publication that fails stays in the outbox
+	// for the sweeper.
+	pubq := make(chan outboxBatch, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ob := range pubq {
+			if done := s.publish(ctx, ob.pubs); len(done) == len(ob.pubs) && ob.id != 0 {
+				s.pendingMu.Lock()
+				s.pending = append(s.pending, ob.id)
+				s.pendingMu.Unlock()
+			}
+		}
+	}()
+	defer close(pubq)
 	failures := 0
 	for b := range batches {
-		if err := s.handle(ctx, b); err != nil {
+		if err := s.handle(ctx, b, pubq); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -301,10 +319,16 @@ func (s *Service) prepareAll(ctx context.Context, b []*message) {
 	wg.Wait()
 }
 
-// handle stores a prepared batch, publishes, and acknowledges. On a
-// transient failure every message not yet settled is nak'ed with a delay
-// that grows with its delivery count.
-func (s *Service) handle(ctx context.Context, b []*message) error {
+// outboxBatch is one committed batch's publications and their outbox row.
+type outboxBatch struct {
+	pubs []publication
+	id   int64
+}
+
+// handle stores a prepared batch, acknowledges it, and hands its
+// publications to pubq. On a transient failure every message not yet
+// settled is nak'ed with a delay that grows with its delivery count.
+func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBatch) error {
 	start := time.Now()
 	var ok []*message
 	for _, m := range b {
@@ -347,11 +371,6 @@ func (s *Service) handle(ctx context.Context, b []*message) error {
 		s.m.failures.Inc()
 		return err
 	}
-	if done := s.publish(ctx, pubs); len(done) == len(pubs) && outboxID != 0 {
-		s.pendingMu.Lock()
-		s.pending = append(s.pending, outboxID)
-		s.pendingMu.Unlock()
-	}
 	for _, m := range ok {
 		if m.reject != "" {
 			s.log.Warn("message rejected", slog.Uint64("stream_seq", m.seq), slog.String("subject", m.subject), slog.String("reason", m.reject))
@@ -363,6 +382,12 @@ func (s *Service) handle(ctx context.Context, b []*message) error {
 	}
 	s.m.events.Add(float64(stored))
 	s.m.batch.Observe(time.Since(start).Seconds())
+	if len(pubs) > 0 {
+		select {
+		case pubq <- outboxBatch{pubs: pubs, id: outboxID}:
+		case <-ctx.Done(): // the sweeper publishes it after a restart
+		}
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -385,6 +386,8 @@ func TestEndToEnd(t *testing.T) {
 		got := eventsSubjects(t, e.nc)
 		return got["events.7.grouped"] == 7 && got["issues.7.created"] == 3, fmt.Sprint(got)
 	})
+	// A grouped message carries the event, its issue and its hashes.
+	checkGroupedMessages(t, e, s, 7)
 	// The stream is not blocked: nothing is left pending.
 	waitFor(t, "the consumer to settle", func() (bool, string) {
 		c, err := e.nc.JS.Consumer(context.Background(), streams.Ingest, "grouping")
@@ -495,5 +498,53 @@ func TestDerivedTagsStored(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("issue tags\n got %v\nwant %v", got, want)
+	}
+}
+
+// checkGroupedMessages reads every events.<project>.grouped message back
+// and compares it with the stored event it announces.
+func checkGroupedMessages(t *testing.T, e *env, s *Service, project int64) {
+	t.Helper()
+	ctx := context.Background()
+	subject := fmt.Sprintf("events.%d.grouped", project)
+	cons, err := e.nc.JS.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := eventsSubjects(t, e.nc)[subject]
+	batch, err := cons.FetchNoWait(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		got++
+		g, err := DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+		if err != nil {
+			t.Fatalf("decode %s: %v", subject, err)
+		}
+		var stored struct {
+			EventID string `json:"event_id"`
+			Project int64  `json:"project"`
+		}
+		if err := json.Unmarshal(g.Event, &stored); err != nil || stored.EventID != g.EventID || stored.Project != project {
+			t.Fatalf("event in the message: %+v (%v), want id %s of project %d", stored, err, g.EventID, project)
+		}
+		var issueID int64
+		var hashes []string
+		var received time.Time
+		if err := e.pool.QueryRow(ctx, `SELECT issue_id, hashes, received FROM grouping.events WHERE event_id = $1::uuid`,
+			g.EventID).Scan(&issueID, &hashes, &received); err != nil {
+			t.Fatalf("stored event %s: %v", g.EventID, err)
+		}
+		if g.ProjectID != project || g.IssueID != issueID || !slices.Equal(g.Hashes, hashes) || !g.Received.Truncate(time.Microsecond).Equal(received) {
+			t.Fatalf("message %d/%s/%d/%v/%v, stored issue %d hashes %v received %v", g.ProjectID, g.EventID, g.IssueID, g.Hashes, g.Received, issueID, hashes, received)
+		}
+		if len(m.Data()) >= len(g.Event) {
+			t.Errorf("body of %d bytes for an event of %d: not compressed", len(m.Data()), len(g.Event))
+		}
+	}
+	if got != n || n == 0 {
+		t.Fatalf("read %d grouped messages, the stream holds %d", got, n)
 	}
 }

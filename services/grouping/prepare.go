@@ -36,8 +36,7 @@ type prepared struct {
 	tags        [][2]string
 	hashes      []string
 	config      string
-	json        []byte // the normalized event
-	data        []byte // json, zstd-compressed
+	data        []byte // the normalized event as JSON, zstd-compressed
 
 	issueID int64 // assigned while storing
 }
@@ -172,7 +171,6 @@ func (s *Service) group(e *event.Event, rules *grouping.Rules, project int64, re
 		traceID:     clip(e.TraceID, 64),
 		hashes:      res.Hashes,
 		config:      orDefault(res.Config, grouping.ConfigID),
-		json:        js,
 	}
 	if p.ts.IsZero() {
 		p.ts = received

@@ -2,7 +2,6 @@ package grouping
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -58,8 +57,12 @@ func nonNil[T any](s []T) []T {
 func (s *Service) publish(ctx context.Context, pubs []publication) []string {
 	futs := make([]jetstream.PubAckFuture, 0, len(pubs))
 	for _, p := range pubs {
-		m := &nats.Msg{Subject: p.subject, Header: nats.Header{}, Data: p.data}
-		m.Header.Set(jetstream.MsgIDHeader, p.msgID)
+		m := &nats.Msg{Subject: p.subject, Data: p.data}
+		if p.event != nil {
+			m.Header = groupedHeader(p.event, p.msgID)
+		} else {
+			m.Header = nats.Header{jetstream.MsgIDHeader: {p.msgID}}
+		}
 		f, err := s.nats.JS.PublishMsgAsync(m, jetstream.WithExpectStream(streams.Events))
 		if err != nil {
 			s.log.Warn("publish to EVENTS failed; the outbox keeps it", slog.String("subject", p.subject), slog.Any("error", err))
@@ -124,17 +127,10 @@ func (s *Service) sweepOutbox(ctx context.Context, age time.Duration) (int, erro
 		}
 		for rows.Next() {
 			var p prepared
-			var data []byte
-			if err := rows.Scan(&p.projectID, &p.eventID, &p.issueID, &p.received, &p.hashes, &data); err != nil {
+			if err := rows.Scan(&p.projectID, &p.eventID, &p.issueID, &p.received, &p.hashes, &p.data); err != nil {
 				rows.Close()
 				return total, fmt.Errorf("read outbox events: %w", err)
 			}
-			js, err := s.zdec.DecodeAll(data, nil)
-			if err != nil {
-				s.log.Warn("stored event does not decompress", slog.String("event_id", hex.EncodeToString(p.eventID[:])), slog.Any("error", err))
-				continue
-			}
-			p.json = js
 			pubs = append(pubs, groupedPublication(&p))
 		}
 		if err := rows.Err(); err != nil {

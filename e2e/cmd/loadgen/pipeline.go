@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -217,18 +216,13 @@ type pendSample struct {
 	n  int
 }
 
-var eventIDKey = []byte(`"event_id":"`)
-
 // onGrouped handles one events.<project>.grouped message.
 func (t *tracker) onGrouped(m *nats.Msg) {
 	now := time.Now()
-	head := m.Data[:min(len(m.Data), 256)]
-	i := bytes.Index(head, eventIDKey)
-	if i < 0 || len(head) < i+len(eventIDKey)+32 {
-		return
-	}
 	var id [16]byte
-	if _, err := hex.Decode(id[:], head[i+len(eventIDKey):i+len(eventIDKey)+32]); err != nil {
+	if h := m.Header.Get(streams.HeaderEventID); len(h) != 32 {
+		return
+	} else if _, err := hex.Decode(id[:], []byte(h)); err != nil {
 		return
 	}
 	if binary.BigEndian.Uint64(id[8:]) != runID {
