@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	expjson "github.com/go-json-experiment/json/v1"
 )
@@ -335,6 +336,16 @@ func object(b json.RawMessage) map[string]json.RawMessage {
 		return nil
 	}
 	return m
+}
+
+// decodeLenient decodes the next value of dec into v, as lenient does.
+func decodeLenient(dec *jsontext.Decoder, v any) error {
+	err := jsonv2.UnmarshalDecode(dec, v)
+	var te *expjson.UnmarshalTypeError
+	if err != nil && errors.As(err, &te) {
+		return nil
+	}
+	return err
 }
 
 // lenient decodes b into v, keeping whatever fits: a JSON value of the wrong

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/faultline/faultline/libs/envelope"
 )
 
@@ -321,7 +323,7 @@ func readExceptions(b json.RawMessage) []Exception {
 			Module     flexString      `json:"module"`
 			ThreadID   flexString      `json:"thread_id"`
 			Mechanism  *rawMechanism   `json:"mechanism"`
-			Stacktrace json.RawMessage `json:"stacktrace"`
+			Stacktrace stacktraceField `json:"stacktrace"`
 		}
 		if lenient(item, &r) != nil {
 			continue
@@ -355,7 +357,7 @@ func readExceptions(b json.RawMessage) []Exception {
 				ex.Mechanism.ParentID = &m.ParentID.V
 			}
 		}
-		if st := readStacktrace(r.Stacktrace); st != nil && len(st.Frames) > 0 {
+		if st := r.Stacktrace.st; st != nil && len(st.Frames) > 0 {
 			ex.Stacktrace = st
 		}
 		if ex.Type == "" && ex.Value == "" && ex.Stacktrace == nil {
@@ -379,14 +381,14 @@ func readThreads(b json.RawMessage) []Thread {
 			Crashed    flexBool        `json:"crashed"`
 			Current    flexBool        `json:"current"`
 			Main       flexBool        `json:"main"`
-			Stacktrace json.RawMessage `json:"stacktrace"`
+			Stacktrace stacktraceField `json:"stacktrace"`
 		}
 		if lenient(item, &r) != nil {
 			continue
 		}
 		t := Thread{ID: truncate(string(r.ID), maxShort), Name: truncate(string(r.Name), maxShort),
 			Crashed: r.Crashed.V, Current: r.Current.V, Main: r.Main.V}
-		if st := readStacktrace(r.Stacktrace); st != nil && len(st.Frames) > 0 {
+		if st := r.Stacktrace.st; st != nil && len(st.Frames) > 0 {
 			t.Stacktrace = st
 		}
 		out = append(out, t)
@@ -416,55 +418,102 @@ type rawFrame struct {
 	Vars            map[string]json.RawMessage `json:"vars"`
 }
 
+// rawStacktrace is a stack trace as sent; its frames are decoded where
+// they stand (one pass over the payload, no copies).
+type rawStacktrace struct {
+	Frames []frameElem `json:"frames"`
+}
+
+// frameElem is one element of a frames list: a frame, or something else
+// that is dropped.
+type frameElem struct {
+	ok bool
+	f  rawFrame
+}
+
+func (e *frameElem) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*e = frameElem{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	e.ok = true
+	return decodeLenient(dec, &e.f)
+}
+
+// stacktraceField decodes a stack trace in place in its parent object,
+// as readStacktrace reads one from its bytes. Every decode starts afresh,
+// so the last of duplicate names wins, as it does for raw bytes.
+type stacktraceField struct {
+	st *Stacktrace
+}
+
+func (s *stacktraceField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*s = stacktraceField{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	var r rawStacktrace
+	if err := decodeLenient(dec, &r); err != nil {
+		return err
+	}
+	s.st = r.build()
+	return nil
+}
+
 func readStacktrace(b json.RawMessage) *Stacktrace {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var r struct {
-		Frames []json.RawMessage `json:"frames"`
-	}
+	var r rawStacktrace
 	if lenient(b, &r) != nil {
 		return nil
 	}
-	st := &Stacktrace{Frames: make([]Frame, 0, min(len(r.Frames), maxFrames))}
-	if len(r.Frames) > maxFrames {
+	return r.build()
+}
+
+func (r *rawStacktrace) build() *Stacktrace {
+	frames := r.Frames
+	if len(frames) > maxFrames {
 		// Keep both ends: where it started and, mostly, where it failed.
-		r.Frames = append(r.Frames[:maxFramesHead:maxFramesHead], r.Frames[len(r.Frames)-(maxFrames-maxFramesHead):]...)
+		frames = append(frames[:maxFramesHead:maxFramesHead], frames[len(frames)-(maxFrames-maxFramesHead):]...)
 	}
-	for _, fb := range r.Frames {
-		var rf rawFrame
-		if fb = bytes.TrimSpace(fb); len(fb) == 0 || fb[0] != '{' || lenient(fb, &rf) != nil {
-			continue
+	st := &Stacktrace{Frames: make([]Frame, 0, len(frames))}
+	for i := range frames {
+		if frames[i].ok {
+			st.Frames = append(st.Frames, frames[i].f.frame())
 		}
-		f := Frame{
-			Function:        truncate(string(rf.Function), maxPath),
-			RawFunction:     truncate(string(rf.RawFunction), maxPath),
-			Symbol:          truncate(string(rf.Symbol), maxPath),
-			Module:          truncate(string(rf.Module), maxPath),
-			Package:         truncate(string(rf.Package), maxPath),
-			Filename:        truncate(string(rf.Filename), maxPath),
-			AbsPath:         truncate(string(rf.AbsPath), maxPath),
-			ContextLine:     truncate(string(rf.ContextLine), maxContextLine),
-			PreContext:      contextLines(rf.PreContext, true),
-			PostContext:     contextLines(rf.PostContext, false),
-			InApp:           rf.InApp.ptr(),
-			Platform:        platformOrEmpty(string(rf.Platform)),
-			InstructionAddr: truncate(string(rf.InstructionAddr), 64),
-			Vars:            databags(rf.Vars),
-		}
-		if rf.Lineno.Valid && rf.Lineno.V > 0 {
-			f.Lineno = rf.Lineno.V
-		}
-		if rf.Colno.Valid && rf.Colno.V > 0 {
-			f.Colno = rf.Colno.V
-		}
-		if f.Filename == "" && f.AbsPath != "" {
-			f.Filename = filenameOf(f.AbsPath)
-		}
-		st.Frames = append(st.Frames, f)
 	}
 	return st
+}
+
+func (rf *rawFrame) frame() Frame {
+	f := Frame{
+		Function:        truncate(string(rf.Function), maxPath),
+		RawFunction:     truncate(string(rf.RawFunction), maxPath),
+		Symbol:          truncate(string(rf.Symbol), maxPath),
+		Module:          truncate(string(rf.Module), maxPath),
+		Package:         truncate(string(rf.Package), maxPath),
+		Filename:        truncate(string(rf.Filename), maxPath),
+		AbsPath:         truncate(string(rf.AbsPath), maxPath),
+		ContextLine:     truncate(string(rf.ContextLine), maxContextLine),
+		PreContext:      contextLines(rf.PreContext, true),
+		PostContext:     contextLines(rf.PostContext, false),
+		InApp:           rf.InApp.ptr(),
+		Platform:        platformOrEmpty(string(rf.Platform)),
+		InstructionAddr: truncate(string(rf.InstructionAddr), 64),
+		Vars:            databags(rf.Vars),
+	}
+	if rf.Lineno.Valid && rf.Lineno.V > 0 {
+		f.Lineno = rf.Lineno.V
+	}
+	if rf.Colno.Valid && rf.Colno.V > 0 {
+		f.Colno = rf.Colno.V
+	}
+	if f.Filename == "" && f.AbsPath != "" {
+		f.Filename = filenameOf(f.AbsPath)
+	}
+	return f
 }
 
 func platformOrEmpty(p string) string {
@@ -497,24 +546,69 @@ func contextLines(l []string, keepLast bool) []string {
 	return l
 }
 
+// rawBreadcrumb is a breadcrumb as sent.
+type rawBreadcrumb struct {
+	Timestamp flexTime                   `json:"timestamp"`
+	Type      flexString                 `json:"type"`
+	Category  flexString                 `json:"category"`
+	Level     flexString                 `json:"level"`
+	Message   flexString                 `json:"message"`
+	Data      map[string]json.RawMessage `json:"data"`
+}
+
+// crumbElem is one element of a breadcrumbs list, decoded in place.
+type crumbElem struct {
+	ok bool
+	r  rawBreadcrumb
+}
+
+func (e *crumbElem) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*e = crumbElem{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	e.ok = true
+	return decodeLenient(dec, &e.r)
+}
+
+// readBreadcrumbs reads breadcrumbs sent as a list, as {"values": [...]}
+// or as one object, keeping the newest maxBreadcrumbs.
 func readBreadcrumbs(b json.RawMessage) []Breadcrumb {
-	list := values(b)
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	var list []crumbElem
+	switch b[0] {
+	case '[':
+		if lenient(b, &list) != nil {
+			return nil
+		}
+	case '{':
+		v, found, ok := member(b, "values")
+		switch {
+		case !ok:
+			return nil
+		case !found:
+			list = make([]crumbElem, 1)
+			if lenient(b, &list[0]) != nil {
+				return nil
+			}
+		case v[0] == '[':
+			if lenient(v, &list) != nil {
+				return nil
+			}
+		}
+	}
 	if len(list) > maxBreadcrumbs {
 		list = list[len(list)-maxBreadcrumbs:] // the newest
 	}
 	var out []Breadcrumb
-	for _, item := range list {
-		var r struct {
-			Timestamp flexTime                   `json:"timestamp"`
-			Type      flexString                 `json:"type"`
-			Category  flexString                 `json:"category"`
-			Level     flexString                 `json:"level"`
-			Message   flexString                 `json:"message"`
-			Data      map[string]json.RawMessage `json:"data"`
-		}
-		if item = bytes.TrimSpace(item); len(item) == 0 || item[0] != '{' || lenient(item, &r) != nil {
+	for i := range list {
+		if !list[i].ok {
 			continue
 		}
+		r := &list[i].r
 		bc := Breadcrumb{Timestamp: r.Timestamp.T, Type: truncate(string(r.Type), maxShort),
 			Category: truncate(string(r.Category), maxShort), Message: truncate(string(r.Message), maxMessage),
 			Data: databags(r.Data)}
@@ -684,6 +778,14 @@ func databags(m map[string]json.RawMessage) map[string]json.RawMessage {
 	if len(m) == 0 {
 		return nil
 	}
+	if databagsClean(m) {
+		return m
+	}
+	return databagsCopy(m)
+}
+
+// databagsCopy is databags for a map that needs cleaning.
+func databagsCopy(m map[string]json.RawMessage) map[string]json.RawMessage {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -704,6 +806,23 @@ func databags(m map[string]json.RawMessage) map[string]json.RawMessage {
 	}
 	return out
 }
+
+// databagsClean reports whether databags would return m as it is: every
+// key short enough, every value kept unchanged, all of them within the
+// total (then which keys come first does not matter).
+func databagsClean(m map[string]json.RawMessage) bool {
+	total := 0
+	for k, v := range m {
+		if len(k) > maxShort || len(v) == 0 || len(v) > maxDatabag || string(v) == "null" ||
+			isJSONSpace(v[0]) || isJSONSpace(v[len(v)-1]) || !isCompact(v) {
+			return false
+		}
+		total += len(v)
+	}
+	return total <= maxDatabags
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func databag(v json.RawMessage) json.RawMessage {
 	v = bytes.TrimSpace(v)

@@ -320,10 +320,15 @@ var (
 func trimFunction(fn, fam string) string {
 	fn = strings.TrimSpace(fn)
 	if fam == "javascript" {
-		fn = jsIndexSuffixRE.ReplaceAllString(fn, "")
+		if strings.HasSuffix(fn, "]") || strings.HasSuffix(fn, ")") {
+			fn = jsIndexSuffixRE.ReplaceAllString(fn, "")
+		}
 		for _, p := range []string{"async ", "new ", "Object.", "Module."} {
 			fn = strings.TrimPrefix(fn, p)
 		}
+	}
+	if !strings.Contains(fn, "0x") {
+		return fn // what the regexp needs to match: most names have no address
 	}
 	return hexAddrRE.ReplaceAllString(fn, "<hex>")
 }
@@ -334,6 +339,9 @@ var (
 )
 
 func normalizeModule(m string) string {
+	if !strings.Contains(m, "$$") {
+		return m // both patterns start with $$
+	}
 	m = javaLambdaRE.ReplaceAllString(m, "$$$$Lambda$$")
 	return javaEnhancedRE.ReplaceAllString(m, "$$$$$1$$$$<auto>")
 }
