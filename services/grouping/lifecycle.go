@@ -21,6 +21,12 @@ const (
 	ChangeRegressed = "regressed"
 	ChangeUnignored = "unignored"
 	ChangeMerged    = "merged" // IssueMessage.IssueID is the parent; Children went into it
+
+	// Users' decisions.
+	ChangeResolved   = "resolved" // Status says whether in the next release
+	ChangeIgnored    = "ignored"
+	ChangeUnresolved = "unresolved"
+	ChangeAssigned   = "assigned" // IssueMessage.Assignee is who, "" for nobody
 )
 
 // issueState is the part of an issue row the lifecycle reads and writes.

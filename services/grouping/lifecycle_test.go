@@ -2,9 +2,15 @@ package grouping
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faultline/faultline/streams"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -195,5 +201,70 @@ func TestIgnoreUntilTimeEnds(t *testing.T) {
 	}
 	if got := eventsSubjects(t, e.nc)["issues.8.unignored"]; got != 1 {
 		t.Errorf("unignored announcements: %d, want 1", got)
+	}
+}
+
+// TestDecisionsAnnounced: a user's resolve, ignore, unresolve and
+// assignment are each published once on issues.<project>.<change>, with the
+// issue's state after the decision.
+func TestDecisionsAnnounced(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.start(e.pool, testOptions())
+	const project = 9
+	e.publish(testEvent{excType: "DecidedError", excValue: "x", function: "decided"}.msg(project))
+	e.waitEvents(e.pool, 1)
+	id := issueByTitle(t, e.pool, "DecidedError").ID
+	steps := []func() error{
+		func() error { return Resolve(ctx, e.pool, id, true) },
+		func() error { return Assign(ctx, e.pool, id, "ana@example.com") },
+		func() error { return Ignore(ctx, e.pool, id, IgnoreUntil{Events: 10}) },
+		func() error { return Unresolve(ctx, e.pool, id) },
+		func() error { return Assign(ctx, e.pool, id, "") },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Resolve(ctx, e.pool, 1<<40, false); !errors.Is(err, ErrNoIssue) {
+		t.Errorf("resolving a missing issue: %v, want ErrNoIssue", err)
+	}
+	waitFor(t, "the decisions' announcements", func() (bool, string) {
+		got := eventsSubjects(t, e.nc)
+		return got["issues.9.resolved"] == 1 && got["issues.9.assigned"] == 2 && got["issues.9.ignored"] == 1 &&
+			got["issues.9.unresolved"] == 1, fmt.Sprint(got)
+	})
+	msgs := map[string][]IssueMessage{}
+	cons, err := e.nc.JS.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"issues.9.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.FetchNoWait(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		var im IssueMessage
+		if err := json.Unmarshal(m.Data(), &im); err != nil {
+			t.Fatal(err)
+		}
+		if im.IssueID != id || im.ProjectID != project || im.Title == "" {
+			t.Errorf("%s: %+v, want issue %d of project %d with its title", m.Subject(), im, id, project)
+		}
+		msgs[im.Change] = append(msgs[im.Change], im)
+	}
+	if m := msgs[ChangeResolved]; len(m) != 1 || m[0].Status != StatusResolvedInNextRelease {
+		t.Errorf("resolved: %+v, want one with status %s", m, StatusResolvedInNextRelease)
+	}
+	if m := msgs[ChangeAssigned]; len(m) != 2 || m[0].Assignee == nil || *m[0].Assignee != "ana@example.com" ||
+		m[1].Assignee == nil || *m[1].Assignee != "" {
+		t.Errorf("assigned: %+v, want ana@example.com then nobody", m)
+	}
+	if m := msgs[ChangeIgnored]; len(m) != 1 || m[0].Status != StatusIgnored {
+		t.Errorf("ignored: %+v", m)
+	}
+	if m := msgs[ChangeUnresolved]; len(m) != 1 || m[0].Status != StatusUnresolved {
+		t.Errorf("unresolved: %+v", m)
 	}
 }

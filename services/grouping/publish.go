@@ -91,12 +91,28 @@ func (s *Service) publish(ctx context.Context, pubs []publication) []string {
 // or a failed publish, and the rows other processes wrote (merges), and
 // deletes each once all of it is acknowledged.
 func (s *Service) sweepOutbox(ctx context.Context, age time.Duration) (int, error) {
-	// Rows without events (a merge, written by the api process) have no
-	// batch to publish them: they are taken at once.
+	total := 0
+	for {
+		n, full, err := s.sweepOutboxPage(ctx, age)
+		total += n
+		if err != nil || !full {
+			return total, err
+		}
+	}
+}
+
+// outboxPage is how many outbox rows one sweep reads at a time.
+const outboxPage = 20
+
+// sweepOutboxPage publishes one page of the outbox; full says whether the
+// page was full, so that there may be more.
+func (s *Service) sweepOutboxPage(ctx context.Context, age time.Duration) (int, bool, error) {
+	// Rows without events (a user's decision or merge, written by the api
+	// process) have no batch to publish them: they are taken at once.
 	rows, err := s.pool.Query(ctx, s.q(`SELECT id, subjects, msg_ids, payloads FROM grouping.outbox
-		WHERE created_at < now() - $1::interval OR cardinality(event_ids) = 0 ORDER BY id LIMIT 20`), age)
+		WHERE created_at < now() - $1::interval OR cardinality(event_ids) = 0 ORDER BY id LIMIT $2`), age, outboxPage)
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return 0, false, fmt.Errorf("read outbox: %w", err)
 	}
 	type batch struct {
 		id       int64
@@ -109,7 +125,7 @@ func (s *Service) sweepOutbox(ctx context.Context, age time.Duration) (int, erro
 		return b, r.Scan(&b.id, &b.subjects, &b.msgIDs, &b.payloads)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return 0, false, fmt.Errorf("read outbox: %w", err)
 	}
 	total := 0
 	for _, b := range bs {
@@ -123,26 +139,26 @@ func (s *Service) sweepOutbox(ctx context.Context, age time.Duration) (int, erro
 			JOIN grouping.events e ON e.issue_id = r.issue_id AND e.ts = r.ts AND e.event_id = r.event_id AND e.received = r.received
 			WHERE o.id = $1 ORDER BY r.ord`), b.id)
 		if err != nil {
-			return total, fmt.Errorf("read outbox events: %w", err)
+			return total, false, fmt.Errorf("read outbox events: %w", err)
 		}
 		for rows.Next() {
 			var p prepared
 			if err := rows.Scan(&p.projectID, &p.eventID, &p.issueID, &p.received, &p.hashes, &p.data); err != nil {
 				rows.Close()
-				return total, fmt.Errorf("read outbox events: %w", err)
+				return total, false, fmt.Errorf("read outbox events: %w", err)
 			}
 			pubs = append(pubs, groupedPublication(&p))
 		}
 		if err := rows.Err(); err != nil {
-			return total, fmt.Errorf("read outbox events: %w", err)
+			return total, false, fmt.Errorf("read outbox events: %w", err)
 		}
 		if done := s.publish(ctx, pubs); len(done) < len(pubs) {
-			return total, fmt.Errorf("outbox %d: %d of %d published", b.id, len(done), len(pubs))
+			return total, false, fmt.Errorf("outbox %d: %d of %d published", b.id, len(done), len(pubs))
 		}
 		if _, err := s.pool.Exec(ctx, s.q(`DELETE FROM grouping.outbox WHERE id = $1`), b.id); err != nil {
-			return total, fmt.Errorf("clear outbox: %w", err)
+			return total, false, fmt.Errorf("clear outbox: %w", err)
 		}
 		total += len(pubs)
 	}
-	return total, nil
+	return total, len(bs) == outboxPage, nil
 }

@@ -842,6 +842,7 @@ type IssueMessage struct {
 	EventID   string    `json:"event_id"` // the event that caused the change; "" for a user's merge or the passing of an ignore's time
 	At        time.Time `json:"at"`
 	Children  []int64   `json:"children,omitempty"` // merged: the issues merged into IssueID, now deleted
+	Assignee  *string   `json:"assignee,omitempty"` // assigned: the new assignee, "" for nobody
 }
 
 func groupedPublication(p *prepared) publication {
