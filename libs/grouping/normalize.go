@@ -177,23 +177,46 @@ func NormalizeFilename(name string) string {
 	if strings.Contains(name, "/") {
 		name = path.Clean(name)
 	}
-	segs := strings.Split(name, "/")
-	out := segs[:0]
-	for i, s := range segs {
-		if i < len(segs)-1 && isVolatileSegment(s) {
-			continue
+	cut := strings.LastIndexByte(name, '/') + 1
+	dir, base := name[:cut], name[cut:]
+	if hasVolatileSegment(dir) {
+		var b strings.Builder
+		for rest := dir; rest != ""; {
+			seg, after, _ := strings.Cut(rest, "/")
+			if !isVolatileSegment(seg) {
+				b.WriteString(seg)
+				b.WriteByte('/')
+			}
+			rest = after
 		}
-		out = append(out, s)
+		dir = b.String()
 	}
-	base := out[len(out)-1]
-	base = stripNameVersions(base)
-	out[len(out)-1] = stripNameHashes(base)
-	return strings.Join(out, "/")
+	stripped := stripNameHashes(stripNameVersions(base))
+	if len(dir) == cut && stripped == base {
+		return name // nothing changed: no copy
+	}
+	return dir + stripped
+}
+
+// hasVolatileSegment reports whether a directory part ("a/b/", each
+// segment followed by its slash) has a segment isVolatileSegment drops.
+func hasVolatileSegment(dir string) bool {
+	for rest := dir; rest != ""; {
+		seg, after, _ := strings.Cut(rest, "/")
+		if isVolatileSegment(seg) {
+			return true
+		}
+		rest = after
+	}
+	return false
 }
 
 // stripNameHashes drops the hash-like parts between "." or "-" from a file
 // name, never its first part nor its extension.
 func stripNameHashes(base string) string {
+	if !dropsNameHash(base) {
+		return base
+	}
 	var b strings.Builder
 	start := 0
 	first := true
@@ -210,6 +233,23 @@ func stripNameHashes(base string) string {
 		start = i
 	}
 	return b.String()
+}
+
+// dropsNameHash reports whether stripNameHashes would drop a part of base.
+func dropsNameHash(base string) bool {
+	start := 0
+	first := true
+	for i := 0; i < len(base); i++ {
+		if base[i] != '.' && base[i] != '-' {
+			continue
+		}
+		if !first && looksLikeHash(base[start+1:i]) {
+			return true
+		}
+		first = false
+		start = i
+	}
+	return false
 }
 
 // looksLikeHash tells a content hash ("3f2a1b9c", "B2xYz9_q") from a word
