@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/libs/pg/pgtest"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -74,32 +77,56 @@ func TestScopeCapAndRoles(t *testing.T) {
 }
 
 func TestAttemptLimiter(t *testing.T) {
+	db := pgtest.NewT(t, Migrations)
+	s := NewStore(db.Pool, "http://faultline.example/")
+	ctx := context.Background()
 	now := time.Unix(1_000_000, 0)
-	l := newAttemptLimiter(3, time.Minute)
+	// Two processes: their limiters share the counts.
+	l, other := newAttemptLimiter("test", 3, time.Minute), newAttemptLimiter("test", 3, time.Minute)
 	l.now = func() time.Time { return now }
+	other.now = l.now
 	for i := 0; i < 3; i++ {
-		if _, blocked := l.blocked("a"); blocked {
+		if _, blocked := l.blocked(ctx, s, "a"); blocked {
 			t.Fatalf("blocked after %d attempts", i)
 		}
-		l.add("a")
+		if i%2 == 0 {
+			l.add(ctx, s, "a")
+		} else {
+			other.add(ctx, s, "a")
+		}
 	}
-	wait, blocked := l.blocked("a")
-	if !blocked || wait != time.Minute {
-		t.Errorf("after 3 attempts: blocked=%v wait=%v", blocked, wait)
+	for _, lim := range []*attemptLimiter{l, other} {
+		wait, blocked := lim.blocked(ctx, s, "a")
+		if !blocked || wait != time.Minute {
+			t.Errorf("after 3 attempts in two processes: blocked=%v wait=%v", blocked, wait)
+		}
 	}
-	if _, blocked := l.blocked("b"); blocked {
+	if _, blocked := l.blocked(ctx, s, "b"); blocked {
 		t.Error("another key is blocked")
 	}
+	if _, blocked := newAttemptLimiter("elsewhere", 3, time.Minute).blocked(ctx, s, "a"); blocked {
+		t.Error("another scope is blocked")
+	}
 	now = now.Add(time.Minute)
-	if _, blocked := l.blocked("a"); blocked {
+	if _, blocked := l.blocked(ctx, s, "a"); blocked {
 		t.Error("still blocked after the window")
 	}
-	l.add("a")
-	l.add("a")
-	l.add("a")
-	l.reset("a")
-	if _, blocked := l.blocked("a"); blocked {
+	l.add(ctx, s, "a") // a new window
+	if _, blocked := l.blocked(ctx, s, "a"); blocked {
+		t.Error("blocked after one attempt in a new window")
+	}
+	l.add(ctx, s, "a")
+	l.add(ctx, s, "a")
+	if _, blocked := l.blocked(ctx, s, "a"); !blocked {
+		t.Error("not blocked after 3 attempts in the new window")
+	}
+	l.reset(ctx, s, "a")
+	if _, blocked := l.blocked(ctx, s, "a"); blocked {
 		t.Error("blocked after reset")
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM api.attempts WHERE key_hash = convert_to('a', 'UTF8')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("a key stored as text: %d rows (%v)", n, err)
 	}
 }
 

@@ -56,9 +56,9 @@ func New(opt Options, log *slog.Logger) (*API, error) {
 		return nil, fmt.Errorf("api: public URL %q: want an absolute URL", opt.PublicURL)
 	}
 	a := &API{opt: opt, log: log, mailer: NewMailer(opt.SMTP),
-		loginByIP:      newAttemptLimiter(30, 15*time.Minute),
-		loginByAccount: newAttemptLimiter(10, 15*time.Minute),
-		mailByIP:       newAttemptLimiter(10, 15*time.Minute),
+		loginByIP:      newAttemptLimiter("login_ip", 30, 15*time.Minute),
+		loginByAccount: newAttemptLimiter("login_account", 10, 15*time.Minute),
+		mailByIP:       newAttemptLimiter("mail_ip", 10, 15*time.Minute),
 	}
 	a.auth = &Authenticator{store: a.store.Load, secret: []byte(opt.SessionSecretKey), secure: opt.SSLProxy,
 		publicURL: pub, proxies: opt.TrustedProxies}

@@ -11,7 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -263,65 +263,61 @@ func (a *Authenticator) trusted(ip netip.Addr) bool {
 	return false
 }
 
-// attemptLimiter counts attempts per key in fixed windows. It lives in the
-// process: with several api replicas each enforces its own count (the limit
-// multiplies by the replica count, still bounded).
+// attemptLimiter counts attempts per key in fixed windows. The counts are
+// in Postgres (api.attempts), so every api and web process shares them: the
+// limit holds however many replicas answer. A database error lets the
+// attempt through (sign-in itself needs the database and fails anyway).
 type attemptLimiter struct {
+	scope  string
 	max    int
 	window time.Duration
 	now    func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]*attempts
+	adds   atomic.Uint64
 }
 
-type attempts struct {
-	start time.Time
-	n     int
+func newAttemptLimiter(scope string, max int, window time.Duration) *attemptLimiter {
+	return &attemptLimiter{scope: scope, max: max, window: window, now: time.Now}
 }
 
-func newAttemptLimiter(max int, window time.Duration) *attemptLimiter {
-	return &attemptLimiter{max: max, window: window, now: time.Now, entries: map[string]*attempts{}}
+func attemptKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
 }
 
 // blocked reports whether key has used up its attempts, and for how long.
-func (l *attemptLimiter) blocked(key string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[key]
-	now := l.now()
-	if e == nil || now.Sub(e.start) >= l.window {
+func (l *attemptLimiter) blocked(ctx context.Context, s *Store, key string) (time.Duration, bool) {
+	var start time.Time
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT window_start, n FROM api.attempts WHERE scope = $1 AND key_hash = $2`,
+		l.scope, attemptKey(key)).Scan(&start, &n)
+	if err != nil {
 		return 0, false
 	}
-	if e.n >= l.max {
-		return e.start.Add(l.window).Sub(now), true
+	now := l.now()
+	if now.Sub(start) >= l.window || n < l.max {
+		return 0, false
 	}
-	return 0, false
+	return start.Add(l.window).Sub(now), true
 }
 
-// add records an attempt.
-func (l *attemptLimiter) add(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// add records an attempt, starting a new window when the last one is over.
+func (l *attemptLimiter) add(ctx context.Context, s *Store, key string) {
 	now := l.now()
-	if len(l.entries) > 100_000 {
-		for k, e := range l.entries {
-			if now.Sub(e.start) >= l.window {
-				delete(l.entries, k)
-			}
-		}
+	_, err := s.pool.Exec(ctx, `INSERT INTO api.attempts AS a (scope, key_hash, window_start, n) VALUES ($1, $2, $3, 1)
+		ON CONFLICT (scope, key_hash) DO UPDATE SET
+			n = CASE WHEN a.window_start <= $3 - $4::interval THEN 1 ELSE a.n + 1 END,
+			window_start = CASE WHEN a.window_start <= $3 - $4::interval THEN $3 ELSE a.window_start END`,
+		l.scope, attemptKey(key), now, l.window)
+	if err != nil {
+		return
 	}
-	e := l.entries[key]
-	if e == nil || now.Sub(e.start) >= l.window {
-		e = &attempts{start: now}
-		l.entries[key] = e
+	if l.adds.Add(1)%1000 == 0 {
+		// Now and then, forget windows long over.
+		s.pool.Exec(ctx, `DELETE FROM api.attempts WHERE window_start < $1`, now.Add(-24*time.Hour-l.window))
 	}
-	e.n++
 }
 
 // reset forgets key (after a successful sign-in).
-func (l *attemptLimiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.entries, key)
+func (l *attemptLimiter) reset(ctx context.Context, s *Store, key string) {
+	s.pool.Exec(ctx, `DELETE FROM api.attempts WHERE scope = $1 AND key_hash = $2`, l.scope, attemptKey(key))
 }

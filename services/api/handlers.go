@@ -184,22 +184,22 @@ func (a *API) login(c *call) (any, error) {
 		return nil, &httpError{http.StatusBadRequest, "email and password are required"}
 	}
 	ip := a.auth.ClientIP(c.r)
-	if wait, ok := a.loginByIP.blocked(ip); ok {
+	if wait, ok := a.loginByIP.blocked(c.r.Context(), c.store, ip); ok {
 		return nil, tooMany(c.w, wait)
 	}
-	if wait, ok := a.loginByAccount.blocked(email); ok {
+	if wait, ok := a.loginByAccount.blocked(c.r.Context(), c.store, email); ok {
 		return nil, tooMany(c.w, wait)
 	}
-	a.loginByIP.add(ip)
+	a.loginByIP.add(c.r.Context(), c.store, ip)
 	u, err := c.store.Authenticate(c.r.Context(), email, req.Password)
 	if errors.Is(err, ErrNotFound) {
-		a.loginByAccount.add(email)
+		a.loginByAccount.add(c.r.Context(), c.store, email)
 		return nil, &httpError{http.StatusUnauthorized, "The email or password is not correct."}
 	}
 	if err != nil {
 		return nil, err
 	}
-	a.loginByAccount.reset(email)
+	a.loginByAccount.reset(c.r.Context(), c.store, email)
 	return a.startSession(c, u)
 }
 
@@ -258,10 +258,10 @@ func (a *API) requestPasswordReset(c *call) (any, error) {
 		return nil, err
 	}
 	ip := a.auth.ClientIP(c.r)
-	if wait, ok := a.mailByIP.blocked(ip); ok {
+	if wait, ok := a.mailByIP.blocked(c.r.Context(), c.store, ip); ok {
 		return nil, tooMany(c.w, wait)
 	}
-	a.mailByIP.add(ip)
+	a.mailByIP.add(c.r.Context(), c.store, ip)
 	if !a.mailer.Enabled() {
 		return nil, ErrMailOff
 	}
@@ -298,12 +298,12 @@ func (a *API) resetPassword(c *call) (any, error) {
 		return nil, err
 	}
 	ip := a.auth.ClientIP(c.r)
-	if wait, ok := a.mailByIP.blocked(ip); ok {
+	if wait, ok := a.mailByIP.blocked(c.r.Context(), c.store, ip); ok {
 		return nil, tooMany(c.w, wait)
 	}
 	err := c.store.ResetPassword(c.r.Context(), req.Token, req.Password)
 	if errors.Is(err, ErrNotFound) {
-		a.mailByIP.add(ip)
+		a.mailByIP.add(c.r.Context(), c.store, ip)
 		return nil, &httpError{http.StatusBadRequest, "the reset link is invalid, used or expired"}
 	}
 	return nil, err
@@ -319,12 +319,12 @@ func (a *API) acceptInvite(c *call) (any, error) {
 		return nil, err
 	}
 	ip := a.auth.ClientIP(c.r)
-	if wait, ok := a.mailByIP.blocked(ip); ok {
+	if wait, ok := a.mailByIP.blocked(c.r.Context(), c.store, ip); ok {
 		return nil, tooMany(c.w, wait)
 	}
 	u, inv, err := c.store.AcceptInvitation(c.r.Context(), req.Token, req.Name, req.Password)
 	if errors.Is(err, ErrNotFound) {
-		a.mailByIP.add(ip)
+		a.mailByIP.add(c.r.Context(), c.store, ip)
 		return nil, &httpError{http.StatusBadRequest, "the invitation is invalid, used or expired"}
 	}
 	if err != nil {
