@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -43,7 +45,8 @@ const (
 
 // Headers of events.<project>.grouped messages, besides HeaderProject,
 // HeaderEventID and HeaderReceived. Their body is the normalized event as
-// JSON, compressed with zstd (HeaderContentEncoding "zstd").
+// JSON, compressed with zstd (HeaderContentEncoding "zstd"). INGEST
+// messages carry HeaderContentEncoding too (EnvelopeEncoding).
 const (
 	HeaderIssueID         = "Faultline-Issue-Id" // the issue the event joined, decimal
 	HeaderHashes          = "Faultline-Hashes"   // the event's grouping hashes, primary first, comma-separated
@@ -164,5 +167,46 @@ func Wait(ctx context.Context, js jetstream.JetStream, o IngestOptions) error {
 			return errors.Join(err, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+}
+
+// EnvelopeEncoding is the HeaderContentEncoding of an INGEST message whose
+// body is the envelope compressed with S2: the gateway compresses what it
+// decompressed before publishing, so the stream's write caches and disk hold
+// a third of the bytes. A message without the header holds the envelope as
+// it is (and an empty body when HeaderBlob names it).
+const EnvelopeEncoding = "s2"
+
+// EncodeEnvelope is the INGEST body for env; it sets h's encoding header.
+func EncodeEnvelope(h nats.Header, env []byte) []byte {
+	h.Set(HeaderContentEncoding, EnvelopeEncoding)
+	return s2.Encode(make([]byte, s2.MaxEncodedLen(len(env))), env)
+}
+
+// MaxInlineEnvelope bounds an envelope held in an INGEST message's body,
+// decompressed (larger ones go to BlobsBucket).
+const MaxInlineEnvelope = 8 << 20
+
+// DecodeEnvelope is the envelope an INGEST message's body holds, at most
+// limit bytes once decompressed.
+func DecodeEnvelope(h nats.Header, body []byte, limit int) ([]byte, error) {
+	switch enc := h.Get(HeaderContentEncoding); enc {
+	case "":
+		return body, nil
+	case EnvelopeEncoding:
+		n, err := s2.DecodedLen(body)
+		if err != nil {
+			return nil, fmt.Errorf("envelope: %w", err)
+		}
+		if n > limit {
+			return nil, fmt.Errorf("envelope: %d bytes decompressed, more than %d", n, limit)
+		}
+		out, err := s2.Decode(make([]byte, n), body)
+		if err != nil {
+			return nil, fmt.Errorf("envelope: %w", err)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("envelope: unknown content encoding %q", enc)
 	}
 }

@@ -178,8 +178,12 @@ func (s *Server) Messages(ctx context.Context, projectID int64, n int) ([]Messag
 }
 
 func (s *Server) message(ctx context.Context, m jetstream.Msg) (Message, error) {
-	msg := Message{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
+	msg := Message{Subject: m.Subject(), Header: m.Headers()}
 	msg.Kind = msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
+	var err error
+	if msg.Data, err = streams.DecodeEnvelope(msg.Header, m.Data(), streams.MaxInlineEnvelope); err != nil {
+		return msg, fmt.Errorf("%s: %w", msg.Subject, err)
+	}
 	if name := msg.Header.Get(streams.HeaderBlob); name != "" {
 		obs, err := s.js.ObjectStore(ctx, streams.BlobsBucket)
 		if err != nil {

@@ -441,7 +441,7 @@ func rebuild(env *envelope.Envelope, drop map[int]bool) ([]byte, *envelope.Envel
 func (g *Gateway) message(r *http.Request, req *request) *nats.Msg {
 	kind := req.env.Kind()
 	sum := sha256.Sum256(req.body)
-	h := make(nats.Header, 12) // sized for every header below, so it never grows
+	h := make(nats.Header, 13) // sized for every header below and publish's, so it never grows
 	h.Set(streams.HeaderProject, strconv.FormatInt(req.projectID, 10))
 	h.Set(streams.HeaderKey, req.key.PublicKey)
 	h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
@@ -513,7 +513,8 @@ var errNoAck = errors.New("no acknowledgement")
 
 // publish stores msg in the INGEST stream and waits for JetStream's
 // acknowledgement. Bodies too large for a message go to the object store
-// first; the message then carries their name.
+// first, as they are; the message then carries their name. Others are
+// compressed with S2 (streams.EncodeEnvelope).
 func (g *Gateway) publish(ctx context.Context, msg *nats.Msg, size int) error {
 	start := time.Now()
 	defer func() { g.m.publish.Observe(time.Since(start).Seconds()) }()
@@ -530,6 +531,8 @@ func (g *Gateway) publish(ctx context.Context, msg *nats.Msg, size int) error {
 		}
 		msg.Header.Set(streams.HeaderBlob, name)
 		msg.Data = nil
+	} else {
+		msg.Data = streams.EncodeEnvelope(msg.Header, msg.Data)
 	}
 	// The header jetstream.WithExpectStream would set; without options the
 	// client skips building them.

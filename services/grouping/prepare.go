@@ -97,7 +97,10 @@ func (s *Service) decode(ctx context.Context, m *message) error {
 		return reject("header %s is not an RFC 3339 time: %q", streams.HeaderReceived, h.Get(streams.HeaderReceived))
 	}
 	received = received.UTC()
-	body := m.msg.Data()
+	body, err := streams.DecodeEnvelope(h, m.msg.Data(), streams.MaxInlineEnvelope)
+	if err != nil {
+		return reject("%v", err)
+	}
 	if name := h.Get(streams.HeaderBlob); name != "" {
 		body, err = s.blobs.GetBytes(ctx, name)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {

@@ -80,10 +80,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return groupingRules(ctx, cfg, rest[1:], out)
 	}
 	switch cmd {
-	case "serve", "gateway", "api":
-		tuneGC(getenv)
-	}
-	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, log, rolesAll, rest)
 	case "gateway", "api", "grouping", "web":

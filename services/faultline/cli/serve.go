@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,12 +63,20 @@ var roleStarters = map[string]func(context.Context, *deps) (*role, error){
 // of envelopes on their way to JetStream; collecting half as often saved
 // about 4% of CPU per envelope under load on a 2-core machine
 // (docs/benchmarks.md), for about 25 MB more heap at 10,000 envelopes/s.
-// Idle memory is unchanged.
-const gcPercent = 200
+// A process that also groups keeps Go's default: its live heap holds the
+// embedded JetStream's block caches and the batches in flight, and tripling
+// it (GOGC=200) put the all-in-one server at 370 MB instead of 280 MB at
+// 2,000 events/s for no measurable CPU. Idle memory is the same either way.
+func gcPercent(roles []string) int {
+	if slices.Contains(roles, "grouping") {
+		return 100
+	}
+	return 200
+}
 
-func tuneGC(getenv func(string) string) {
+func tuneGC(getenv func(string) string, roles []string) {
 	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		debug.SetGCPercent(gcPercent(roles))
 	}
 }
 
@@ -96,6 +105,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 			}
 		}
 	}
+	tuneGC(os.Getenv, roles)
 	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

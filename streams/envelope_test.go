@@ -1,0 +1,45 @@
+package streams
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+func TestEnvelopeEncoding(t *testing.T) {
+	env := []byte(`{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}` + "\n" + `{"type":"event"}` + "\n" +
+		`{"message":"` + strings.Repeat("the same words again ", 200) + `"}` + "\n")
+	h := nats.Header{}
+	body := EncodeEnvelope(h, env)
+	if h.Get(HeaderContentEncoding) != EnvelopeEncoding {
+		t.Fatalf("header %q, want %q", h.Get(HeaderContentEncoding), EnvelopeEncoding)
+	}
+	if len(body) >= len(env)/2 {
+		t.Errorf("%d bytes compressed to %d", len(env), len(body))
+	}
+	got, err := DecodeEnvelope(h, body, MaxInlineEnvelope)
+	if err != nil || !bytes.Equal(got, env) {
+		t.Fatalf("round trip: %v\n%q", err, got)
+	}
+	// A message without the header holds the envelope as it is.
+	if got, err := DecodeEnvelope(nats.Header{}, env, MaxInlineEnvelope); err != nil || !bytes.Equal(got, env) {
+		t.Errorf("plain body: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		h     nats.Header
+		body  []byte
+		limit int
+		want  string
+	}{
+		"over the limit":   {h, body, len(env) - 1, "more than"},
+		"corrupt":          {h, append([]byte{0xff, 0xff, 0xff}, body[3:]...), MaxInlineEnvelope, "envelope:"},
+		"truncated":        {h, body[:len(body)/2], MaxInlineEnvelope, "envelope:"},
+		"unknown encoding": {nats.Header{HeaderContentEncoding: {"br"}}, body, MaxInlineEnvelope, `unknown content encoding "br"`},
+	} {
+		if _, err := DecodeEnvelope(tc.h, tc.body, tc.limit); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", name, err, tc.want)
+		}
+	}
+}
