@@ -189,9 +189,11 @@ func (l *flexStrings) UnmarshalJSON(b []byte) error {
 		}
 		return nil
 	}
-	var raw []json.RawMessage
-	if expjson.Unmarshal(b, &raw) != nil {
-		return nil
+	// b is one valid value (the decoder read it): its elements are cut out
+	// in one pass, without copies.
+	raw := elements(b)
+	if len(raw) > 0 {
+		*l = make(flexStrings, 0, len(raw))
 	}
 	for _, r := range raw {
 		*l = append(*l, anyText(r))
