@@ -206,25 +206,39 @@ func (l *flexStrings) UnmarshalJSON(b []byte) error {
 // JSON. It reads b once, as decoding it into struct{ Values json.RawMessage }
 // and then the array would (TestValuesMatchesEncodingJSON); the items alias b.
 func values(b json.RawMessage) []json.RawMessage {
+	arr, one := container(b)
+	switch {
+	case one != nil:
+		return []json.RawMessage{one}
+	case arr != nil:
+		return elements(arr)
+	}
+	return nil
+}
+
+// container finds the list in b: b itself when it is an array, the array
+// of a {"values": [...]} container, or (one) an object without "values",
+// which stands for a one-item list. Both are nil when b holds no list.
+func container(b json.RawMessage) (arr, one []byte) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
-		return nil
+		return nil, nil
 	}
 	switch b[0] {
 	case '[':
-		return elements(b)
+		return b, nil
 	case '{':
 		v, found, ok := member(b, "values")
 		switch {
 		case !ok:
-			return nil
+			return nil, nil
 		case !found:
-			return []json.RawMessage{b}
+			return nil, b
 		case v[0] == '[':
-			return elements(v)
+			return v, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func newDecoder(b []byte) *jsontext.Decoder {

@@ -421,23 +421,24 @@ type rawFrame struct {
 // rawStacktrace is a stack trace as sent; its frames are decoded where
 // they stand (one pass over the payload, no copies).
 type rawStacktrace struct {
-	Frames []frameElem `json:"frames"`
+	Frames []objectElem[rawFrame] `json:"frames"`
 }
 
-// frameElem is one element of a frames list: a frame, or something else
-// that is dropped.
-type frameElem struct {
+// objectElem is one element of a list decoded in place: an object, or
+// something else that is dropped (ok false), as when each element was cut
+// out of its list and decoded on its own.
+type objectElem[T any] struct {
 	ok bool
-	f  rawFrame
+	v  T
 }
 
-func (e *frameElem) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*e = frameElem{}
+func (e *objectElem[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*e = objectElem[T]{}
 	if dec.PeekKind() != '{' {
 		return dec.SkipValue()
 	}
 	e.ok = true
-	return decodeLenient(dec, &e.f)
+	return decodeLenient(dec, &e.v)
 }
 
 // stacktraceField decodes a stack trace in place in its parent object,
@@ -481,7 +482,7 @@ func (r *rawStacktrace) build() *Stacktrace {
 	st := &Stacktrace{Frames: make([]Frame, 0, len(frames))}
 	for i := range frames {
 		if frames[i].ok {
-			st.Frames = append(st.Frames, frames[i].f.frame())
+			st.Frames = append(st.Frames, frames[i].v.frame())
 		}
 	}
 	return st
@@ -556,48 +557,19 @@ type rawBreadcrumb struct {
 	Data      map[string]json.RawMessage `json:"data"`
 }
 
-// crumbElem is one element of a breadcrumbs list, decoded in place.
-type crumbElem struct {
-	ok bool
-	r  rawBreadcrumb
-}
-
-func (e *crumbElem) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*e = crumbElem{}
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	e.ok = true
-	return decodeLenient(dec, &e.r)
-}
-
 // readBreadcrumbs reads breadcrumbs sent as a list, as {"values": [...]}
 // or as one object, keeping the newest maxBreadcrumbs.
 func readBreadcrumbs(b json.RawMessage) []Breadcrumb {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return nil
-	}
-	var list []crumbElem
-	switch b[0] {
-	case '[':
-		if lenient(b, &list) != nil {
+	var list []objectElem[rawBreadcrumb]
+	switch arr, one := container(b); {
+	case one != nil:
+		list = make([]objectElem[rawBreadcrumb], 1)
+		if lenient(one, &list[0]) != nil {
 			return nil
 		}
-	case '{':
-		v, found, ok := member(b, "values")
-		switch {
-		case !ok:
+	case arr != nil:
+		if lenient(arr, &list) != nil {
 			return nil
-		case !found:
-			list = make([]crumbElem, 1)
-			if lenient(b, &list[0]) != nil {
-				return nil
-			}
-		case v[0] == '[':
-			if lenient(v, &list) != nil {
-				return nil
-			}
 		}
 	}
 	if len(list) > maxBreadcrumbs {
@@ -608,7 +580,7 @@ func readBreadcrumbs(b json.RawMessage) []Breadcrumb {
 		if !list[i].ok {
 			continue
 		}
-		r := &list[i].r
+		r := &list[i].v
 		bc := Breadcrumb{Timestamp: r.Timestamp.T, Type: truncate(string(r.Type), maxShort),
 			Category: truncate(string(r.Category), maxShort), Message: truncate(string(r.Message), maxMessage),
 			Data: databags(r.Data)}
