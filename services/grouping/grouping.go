@@ -68,10 +68,14 @@ type Options struct {
 // DefaultOptions are the production options.
 func DefaultOptions() Options {
 	return Options{
-		Consumer:      "grouping",
-		Subjects:      []string{"ingest.*.error", "ingest.*.security"},
-		BatchSize:     500,
-		Linger:        5 * time.Millisecond,
+		Consumer:  "grouping",
+		Subjects:  []string{"ingest.*.error", "ingest.*.security"},
+		BatchSize: 500,
+		// Publishing no longer holds up the next batch, so under a steady
+		// load a short linger made batches of a few events, each paying for
+		// a transaction: at 1,000 events/s 20 ms instead of 5 ms took 30 %
+		// off Postgres's CPU per event and 8 % off the server's.
+		Linger:        20 * time.Millisecond,
 		Workers:       runtime.GOMAXPROCS(0),
 		RetentionDays: 90,
 		AckWait:       2 * time.Minute,
