@@ -73,21 +73,29 @@ func TestDecodeRejects(t *testing.T) {
 	s := decodeOnly(t)
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	id := "9ec79c33ec9942ab8353589fcb2e04dc"
+	encoded := streams.EncodeEnvelope(nats.Header{}, envelopeOf(id, "event", []byte(`{"message":"x"}`)))
 	for _, tc := range []struct {
 		name, project, received string
 		body                    []byte
 		want                    string
+		encoding                string
 	}{
-		{"bad received", "7", "now", envelopeOf(id, "event", []byte(`{}`)), "Faultline-Received"},
-		{"not an envelope", "7", now, []byte("\x00\x01"), "envelope"},
-		{"bad event json", "7", now, envelopeOf(id, "event", []byte(`{"exception": 1`)), "JSON"},
-		{"ok", "7", now, envelopeOf(id, "event", []byte(`{"message":"x"}`)), ""},
-		{"project from subject", "", now, envelopeOf(id, "event", []byte(`{"message":"x"}`)), ""},
+		{"s2 body", "7", now, encoded, "", streams.EnvelopeEncoding},
+		{"corrupt s2 body", "7", now, encoded[:len(encoded)-4], "envelope:", streams.EnvelopeEncoding},
+		{"unknown encoding", "7", now, encoded, "unknown content encoding", "lz4"},
+		{"bad received", "7", "now", envelopeOf(id, "event", []byte(`{}`)), "Faultline-Received", ""},
+		{"not an envelope", "7", now, []byte("\x00\x01"), "envelope", ""},
+		{"bad event json", "7", now, envelopeOf(id, "event", []byte(`{"exception": 1`)), "JSON", ""},
+		{"ok", "7", now, envelopeOf(id, "event", []byte(`{"message":"x"}`)), "", ""},
+		{"project from subject", "", now, envelopeOf(id, "event", []byte(`{"message":"x"}`)), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := nats.Header{}
 			h.Set(streams.HeaderProject, tc.project)
 			h.Set(streams.HeaderReceived, tc.received)
+			if tc.encoding != "" {
+				h.Set(streams.HeaderContentEncoding, tc.encoding)
+			}
 			m := &message{msg: &fuzzMsg{subject: "ingest.7.error", header: h, data: tc.body}}
 			s.prepare(context.Background(), m)
 			if tc.want == "" {
