@@ -356,18 +356,18 @@ func object(b json.RawMessage) map[string]json.RawMessage {
 
 // decodeLenient decodes the next value of dec into v, as lenient does.
 func decodeLenient(dec *jsontext.Decoder, v any) error {
-	err := jsonv2.UnmarshalDecode(dec, v)
-	var te *expjson.UnmarshalTypeError
-	if err != nil && errors.As(err, &te) {
-		return nil
-	}
-	return err
+	return ignoreTypeErrors(jsonv2.UnmarshalDecode(dec, v))
 }
 
 // lenient decodes b into v, keeping whatever fits: a JSON value of the wrong
 // type for a field leaves that field empty. It fails only on malformed JSON.
 func lenient(b []byte, v any) error {
-	err := expjson.Unmarshal(b, v)
+	return ignoreTypeErrors(expjson.Unmarshal(b, v))
+}
+
+// ignoreTypeErrors drops the type errors of a decode that kept going past
+// them; syntax errors stay.
+func ignoreTypeErrors(err error) error {
 	var te *expjson.UnmarshalTypeError
 	if err != nil && errors.As(err, &te) {
 		return nil

@@ -785,16 +785,14 @@ func databagsCopy(m map[string]json.RawMessage) map[string]json.RawMessage {
 func databagsClean(m map[string]json.RawMessage) bool {
 	total := 0
 	for k, v := range m {
-		if len(k) > maxShort || len(v) == 0 || len(v) > maxDatabag || string(v) == "null" ||
-			isJSONSpace(v[0]) || isJSONSpace(v[len(v)-1]) || !isCompact(v) {
+		// isCompact also refuses the white space databag would trim.
+		if len(k) > maxShort || len(v) == 0 || len(v) > maxDatabag || string(v) == "null" || !isCompact(v) {
 			return false
 		}
 		total += len(v)
 	}
 	return total <= maxDatabags
 }
-
-func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func databag(v json.RawMessage) json.RawMessage {
 	v = bytes.TrimSpace(v)

@@ -108,46 +108,44 @@ func ParseIssueSearch(s string) (IssueQuery, error) {
 			continue
 		}
 		key := strings.ToLower(t.key)
-		if tag, ok := explicitTagKey(t.key); ok {
-			// tags[key]:value names a tag even when its key is a keyword.
-			key = tag
-		} else {
-			switch key {
-			case "is":
-				if v := strings.ToLower(t.value); v == "unassigned" || v == "assigned" {
-					// is:unassigned is assigned:none; is:assigned is !assigned:none.
-					q.Filters = append(q.Filters, IssueFilter{Key: "assigned", Value: "none", Negate: t.negate != (v == "assigned")})
-					continue
-				}
-				st, ok := issueStatuses[strings.ToLower(t.value)]
-				if !ok {
-					return q, fmt.Errorf("%w: is: want unresolved, resolved, ignored, regressed, assigned or unassigned, not %q", ErrInvalid, clipForError(t.value))
-				}
-				if t.negate {
-					q.NotStatuses = append(q.NotStatuses, st)
-				} else {
-					q.Statuses = append(q.Statuses, st)
-				}
+		switch key {
+		case "is":
+			if v := strings.ToLower(t.value); v == "unassigned" || v == "assigned" {
+				// is:unassigned is assigned:none; is:assigned is !assigned:none.
+				q.Filters = append(q.Filters, IssueFilter{Key: "assigned", Value: "none", Negate: t.negate != (v == "assigned")})
 				continue
-			case "message", "title":
-				if t.negate {
-					return q, fmt.Errorf("%w: %s: cannot be negated", ErrInvalid, key)
-				}
-				q.Text = append(q.Text, t.value)
-				continue
-			case "sort":
-				if q.Sort, err = NormalizeIssueSort(t.value); err != nil {
-					return q, err
-				}
-				continue
-			case "assigned", "assigned_to":
-				key = "assigned"
-				if strings.EqualFold(t.value, "me") || strings.EqualFold(t.value, "none") {
-					t.value = strings.ToLower(t.value)
-				}
-			case "user.email", "level", "environment", "release", "has", "browser.name":
-			default:
-				key = t.key // tag keys are case-sensitive
+			}
+			st, ok := issueStatuses[strings.ToLower(t.value)]
+			if !ok {
+				return q, fmt.Errorf("%w: is: want unresolved, resolved, ignored, regressed, assigned or unassigned, not %q", ErrInvalid, clipForError(t.value))
+			}
+			if t.negate {
+				q.NotStatuses = append(q.NotStatuses, st)
+			} else {
+				q.Statuses = append(q.Statuses, st)
+			}
+			continue
+		case "message", "title":
+			if t.negate {
+				return q, fmt.Errorf("%w: %s: cannot be negated", ErrInvalid, key)
+			}
+			q.Text = append(q.Text, t.value)
+			continue
+		case "sort":
+			if q.Sort, err = NormalizeIssueSort(t.value); err != nil {
+				return q, err
+			}
+			continue
+		case "assigned", "assigned_to":
+			key = "assigned"
+			if strings.EqualFold(t.value, "me") || strings.EqualFold(t.value, "none") {
+				t.value = strings.ToLower(t.value)
+			}
+		case "user.email", "level", "environment", "release", "has", "browser.name":
+		default:
+			key = t.key // tag keys are case-sensitive
+			if tag, ok := explicitTagKey(t.key); ok {
+				key = tag // tags[key]:value names a tag even when its key is a keyword
 			}
 		}
 		if t.value == "" {

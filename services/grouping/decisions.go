@@ -105,15 +105,24 @@ func announceDecision(ctx context.Context, tx pgx.Tx, issueID int64, change stri
 	if change == ChangeAssigned {
 		m.Assignee = &assignee
 	}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("announce: %w", err)
-	}
 	msgID := change + "-" + strconv.FormatInt(issueID, 10) + "-" + strconv.FormatInt(m.At.UnixNano(), 36)
-	if _, err := tx.Exec(ctx, `INSERT INTO grouping.outbox (subjects, msg_ids, payloads, issue_ids, ts, event_ids, received)
-		VALUES ($1, $2, $3, '{}', '{}', '{}', '{}')`,
-		[]string{"issues." + strconv.FormatInt(m.ProjectID, 10) + "." + change}, []string{msgID}, [][]byte{body}); err != nil {
+	if err := announce(ctx, tx, m, msgID); err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
 	return nil
+}
+
+// announce writes m, on issues.<project>.<change>, to the outbox as a row
+// of its own: the grouping service's sweeper publishes such rows at once.
+// It is how changes made outside the grouping service (a user's decision,
+// a merge) reach the EVENTS stream.
+func announce(ctx context.Context, tx pgx.Tx, m IssueMessage, msgID string) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO grouping.outbox (subjects, msg_ids, payloads, issue_ids, ts, event_ids, received)
+		VALUES ($1, $2, $3, '{}', '{}', '{}', '{}')`,
+		[]string{"issues." + strconv.FormatInt(m.ProjectID, 10) + "." + m.Change}, []string{msgID}, [][]byte{body})
+	return err
 }

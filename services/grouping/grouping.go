@@ -246,9 +246,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 		defer wg.Done()
 		for ob := range pubq {
 			if done := s.publish(ctx, ob.pubs); len(done) == len(ob.pubs) && ob.id != 0 {
-				s.pendingMu.Lock()
-				s.pending = append(s.pending, ob.id)
-				s.pendingMu.Unlock()
+				s.addPending(ob.id)
 			}
 		}
 	}()
@@ -346,10 +344,7 @@ func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBa
 		s.m.failures.Inc()
 		return b[0].err
 	}
-	s.pendingMu.Lock()
-	published := s.pending
-	s.pending = nil
-	s.pendingMu.Unlock()
+	published := s.takePending()
 	var pubs []publication
 	var stored int
 	var outboxID int64
@@ -366,9 +361,7 @@ func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBa
 		}
 	}
 	if err != nil {
-		s.pendingMu.Lock()
-		s.pending = append(s.pending, published...)
-		s.pendingMu.Unlock()
+		s.addPending(published...)
 		for _, m := range ok {
 			s.nak(m)
 		}
@@ -395,6 +388,23 @@ func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBa
 	return nil
 }
 
+// addPending records outbox rows whose publications the stream has; the
+// next transaction or the sweep deletes them.
+func (s *Service) addPending(ids ...int64) {
+	s.pendingMu.Lock()
+	s.pending = append(s.pending, ids...)
+	s.pendingMu.Unlock()
+}
+
+// takePending hands over the outbox rows still to delete.
+func (s *Service) takePending() []int64 {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	ids := s.pending
+	s.pending = nil
+	return ids
+}
+
 func (s *Service) nak(m *message) {
 	d := min(500*time.Millisecond<<min(m.delivery, 6), 30*time.Second)
 	m.msg.NakWithDelay(d)
@@ -419,15 +429,10 @@ func (s *Service) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			s.pendingMu.Lock()
-			done := s.pending
-			s.pending = nil
-			s.pendingMu.Unlock()
+			done := s.takePending()
 			if len(done) > 0 {
 				if _, err := s.pool.Exec(ctx, s.q(`DELETE FROM grouping.outbox WHERE id = ANY($1)`), done); err != nil {
-					s.pendingMu.Lock()
-					s.pending = append(s.pending, done...)
-					s.pendingMu.Unlock()
+					s.addPending(done...)
 				}
 			}
 			if n, err := s.sweepOutbox(ctx, s.opt.OutboxAge); err != nil {

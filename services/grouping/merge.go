@@ -3,7 +3,6 @@ package grouping
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -69,17 +68,11 @@ func announceMerge(ctx context.Context, tx pgx.Tx, res MergeResult) error {
 		return fmt.Errorf("merge: announce: %w", err)
 	}
 	m.At = m.At.UTC()
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("merge: announce: %w", err)
-	}
 	msgID := ChangeMerged + "-" + strconv.FormatInt(res.Parent, 10)
 	for _, c := range res.Children {
 		msgID += "-" + strconv.FormatInt(c, 10)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO grouping.outbox (subjects, msg_ids, payloads, issue_ids, ts, event_ids, received)
-		VALUES ($1, $2, $3, '{}', '{}', '{}', '{}')`,
-		[]string{"issues." + strconv.FormatInt(m.ProjectID, 10) + "." + ChangeMerged}, []string{msgID}, [][]byte{body}); err != nil {
+	if err := announce(ctx, tx, m, msgID); err != nil {
 		return fmt.Errorf("merge: announce: %w", err)
 	}
 	return nil

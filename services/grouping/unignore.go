@@ -61,9 +61,7 @@ func (s *Service) unignoreDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("unignore: %w", err)
 	}
 	if done := s.publish(ctx, pubs); len(done) == len(pubs) {
-		s.pendingMu.Lock()
-		s.pending = append(s.pending, outboxID)
-		s.pendingMu.Unlock()
+		s.addPending(outboxID)
 	}
 	return len(pubs), nil
 }
