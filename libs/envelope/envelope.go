@@ -83,6 +83,11 @@ type Limits struct {
 	MaxProfile     int // one profile or profile_chunk
 	MaxOther       int // any other item, unknown types included
 	MaxHeader      int // one header line
+
+	// PayloadsChecked skips the check that JSON items hold valid JSON, for
+	// envelopes checked when they were accepted and for readers that
+	// check the payloads they decode themselves (event.Normalize does).
+	PayloadsChecked bool
 }
 
 // DefaultLimits are Sentry's documented ingestion limits.
@@ -237,17 +242,17 @@ func parseItem(b []byte, lim Limits) (Item, []byte, error) {
 		if len(bytes.TrimSpace(it.Payload)) == 0 {
 			return Item{}, nil, bad("empty_item", "item %q has an empty payload", it.Type)
 		}
-		if !validJSON(it.Payload) {
+		if !lim.PayloadsChecked && !ValidJSON(it.Payload) {
 			return Item{}, nil, bad("invalid_json", "item %q is not valid JSON", it.Type)
 		}
 	}
 	return it, rest, nil
 }
 
-// validJSON is json.Valid (RFC 8259 grammar; invalid UTF-8 and repeated
+// ValidJSON is json.Valid (RFC 8259 grammar; invalid UTF-8 and repeated
 // names accepted) on the scanner of encoding/json/v2, about five times
 // faster on event payloads. FuzzValidJSON holds the two to the same answers.
-func validJSON(b []byte) bool {
+func ValidJSON(b []byte) bool {
 	return jsontext.Value(b).IsValid(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 }
 

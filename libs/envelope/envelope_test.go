@@ -303,6 +303,27 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// TestPayloadsChecked: an envelope read again after it was accepted keeps
+// its items as they are, JSON or not; its framing is still checked.
+func TestPayloadsChecked(t *testing.T) {
+	lim := DefaultLimits
+	lim.PayloadsChecked = true
+	in := "{}\n{\"type\":\"event\"}\n{\"message\":\n{\"type\":\"session\",\"length\":3}\nabc\n"
+	env, err := Parse([]byte(in), lim)
+	if err != nil {
+		t.Fatalf("Parse with PayloadsChecked = %v", err)
+	}
+	if len(env.Items) != 2 || string(env.Items[0].Payload) != `{"message":` || string(env.Items[1].Payload) != "abc" {
+		t.Fatalf("items = %+v", env.Items)
+	}
+	if _, err := Parse([]byte(in), DefaultLimits); err == nil {
+		t.Fatal("the same envelope passes the payload check")
+	}
+	if _, err := Parse([]byte("{}\n{\"type\":\"event\"}\n\n"), lim); err == nil {
+		t.Fatal("an empty event item passes with PayloadsChecked")
+	}
+}
+
 func TestNormalizeEventID(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"9ec79c33ec9942ab8353589fcb2e04dc", "9ec79c33ec9942ab8353589fcb2e04dc"},

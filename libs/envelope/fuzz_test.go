@@ -87,14 +87,14 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzValidJSON holds validJSON to encoding/json's json.Valid.
+// FuzzValidJSON holds ValidJSON to encoding/json's json.Valid.
 func FuzzValidJSON(f *testing.F) {
 	for _, s := range []string{`{}`, ` {"a":[1,2.5e3,"x\u00e9",true,null]} `, "\"\xff\"", `{"a":1,"a":2}`, `[1,]`, `{"a"}`, "", " ", `1 2`, `"\ud800"`, `01`, `-`, `[[[[]]]]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		if got, want := ValidJSON(b), json.Valid(b); got != want {
+			t.Fatalf("ValidJSON(%q) = %v, json.Valid says %v", b, got, want)
 		}
 	})
 }

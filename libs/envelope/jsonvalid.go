@@ -1,7 +1,7 @@
 package envelope
 
 // The scanner below serves headers.go's fast path for header lines; item
-// payloads are validated by validJSON in envelope.go.
+// payloads are validated by ValidJSON in envelope.go.
 
 // valueEnd checks the JSON value that starts at b[i] and returns where it
 // ends.

@@ -31,14 +31,14 @@ func TestValidJSON(t *testing.T) {
 			name = name[:40]
 		}
 		t.Run(name, func(t *testing.T) {
-			if got, want := validJSON([]byte(c)), json.Valid([]byte(c)); got != want {
-				t.Errorf("validJSON(%q) = %v, json.Valid says %v", name, got, want)
+			if got, want := ValidJSON([]byte(c)), json.Valid([]byte(c)); got != want {
+				t.Errorf("ValidJSON(%q) = %v, json.Valid says %v", name, got, want)
 			}
 		})
 	}
 }
 
-// FuzzValidJSON checks validJSON accepts exactly what encoding/json does.
+// FuzzValidJSON checks ValidJSON accepts exactly what encoding/json does.
 func BenchmarkValidJSON(b *testing.B) {
 	payload := []byte(`{"exception":{"values":[{"type":"*errors.errorString","value":"connection refused","stacktrace":{"frames":[` +
 		strings.Repeat(`{"function":"loadOrder","module":"github.com/acme/shop/internal/order","abs_path":"/src/order.go","lineno":120,"in_app":true,"pre_context":["\tif err != nil {"]},`, 20) +
@@ -46,7 +46,7 @@ func BenchmarkValidJSON(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		valid func([]byte) bool
-	}{{"validJSON", validJSON}, {"encoding_json", json.Valid}} {
+	}{{"ValidJSON", ValidJSON}, {"encoding_json", json.Valid}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(payload)))
 			for b.Loop() {

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 	expjson "github.com/go-json-experiment/json/v1"
 )
 
@@ -241,50 +239,32 @@ func container(b json.RawMessage) (arr, one []byte) {
 	return nil, nil
 }
 
-func newDecoder(b []byte) *jsontext.Decoder {
-	return jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-}
-
 // elements are the items of the JSON array b, as slices of b; nil if b is
-// not a valid array.
+// not an array. b is valid JSON.
 func elements(b []byte) []json.RawMessage {
-	d := newDecoder(b)
-	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '[' {
+	if len(b) == 0 || b[0] != '[' {
 		return nil
 	}
 	var out []json.RawMessage
-	for d.PeekKind() != ']' {
-		v, err := d.ReadValue()
-		if err != nil {
-			return nil
-		}
-		end := d.InputOffset()
-		out = append(out, b[end-int64(len(v)):end:end])
+	w := walk(b)
+	for v, ok := w.element(); ok; v, ok = w.element() {
+		out = append(out, v)
 	}
 	return out
 }
 
 // member is the value of the object b's member called name, matched as
 // encoding/json matches struct fields: case-insensitively, the last one
-// winning. ok is false if b is not a valid object.
+// winning. ok is false if b is not an object. b is valid JSON.
 func member(b []byte, name string) (v []byte, found, ok bool) {
-	d := newDecoder(b)
-	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+	if len(b) == 0 || b[0] != '{' {
 		return nil, false, false
 	}
-	for d.PeekKind() != '}' {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return nil, false, false
-		}
-		match := strings.EqualFold(tok.String(), name) // before the token is read past
-		val, err := d.ReadValue()
-		if err != nil {
-			return nil, false, false
-		}
-		if match {
-			end := d.InputOffset()
-			v, found = b[end-int64(len(val)):end:end], true
+	names := []string{name}
+	w := walk(b)
+	for k, val, more := w.member(); more; k, val, more = w.member() {
+		if field(k, names) != "" {
+			v, found = val, true
 		}
 	}
 	return v, found, true
@@ -352,11 +332,6 @@ func object(b json.RawMessage) map[string]json.RawMessage {
 		return nil
 	}
 	return m
-}
-
-// decodeLenient decodes the next value of dec into v, as lenient does.
-func decodeLenient(dec *jsontext.Decoder, v any) error {
-	return ignoreTypeErrors(jsonv2.UnmarshalDecode(dec, v))
 }
 
 // lenient decodes b into v, keeping whatever fits: a JSON value of the wrong

@@ -12,8 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/faultline/faultline/libs/envelope"
 )
 
@@ -105,9 +103,7 @@ func Normalize(payload []byte, m Meta) (*Event, error) {
 		return nil, bad("invalid_json", "the event payload is not a JSON object")
 	}
 	var r rawEvent
-	if err := lenient(p, &r); err != nil {
-		return nil, bad("invalid_json", "the event payload is not a JSON object: %v", err)
-	}
+	r.decode(p)
 	e := &Event{Raw: json.RawMessage(payload), ProjectID: m.ProjectID, Received: m.Received.UTC()}
 	e.EventID = eventID(string(r.EventID), m, payload)
 	e.Timestamp = clampTime(r.Timestamp.T, e.Received)
@@ -314,19 +310,22 @@ type rawMechanism struct {
 
 var typeValueRE = regexp.MustCompile(`^([A-Za-z_$][\w.$]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)): (.*)$`)
 
+// rawException is an exception as sent.
+type rawException struct {
+	Type       flexString      `json:"type"`
+	Value      json.RawMessage `json:"value"`
+	Module     flexString      `json:"module"`
+	ThreadID   flexString      `json:"thread_id"`
+	Mechanism  *rawMechanism   `json:"mechanism"`
+	Stacktrace stacktraceField `json:"stacktrace"`
+}
+
 func readExceptions(b json.RawMessage) []Exception {
 	var out []Exception
 	for _, item := range values(b) {
-		var r struct {
-			Type       flexString      `json:"type"`
-			Value      json.RawMessage `json:"value"`
-			Module     flexString      `json:"module"`
-			ThreadID   flexString      `json:"thread_id"`
-			Mechanism  *rawMechanism   `json:"mechanism"`
-			Stacktrace stacktraceField `json:"stacktrace"`
-		}
-		if lenient(item, &r) != nil {
-			continue
+		var r rawException
+		if item[0] == '{' {
+			r.decode(item)
 		}
 		ex := Exception{
 			Type:     truncate(strings.TrimSpace(string(r.Type)), maxShort),
@@ -372,19 +371,22 @@ func readExceptions(b json.RawMessage) []Exception {
 	return out
 }
 
+// rawThread is a thread as sent.
+type rawThread struct {
+	ID         flexString      `json:"id"`
+	Name       flexString      `json:"name"`
+	Crashed    flexBool        `json:"crashed"`
+	Current    flexBool        `json:"current"`
+	Main       flexBool        `json:"main"`
+	Stacktrace stacktraceField `json:"stacktrace"`
+}
+
 func readThreads(b json.RawMessage) []Thread {
 	var out []Thread
 	for _, item := range values(b) {
-		var r struct {
-			ID         flexString      `json:"id"`
-			Name       flexString      `json:"name"`
-			Crashed    flexBool        `json:"crashed"`
-			Current    flexBool        `json:"current"`
-			Main       flexBool        `json:"main"`
-			Stacktrace stacktraceField `json:"stacktrace"`
-		}
-		if lenient(item, &r) != nil {
-			continue
+		var r rawThread
+		if item[0] == '{' {
+			r.decode(item)
 		}
 		t := Thread{ID: truncate(string(r.ID), maxShort), Name: truncate(string(r.Name), maxShort),
 			Crashed: r.Crashed.V, Current: r.Current.V, Main: r.Main.V}
@@ -432,33 +434,11 @@ type objectElem[T any] struct {
 	v  T
 }
 
-func (e *objectElem[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*e = objectElem[T]{}
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	e.ok = true
-	return decodeLenient(dec, &e.v)
-}
-
 // stacktraceField decodes a stack trace in place in its parent object,
 // as readStacktrace reads one from its bytes. Every decode starts afresh,
 // so the last of duplicate names wins, as it does for raw bytes.
 type stacktraceField struct {
 	st *Stacktrace
-}
-
-func (s *stacktraceField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*s = stacktraceField{}
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	var r rawStacktrace
-	if err := decodeLenient(dec, &r); err != nil {
-		return err
-	}
-	s.st = r.build()
-	return nil
 }
 
 func readStacktrace(b json.RawMessage) *Stacktrace {
@@ -467,9 +447,7 @@ func readStacktrace(b json.RawMessage) *Stacktrace {
 		return nil
 	}
 	var r rawStacktrace
-	if lenient(b, &r) != nil {
-		return nil
-	}
+	r.decode(b)
 	return r.build()
 }
 
@@ -564,13 +542,9 @@ func readBreadcrumbs(b json.RawMessage) []Breadcrumb {
 	switch arr, one := container(b); {
 	case one != nil:
 		list = make([]objectElem[rawBreadcrumb], 1)
-		if lenient(one, &list[0]) != nil {
-			return nil
-		}
+		decodeObject(&list[0], one)
 	case arr != nil:
-		if lenient(arr, &list) != nil {
-			return nil
-		}
+		listOf(&list, arr, decodeObject[rawBreadcrumb])
 	}
 	if len(list) > maxBreadcrumbs {
 		list = list[len(list)-maxBreadcrumbs:] // the newest

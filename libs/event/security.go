@@ -3,33 +3,31 @@ package event
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/url"
 	"strings"
 
-	"github.com/go-json-experiment/json/jsontext"
+	"github.com/faultline/faultline/libs/envelope"
 )
 
-// scanTop checks in one pass that p is valid JSON (as json.Valid does) and,
+// scanTop checks that p is valid JSON (as json.Valid does) and,
 // if it is an object, whether its top-level keys make it a browser's report
 // rather than an SDK event.
 func scanTop(p []byte) (valid, security bool) {
-	d := jsontext.NewDecoder(bytes.NewReader(p), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-	if d.PeekKind() != '{' {
-		_, err := d.ReadValue()
-		_, end := d.ReadToken()
-		return err == nil && end == io.EOF, false
-	}
-	if _, err := d.ReadToken(); err != nil {
+	if !envelope.ValidJSON(p) {
 		return false, false
 	}
+	p = p[skipSpace(p, 0):]
+	if p[0] != '{' {
+		return true, false
+	}
 	var typ, body bool
-	for d.PeekKind() != '}' {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return false, false
+	w := walk(p)
+	for k, _, ok := w.member(); ok; k, _, ok = w.member() {
+		name := string(k[1 : len(k)-1])
+		if strings.IndexByte(name, '\\') >= 0 {
+			name = scalarText(k)
 		}
-		switch tok.String() {
+		switch name {
 		case "csp-report", "expect-ct-report", "expect-staple-report", "known-pins":
 			security = true
 		case "type":
@@ -37,15 +35,8 @@ func scanTop(p []byte) (valid, security bool) {
 		case "body":
 			body = true
 		}
-		if err := d.SkipValue(); err != nil {
-			return false, false
-		}
 	}
-	if _, err := d.ReadToken(); err != nil {
-		return false, false
-	}
-	_, end := d.ReadToken()
-	return end == io.EOF, security || typ && body // one Reporting API report
+	return true, security || typ && body // one Reporting API report
 }
 
 type rawSecurity struct {

@@ -81,7 +81,7 @@ func DefaultOptions() Options {
 		AckWait:       2 * time.Minute,
 		OutboxAge:     30 * time.Second,
 		RulesRefresh:  10 * time.Second,
-		Envelope:      envelope.DefaultLimits,
+		Envelope:      checkedLimits(),
 		Schema:        "grouping",
 	}
 }
@@ -453,4 +453,14 @@ func (s *Service) maintain(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// checkedLimits are the envelope limits for envelopes the gateway accepted:
+// their items' JSON is not checked again here, since the readers of the
+// items grouping decodes (event.Normalize, event.NormalizeSecurity) check
+// it themselves and name a bad payload as the poison message's reason.
+func checkedLimits() envelope.Limits {
+	l := envelope.DefaultLimits
+	l.PayloadsChecked = true
+	return l
 }

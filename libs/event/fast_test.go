@@ -1,0 +1,148 @@
+package event
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The reference for the hand-written decoders in scan.go: lenient, the
+// encoding/json rules on the engine of encoding/json/v2 (itself held to
+// encoding/json by FuzzDecodeMatchesEncodingJSON), decoding into the same
+// raw structs. The two methods below give lenient the decoders' in-place
+// shapes: a list element that is not an object is dropped, and each
+// occurrence of a stack trace starts afresh.
+
+func (e *objectElem[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*e = objectElem[T]{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	e.ok = true
+	return ignoreTypeErrors(jsonv2.UnmarshalDecode(dec, &e.v))
+}
+
+func (s *stacktraceField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*s = stacktraceField{}
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	var r rawStacktrace
+	if err := ignoreTypeErrors(jsonv2.UnmarshalDecode(dec, &r)); err != nil {
+		return err
+	}
+	s.st = r.build()
+	return nil
+}
+
+// fastCases are shapes where encoding/json's rules are easy to get wrong:
+// duplicates (the last wins, maps and pointed-to structs merge), nulls,
+// values of the wrong type, keys matched case-insensitively (ſ folds to s,
+// K to k), escaped keys, empty lists.
+var fastCases = []string{
+	`{"function":"a","Function":"b","FUNCTION":null}`,
+	`{"vars":{"a":1},"vars":{"b":2}}`, `{"vars":{"a":1},"vars":null}`, `{"vars":{"a":1},"vars":"x"}`, `{"vars":{}}`,
+	`{"\u0066unction":"esc","abſ_path":"/x","in_app":"yes","lineno":"12","colno":3.0,"pre_context":"one"}`,
+	`{"frames":[]}`, `{"frames":[{"function":"a"}],"frames":"x"}`, `{"frames":[{"function":"a"}],"frames":null}`,
+	`{"mechanism":{"type":"a","data":{"x":1}},"mechanism":{"handled":false,"data":{"y":2}}}`,
+	`{"mechanism":{"type":"a"},"mechanism":null}`, `{"mechanism":{"type":"a"},"mechanism":[1]}`, `{"mechanism":"x"}`,
+	`{"value":{"a":[1, 2]},"type":7,"stacktrace":{"frames":[{"vars":{"k":"v"}},1]}}`,
+	`{"modules":{"a":"1","b":2,"c":null},"modules":{"d":"4"}}`, `{"modules":null}`, `{"modules":{}}`,
+	`{"message":"m","exception":{"values":[]},"fingerprint":["{{ default }}",1,null],"tags":[["a","b"]]}`,
+	`{"timestamp":"2024-01-02T03:04:05Z","data":{"k":"v","k":"w"},"dAta":{"k2":1}}`,
+	"{\"ty\xffpe\":\"bad key\",\"type\":\"t\",\"\\ud800\":1}",
+	` { "id" : 1 , "name" : "n" , "crashed" : true , "stacktrace" : { "frames" : [ { "function" : "f" } ] } } `,
+	`{"KELVIN":"k","\u212aelvin":1}`, `{"":1,"type":""}`, `[1,2]`, `"s"`, `null`,
+}
+
+// checkFastMatchesLenient decodes b with every hand-written decoder and
+// with lenient into the same struct; the results must be equal.
+func checkFastMatchesLenient(t *testing.T, b []byte) {
+	t.Helper()
+	if !json.Valid(b) {
+		return // the decoders read valid JSON only
+	}
+	b = trimJSONSpace(b)
+	check := func(name string, fast, ref any, decode func()) {
+		t.Helper()
+		lenient(b, ref)
+		if b[0] == '{' {
+			decode()
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("%s from %q:\n fast %#v\n  ref %#v", name, b, fast, ref)
+		}
+	}
+	var f, fr rawFrame
+	check("rawFrame", &f, &fr, func() { f.decode(b) })
+	var s, sr rawStacktrace
+	check("rawStacktrace", &s, &sr, func() { s.decode(b) })
+	var m, mr rawMechanism
+	check("rawMechanism", &m, &mr, func() { m.decode(b) })
+	var x, xr rawException
+	check("rawException", &x, &xr, func() { x.decode(b) })
+	var th, thr rawThread
+	check("rawThread", &th, &thr, func() { th.decode(b) })
+	var bc, bcr rawBreadcrumb
+	check("rawBreadcrumb", &bc, &bcr, func() { bc.decode(b) })
+	var e, er rawEvent
+	check("rawEvent", &e, &er, func() { e.decode(b) })
+	if b[0] == '[' {
+		var l, lr []objectElem[rawBreadcrumb]
+		lenient(b, &lr)
+		listOf(&l, b, decodeObject[rawBreadcrumb])
+		if !reflect.DeepEqual(l, lr) {
+			t.Fatalf("breadcrumb list from %q:\n fast %#v\n  ref %#v", b, l, lr)
+		}
+	}
+}
+
+// trimJSONSpace drops JSON's own white space around a value.
+func trimJSONSpace(b []byte) []byte {
+	i := skipSpace(b, 0)
+	j := len(b)
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\t' || b[j-1] == '\n' || b[j-1] == '\r') {
+		j--
+	}
+	return b[i:j]
+}
+
+func TestFastMatchesLenient(t *testing.T) {
+	for _, c := range fastCases {
+		checkFastMatchesLenient(t, []byte(c))
+	}
+	for _, c := range readerCases {
+		checkFastMatchesLenient(t, []byte(c))
+	}
+	for _, p := range samplePayloads(t) {
+		checkFastMatchesLenient(t, p)
+		for _, key := range []string{"exception", "threads", "stacktrace", "breadcrumbs"} {
+			if v, found, ok := member(p, key); ok && found {
+				checkFastMatchesLenient(t, v)
+				for _, item := range values(v) {
+					checkFastMatchesLenient(t, item)
+				}
+			}
+		}
+	}
+}
+
+// FuzzFastMatchesLenient holds the hand-written decoders to lenient's
+// results on any valid JSON.
+func FuzzFastMatchesLenient(f *testing.F) {
+	for _, c := range fastCases {
+		f.Add([]byte(c))
+	}
+	for _, c := range readerCases {
+		f.Add([]byte(c))
+	}
+	for _, p := range samplePayloads(f) {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkFastMatchesLenient(t, b)
+	})
+}
