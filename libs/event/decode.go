@@ -8,9 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	expjson "github.com/go-json-experiment/json/v1"
+
+	"github.com/faultline/faultline/libs/envelope"
 )
 
 // Payloads are decoded with github.com/go-json-experiment/json/v1: the
@@ -43,11 +46,7 @@ func scalarText(b []byte) string {
 		if s, ok := plainString(b); ok {
 			return s
 		}
-		var v string
-		if expjson.Unmarshal(b, &v) != nil {
-			return ""
-		}
-		return v
+		return unquote(b)
 	case 't', 'f':
 		return string(b)
 	case 'n', '{', '[':
@@ -72,6 +71,87 @@ func plainString(b []byte) (string, bool) {
 		return "", false
 	}
 	return string(in), true
+}
+
+// unquote is the text of the valid JSON string b as encoding/json reads
+// it: escapes resolved, a lone or broken surrogate escape and every byte of
+// invalid UTF-8 replaced by U+FFFD.
+func unquote(b []byte) string {
+	in := b[1 : len(b)-1]
+	out := make([]byte, 0, len(in))
+	for i := 0; i < len(in); {
+		c := in[i]
+		switch {
+		case c == '\\':
+			i++
+			switch e := in[i]; e {
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u': // in[i+1:i+5] are four hex digits
+				r := hex4(in[i+1:])
+				i += 4
+				if utf16.IsSurrogate(r) {
+					// A pair only with a second escape that completes it.
+					r2 := rune(-1)
+					if i+6 < len(in) && in[i+1] == '\\' && in[i+2] == 'u' && isHex4(in[i+3:i+7]) {
+						r2 = hex4(in[i+3:])
+					}
+					if r = utf16.DecodeRune(r, r2); r != utf8.RuneError {
+						i += 6
+					}
+				}
+				out = utf8.AppendRune(out, r)
+			default: // '"', '\\', '/'
+				out = append(out, e)
+			}
+			i++
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, in[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return string(out)
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // anyText is the text of any JSON value: a scalar's text, or compact JSON
@@ -327,10 +407,11 @@ func object(b json.RawMessage) map[string]json.RawMessage {
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if expjson.Unmarshal(b, &m) != nil {
+	if !envelope.ValidJSON(b) {
 		return nil
 	}
+	var m map[string]json.RawMessage
+	mergeRaw(&m, b)
 	return m
 }
 

@@ -131,6 +131,10 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	}
 	f.Add([]byte(`"plain"`))
 	f.Add([]byte("\"tab\\t \xff\""))
+	for _, q := range []string{`"\ud83d\ude00"`, `"\ud83d"`, `"\ud83dx"`, `"\ude00\ud83d"`, `"\ud83d\u0041"`,
+		`"\ud83d\ud83d\ude00"`, `"\u00e9\/\"\\\b\f\n\r\t"`, "\"\xed\xa0\x80 \xc3\"", `"\uD83D\uDE00"`} {
+		f.Add([]byte(q))
+	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		checkDecodeMatches(t, p)
 		checkValues(t, p)

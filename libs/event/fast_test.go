@@ -90,6 +90,9 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 	check("rawBreadcrumb", &bc, &bcr, func() { bc.decode(b) })
 	var e, er rawEvent
 	check("rawEvent", &e, &er, func() { e.decode(b) })
+	if got, want := object(b), objectReference(b); !reflect.DeepEqual(got, want) {
+		t.Fatalf("object(%q):\n fast %q\n  ref %q", b, got, want)
+	}
 	if b[0] == '[' {
 		var l, lr []objectElem[rawBreadcrumb]
 		lenient(b, &lr)
@@ -98,6 +101,18 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 			t.Fatalf("breadcrumb list from %q:\n fast %#v\n  ref %#v", b, l, lr)
 		}
 	}
+}
+
+// objectReference is object as it decoded with the encoding/json rules.
+func objectReference(b json.RawMessage) map[string]json.RawMessage {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if lenient(b, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // trimJSONSpace drops JSON's own white space around a value.
