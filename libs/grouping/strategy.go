@@ -28,10 +28,11 @@ type grouper struct {
 	e      *event.Event
 	rules  *Rules
 	stacks map[*event.Stacktrace]*stackState
+	frames map[*event.Frame]*frameParts
 }
 
 func newGrouper(e *event.Event, r *Rules) *grouper {
-	g := &grouper{e: e, rules: r, stacks: map[*event.Stacktrace]*stackState{}}
+	g := &grouper{e: e, rules: r, stacks: map[*event.Stacktrace]*stackState{}, frames: map[*event.Frame]*frameParts{}}
 	for _, st := range g.allStacktraces() {
 		g.stacks[st] = g.applyStackRules(st)
 	}
@@ -346,13 +347,41 @@ func normalizeModule(m string) string {
 	return javaEnhancedRE.ReplaceAllString(m, "$$$$$1$$$$<auto>")
 }
 
-func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) *Component {
+// frameParts are what a frame's component holds whatever the variant:
+// built once per frame and shared by the app and system variants, which
+// differ only in whether the frame itself contributes.
+type frameParts struct {
+	values []any
+	native bool   // a JavaScript frame of native code
+	key    string // the contributing values, once a variant asked
+	keyed  bool
+}
+
+func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) (*Component, *frameParts) {
+	p := g.frames[f]
+	if p == nil {
+		p = g.buildFrameParts(f)
+		g.frames[f] = p
+	}
+	c := &Component{ID: "frame", Contributes: true, Values: p.values}
+	switch {
+	case kind == kindApp && !st.inApp:
+		c.ignore("non app frame")
+	case st.groupOff:
+		c.ignore(st.groupHint)
+	case p.native:
+		c.ignore("ignored native code frame")
+	}
+	return c.settle("ignored because the frame has nothing to group by"), p
+}
+
+func (g *grouper) buildFrameParts(f *event.Frame) *frameParts {
 	fam := family(g.platformOf(f))
-	c := newComponent("frame")
+	values := make([]any, 0, 4)
 	var mod *Component
 	if f.Module != "" {
 		mod = newComponent("module", normalizeModule(f.Module))
-		c.Values = append(c.Values, mod)
+		values = append(values, mod)
 	}
 	if name := firstNonEmpty(f.Filename, f.AbsPath); name != "" {
 		file := newComponent("filename")
@@ -369,7 +398,7 @@ func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) *Co
 				file.Hint = "stripped the URL origin, query and cache-busting parts"
 			}
 		}
-		c.Values = append(c.Values, file)
+		values = append(values, file)
 	}
 	fn := newComponent("function")
 	raw := firstNonEmpty(f.Function, f.RawFunction, f.Symbol)
@@ -382,7 +411,7 @@ func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) *Co
 	} else {
 		fn.Values = []any{name}
 	}
-	c.Values = append(c.Values, fn)
+	values = append(values, fn)
 	if line := strings.TrimSpace(f.ContextLine); line != "" {
 		cl := newComponent("context-line", line)
 		switch {
@@ -392,18 +421,14 @@ func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) *Co
 			cl.Values = []any{line[:120] + "..."}
 			cl.ignore("ignored because the line is too long (minified code?)")
 		}
-		c.Values = append(c.Values, cl)
+		values = append(values, cl)
 	}
-	lower := strings.ToLower(firstNonEmpty(f.AbsPath, f.Filename))
-	switch {
-	case kind == kindApp && !st.inApp:
-		c.ignore("non app frame")
-	case st.groupOff:
-		c.ignore(st.groupHint)
-	case fam == "javascript" && (lower == "<anonymous>" || lower == "[native code]" || lower == "native"):
-		c.ignore("ignored native code frame")
+	p := &frameParts{values: values}
+	if fam == "javascript" {
+		lower := strings.ToLower(firstNonEmpty(f.AbsPath, f.Filename))
+		p.native = lower == "<anonymous>" || lower == "[native code]" || lower == "native"
 	}
-	return c.settle("ignored because the frame has nothing to group by")
+	return p
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -428,11 +453,16 @@ func (g *grouper) stacktraceComponent(st *event.Stacktrace, kind string) *Compon
 		s = g.applyStackRules(st)
 	}
 	c := newComponent("stacktrace")
+	c.Values = make([]any, 0, len(st.Frames))
 	prev := ""
 	for i := range st.Frames {
-		fc := g.frameComponent(&st.Frames[i], s.frames[i], kind)
+		fc, parts := g.frameComponent(&st.Frames[i], s.frames[i], kind)
 		if fc.Contributes {
-			key := leafValues(fc)
+			// A contributing frame's values are its parts' values.
+			if !parts.keyed {
+				parts.key, parts.keyed = leafValues(fc), true
+			}
+			key := parts.key
 			if key == prev {
 				fc.ignore("ignored due to recursion")
 			}
