@@ -279,21 +279,6 @@ func (l *flexStrings) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// values unwraps Sentry's {"values": [...]} container, which SDKs also send
-// as a bare array; a single object counts as a one-item list. b is valid
-// JSON. It reads b once, as decoding it into struct{ Values json.RawMessage }
-// and then the array would (TestValuesMatchesEncodingJSON); the items alias b.
-func values(b json.RawMessage) []json.RawMessage {
-	arr, one := container(b)
-	switch {
-	case one != nil:
-		return []json.RawMessage{one}
-	case arr != nil:
-		return elements(arr)
-	}
-	return nil
-}
-
 // container finds the list in b: b itself when it is an array, the array
 // of a {"values": [...]} container, or (one) an object without "values",
 // which stands for a one-item list. Both are nil when b holds no list.

@@ -72,6 +72,12 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("payload %d: stored form differs from encoding/json's:\n got %s\nwant %s", i, got, want)
 		}
+		var buf bytes.Buffer
+		buf.WriteString("reused")
+		buf.Reset()
+		if err := e.WriteJSON(&buf); err != nil || !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("payload %d: WriteJSON = %v:\n got %s\nwant %s", i, err, buf.Bytes(), want)
+		}
 	}
 }
 

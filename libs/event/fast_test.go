@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"testing"
 
@@ -77,26 +78,30 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 		}
 	}
 	var f, fr rawFrame
-	check("rawFrame", &f, &fr, func() { f.decode(b) })
+	check("rawFrame", &f, &fr, func() { decodeObject(t, &f, b) })
 	var s, sr rawStacktrace
-	check("rawStacktrace", &s, &sr, func() { s.decode(b) })
+	check("rawStacktrace", &s, &sr, func() { decodeObject(t, &s, b) })
 	var m, mr rawMechanism
-	check("rawMechanism", &m, &mr, func() { m.decode(b) })
+	check("rawMechanism", &m, &mr, func() { decodeObject(t, &m, b) })
 	var x, xr rawException
-	check("rawException", &x, &xr, func() { x.decode(b) })
+	check("rawException", &x, &xr, func() { decodeObject(t, &x, b) })
 	var th, thr rawThread
-	check("rawThread", &th, &thr, func() { th.decode(b) })
+	check("rawThread", &th, &thr, func() { decodeObject(t, &th, b) })
 	var bc, bcr rawBreadcrumb
-	check("rawBreadcrumb", &bc, &bcr, func() { bc.decode(b) })
+	check("rawBreadcrumb", &bc, &bcr, func() { decodeObject(t, &bc, b) })
 	var e, er rawEvent
-	check("rawEvent", &e, &er, func() { e.decode(b) })
+	check("rawEvent", &e, &er, func() { decodeObject(t, &e, b) })
 	if got, want := object(b), objectReference(b); !reflect.DeepEqual(got, want) {
 		t.Fatalf("object(%q):\n fast %q\n  ref %q", b, got, want)
 	}
 	if b[0] == '[' {
 		var l, lr []objectElem[rawBreadcrumb]
 		lenient(b, &lr)
-		listOf(&l, b, decodeObject[rawBreadcrumb])
+		w := walker{b: b}
+		listAt(&l, &w, objectAt[rawBreadcrumb])
+		if w.i != len(b) {
+			t.Fatalf("listAt(%q) ended at %d of %d", b, w.i, len(b))
+		}
 		if !reflect.DeepEqual(l, lr) {
 			t.Fatalf("breadcrumb list from %q:\n fast %#v\n  ref %#v", b, l, lr)
 		}
@@ -113,6 +118,33 @@ func objectReference(b json.RawMessage) map[string]json.RawMessage {
 		return nil
 	}
 	return m
+}
+
+// decoder is a raw struct read from an object that opens at b[i];
+// decodeAt returns where the object ends.
+type decoder interface{ decodeAt(b []byte, i int) int }
+
+// decodeObject decodes the object b into d, which must read all of it.
+func decodeObject(t *testing.T, d decoder, b []byte) {
+	t.Helper()
+	if end := d.decodeAt(b, 0); end != len(b) {
+		t.Fatalf("%T.decodeAt(%q) ended at %d of %d", d, b, end, len(b))
+	}
+}
+
+// values unwraps Sentry's {"values": [...]} container, which SDKs also send
+// as a bare array; a single object counts as a one-item list. b is valid
+// JSON. It reads b once, as decoding it into struct{ Values json.RawMessage }
+// and then the array would (TestValuesMatchesEncodingJSON); the items alias b.
+func values(b json.RawMessage) []json.RawMessage {
+	arr, one := container(b)
+	switch {
+	case one != nil:
+		return []json.RawMessage{one}
+	case arr != nil:
+		return elements(arr)
+	}
+	return nil
 }
 
 // trimJSONSpace drops JSON's own white space around a value.
@@ -159,5 +191,25 @@ func FuzzFastMatchesLenient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkFastMatchesLenient(t, b)
+	})
+}
+
+// filenameOfReference is filenameOf before its fast path.
+func filenameOfReference(abs string) string {
+	if u, err := url.Parse(abs); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path != "" {
+		return u.Path
+	}
+	return abs
+}
+
+func FuzzFilenameOf(f *testing.F) {
+	for _, s := range []string{"/src/app.go", "http://x.com/a.js?v=1", "HTTPS://x.com/b.js", "http:/local", "http:opaque",
+		"https:", "htt://x/y", "httpx://x/y", " http://x/y", "webpack:///src/a.js", "c:\\x\\y", "http://[::1]:8/a", "http://%zz/a", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := filenameOf(s), filenameOfReference(s); got != want {
+			t.Fatalf("filenameOf(%q) = %q, want %q", s, got, want)
+		}
 	})
 }

@@ -2,8 +2,10 @@ package event
 
 import (
 	"encoding/json"
+	"io"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	expjson "github.com/go-json-experiment/json/v1"
 )
 
@@ -83,6 +85,12 @@ func storedBreadcrumbs(bs []Breadcrumb) []storedBreadcrumb {
 // written by the faster engine of encoding/json/v2.
 func (e *Event) MarshalJSON() ([]byte, error) {
 	return expjson.Marshal(e.stored())
+}
+
+// WriteJSON writes what MarshalJSON returns to w, without a copy of its own
+// (into a reused buffer, say).
+func (e *Event) WriteJSON(w io.Writer) error {
+	return jsonv2.MarshalWrite(w, e.stored(), expjson.DefaultOptionsV1())
 }
 
 // stored is the value MarshalJSON encodes.

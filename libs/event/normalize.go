@@ -103,7 +103,7 @@ func Normalize(payload []byte, m Meta) (*Event, error) {
 		return nil, bad("invalid_json", "the event payload is not a JSON object")
 	}
 	var r rawEvent
-	r.decode(p)
+	r.decodeAt(p, 0)
 	e := &Event{Raw: json.RawMessage(payload), ProjectID: m.ProjectID, Received: m.Received.UTC()}
 	e.EventID = eventID(string(r.EventID), m, payload)
 	e.Timestamp = clampTime(r.Timestamp.T, e.Received)
@@ -322,11 +322,9 @@ type rawException struct {
 
 func readExceptions(b json.RawMessage) []Exception {
 	var out []Exception
-	for _, item := range values(b) {
-		var r rawException
-		if item[0] == '{' {
-			r.decode(item)
-		}
+	items := listIn[rawException](b)
+	for i := range items {
+		r := &items[i].v // zero for an item that is not an object
 		ex := Exception{
 			Type:     truncate(strings.TrimSpace(string(r.Type)), maxShort),
 			Value:    truncate(anyText(r.Value), maxMessage),
@@ -383,11 +381,9 @@ type rawThread struct {
 
 func readThreads(b json.RawMessage) []Thread {
 	var out []Thread
-	for _, item := range values(b) {
-		var r rawThread
-		if item[0] == '{' {
-			r.decode(item)
-		}
+	items := listIn[rawThread](b)
+	for i := range items {
+		r := &items[i].v // zero for an item that is not an object
 		t := Thread{ID: truncate(string(r.ID), maxShort), Name: truncate(string(r.Name), maxShort),
 			Crashed: r.Crashed.V, Current: r.Current.V, Main: r.Main.V}
 		if st := r.Stacktrace.st; st != nil && len(st.Frames) > 0 {
@@ -446,9 +442,8 @@ func readStacktrace(b json.RawMessage) *Stacktrace {
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var r rawStacktrace
-	r.decode(b)
-	return r.build()
+	st, _ := decodeStacktrace(b, 0)
+	return st
 }
 
 func (r *rawStacktrace) build() *Stacktrace {
@@ -505,10 +500,20 @@ func platformOrEmpty(p string) string {
 // filenameOf is the file name Sentry derives from an absolute path: a URL's
 // path, or the path as it is.
 func filenameOf(abs string) string {
+	if !hasHTTPScheme(abs) {
+		return abs // what url.Parse would leave to the branch below
+	}
 	if u, err := url.Parse(abs); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path != "" {
 		return u.Path
 	}
 	return abs
+}
+
+// hasHTTPScheme reports whether url.Parse could read s's scheme as http or
+// https: its first colon ends "http" or "https", in any case.
+func hasHTTPScheme(s string) bool {
+	i := strings.IndexByte(s, ':')
+	return (i == 4 || i == 5) && strings.EqualFold(s[:i], "https"[:i])
 }
 
 func contextLines(l []string, keepLast bool) []string {
@@ -538,14 +543,7 @@ type rawBreadcrumb struct {
 // readBreadcrumbs reads breadcrumbs sent as a list, as {"values": [...]}
 // or as one object, keeping the newest maxBreadcrumbs.
 func readBreadcrumbs(b json.RawMessage) []Breadcrumb {
-	var list []objectElem[rawBreadcrumb]
-	switch arr, one := container(b); {
-	case one != nil:
-		list = make([]objectElem[rawBreadcrumb], 1)
-		decodeObject(&list[0], one)
-	case arr != nil:
-		listOf(&list, arr, decodeObject[rawBreadcrumb])
-	}
+	list := listIn[rawBreadcrumb](b)
 	if len(list) > maxBreadcrumbs {
 		list = list[len(list)-maxBreadcrumbs:] // the newest
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // The walkers below read JSON that is already known to be valid: Normalize
@@ -78,50 +79,70 @@ func valueEnd(b []byte, i int) int {
 	return i
 }
 
-// walker steps through the members of an object or the elements of an
-// array: b is the whole value, without surrounding space.
+// walker reads an object or an array in one pass: key (or next, for an
+// array's elements) stops at the next value, which the caller then reads
+// with value, skip or a decoder of its own that returns where it ended.
 type walker struct {
 	b []byte
 	i int
 }
 
-func walk(b []byte) walker { return walker{b: b, i: 1} }
+// walkAt starts on the container that opens at b[i].
+func walkAt(b []byte, i int) walker { return walker{b: b, i: i + 1} }
 
-// member is the next member's key (a JSON string, quotes included) and
-// value; ok is false at the end of the object.
-func (w *walker) member() (key, val []byte, ok bool) {
-	i := w.start()
-	if i < 0 {
-		return nil, nil, false
+func walk(b []byte) walker { return walkAt(b, 0) }
+
+// next moves to the next member or element; at the end of the container
+// it moves past its closing bracket and returns false.
+func (w *walker) next() bool {
+	i := skipSpace(w.b, w.i)
+	if w.b[i] == ',' {
+		i = skipSpace(w.b, i+1)
 	}
-	end := stringEnd(w.b, i)
-	key = w.b[i:end]
-	i = skipSpace(w.b, skipSpace(w.b, end)+1) // past the colon
-	end = valueEnd(w.b, i)
-	w.i = end
-	return key, w.b[i:end:end], true
+	if c := w.b[i]; c == '}' || c == ']' {
+		w.i = i + 1
+		return false
+	}
+	w.i = i
+	return true
+}
+
+// key reads the next member's key (a JSON string, quotes included) and
+// stops at its value.
+func (w *walker) key() ([]byte, bool) {
+	if !w.next() {
+		return nil, false
+	}
+	end := stringEnd(w.b, w.i)
+	key := w.b[w.i:end]
+	w.i = skipSpace(w.b, skipSpace(w.b, end)+1) // past the colon
+	return key, true
+}
+
+// value is the value at w, which moves past it.
+func (w *walker) value() []byte {
+	start := w.i
+	w.i = valueEnd(w.b, start)
+	return w.b[start:w.i:w.i]
+}
+
+// at is the first byte of the value at w.
+func (w *walker) at() byte { return w.b[w.i] }
+
+// member is the next member's key and value; ok is false at the end.
+func (w *walker) member() (key, val []byte, ok bool) {
+	if key, ok = w.key(); ok {
+		val = w.value()
+	}
+	return key, val, ok
 }
 
 // element is the next element of an array; ok is false at its end.
 func (w *walker) element() (val []byte, ok bool) {
-	i := w.start()
-	if i < 0 {
-		return nil, false
+	if ok = w.next(); ok {
+		val = w.value()
 	}
-	end := valueEnd(w.b, i)
-	w.i = end
-	return w.b[i:end:end], true
-}
-
-func (w *walker) start() int {
-	i := skipSpace(w.b, w.i)
-	if i < len(w.b) && w.b[i] == ',' {
-		i = skipSpace(w.b, i+1)
-	}
-	if i >= len(w.b) || w.b[i] == '}' || w.b[i] == ']' {
-		return -1
-	}
-	return i
+	return val, ok
 }
 
 // field is the name among names (a struct's JSON names, in lower case) that
@@ -179,11 +200,12 @@ func mergeRaw(m *map[string]json.RawMessage, val []byte) {
 	}
 }
 
-// listOf decodes an array into a fresh slice of n elements, as encoding/json
-// does (an empty array is an empty slice, null nil); any other value leaves
-// the slice as it was. It reports whether it read an array.
-func listOf[T any](s *[]T, val []byte, decode func(*T, []byte)) {
-	switch val[0] {
+// listAt decodes the value at w into *s as encoding/json decodes an array
+// into a slice: a fresh list (an empty array makes an empty slice), nil for
+// null, and any other value leaves the slice as it was. decode reads one
+// element at b[i] and returns where it ends.
+func listAt[T any](s *[]T, w *walker, decode func(*T, []byte, int) int) {
+	switch w.at() {
 	case 'n':
 		*s = nil
 	case '[':
@@ -191,197 +213,259 @@ func listOf[T any](s *[]T, val []byte, decode func(*T, []byte)) {
 		if out == nil {
 			out = []T{}
 		}
-		w := walk(val)
-		for v, ok := w.element(); ok; v, ok = w.element() {
-			var t T
-			decode(&t, v)
-			out = append(out, t)
+		l := walkAt(w.b, w.i)
+		for l.next() {
+			var zero T
+			out = append(out, zero)
+			l.i = decode(&out[len(out)-1], l.b, l.i)
 		}
 		*s = out
+		w.i = l.i
+		return
 	}
+	w.i = valueEnd(w.b, w.i)
+}
+
+// objectAt decodes an element that is an object into e, and skips others.
+func objectAt[T any, P interface {
+	*T
+	decodeAt([]byte, int) int
+}](e *objectElem[T], b []byte, i int) int {
+	if b[i] != '{' {
+		return valueEnd(b, i)
+	}
+	e.ok = true
+	return P(&e.v).decodeAt(b, i)
+}
+
+// listIn reads the list in Sentry's container b (see container): each
+// element that is an object decoded where it stands, others dropped.
+func listIn[T any, P interface {
+	*T
+	decodeAt([]byte, int) int
+}](b []byte) []objectElem[T] {
+	var l []objectElem[T]
+	switch arr, one := container(b); {
+	case one != nil:
+		l = make([]objectElem[T], 1)
+		objectAt[T, P](&l[0], one, 0)
+	case arr != nil:
+		w := walker{b: arr}
+		listAt(&l, &w, objectAt[T, P])
+	}
+	return l
 }
 
 var frameFields = []string{"function", "raw_function", "symbol", "module", "package", "filename", "abs_path",
 	"lineno", "colno", "context_line", "pre_context", "post_context", "in_app", "platform", "instruction_addr", "vars"}
 
 // decode fills rf from the object b, as lenient does.
-func (rf *rawFrame) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (rf *rawFrame) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, frameFields) {
 		case "function":
-			rf.Function.UnmarshalJSON(v)
+			rf.Function.UnmarshalJSON(w.value())
 		case "raw_function":
-			rf.RawFunction.UnmarshalJSON(v)
+			rf.RawFunction.UnmarshalJSON(w.value())
 		case "symbol":
-			rf.Symbol.UnmarshalJSON(v)
+			rf.Symbol.UnmarshalJSON(w.value())
 		case "module":
-			rf.Module.UnmarshalJSON(v)
+			rf.Module.UnmarshalJSON(w.value())
 		case "package":
-			rf.Package.UnmarshalJSON(v)
+			rf.Package.UnmarshalJSON(w.value())
 		case "filename":
-			rf.Filename.UnmarshalJSON(v)
+			rf.Filename.UnmarshalJSON(w.value())
 		case "abs_path":
-			rf.AbsPath.UnmarshalJSON(v)
+			rf.AbsPath.UnmarshalJSON(w.value())
 		case "lineno":
-			rf.Lineno.UnmarshalJSON(v)
+			rf.Lineno.UnmarshalJSON(w.value())
 		case "colno":
-			rf.Colno.UnmarshalJSON(v)
+			rf.Colno.UnmarshalJSON(w.value())
 		case "context_line":
-			rf.ContextLine.UnmarshalJSON(v)
+			rf.ContextLine.UnmarshalJSON(w.value())
 		case "pre_context":
-			rf.PreContext.UnmarshalJSON(v)
+			rf.PreContext.UnmarshalJSON(w.value())
 		case "post_context":
-			rf.PostContext.UnmarshalJSON(v)
+			rf.PostContext.UnmarshalJSON(w.value())
 		case "in_app":
-			rf.InApp.UnmarshalJSON(v)
+			rf.InApp.UnmarshalJSON(w.value())
 		case "platform":
-			rf.Platform.UnmarshalJSON(v)
+			rf.Platform.UnmarshalJSON(w.value())
 		case "instruction_addr":
-			rf.InstructionAddr.UnmarshalJSON(v)
+			rf.InstructionAddr.UnmarshalJSON(w.value())
 		case "vars":
-			mergeRaw(&rf.Vars, v)
+			mergeRaw(&rf.Vars, w.value())
+		default:
+			w.value()
 		}
 	}
-}
-
-// decodeObject decodes an element that is an object, and drops others.
-func decodeObject[T any, P interface {
-	*T
-	decode([]byte)
-}](e *objectElem[T], b []byte) {
-	if b[0] == '{' {
-		e.ok = true
-		P(&e.v).decode(b)
-	}
+	return w.i
 }
 
 var stacktraceFields = []string{"frames"}
 
-func (r *rawStacktrace) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (r *rawStacktrace) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		if field(k, stacktraceFields) != "" {
-			listOf(&r.Frames, v, decodeObject[rawFrame])
+			listAt(&r.Frames, &w, objectAt[rawFrame])
+		} else {
+			w.value()
 		}
 	}
+	return w.i
 }
 
-// set reads one occurrence of a stack trace member: each starts afresh.
-func (s *stacktraceField) set(b []byte) {
+// setAt reads one occurrence of a stack trace member, at w: each starts
+// afresh.
+func (s *stacktraceField) setAt(w *walker) {
 	*s = stacktraceField{}
-	if b[0] == '{' {
-		var r rawStacktrace
-		r.decode(b)
-		s.st = r.build()
+	if w.at() != '{' {
+		w.value()
+		return
 	}
+	var end int
+	s.st, end = decodeStacktrace(w.b, w.i)
+	w.i = end
+}
+
+// frameScratch holds the raw frames of a stack trace while it is decoded:
+// they are copied into the stack trace's frames, so the list is reused.
+var frameScratch = sync.Pool{New: func() any { return new([]objectElem[rawFrame]) }}
+
+// decodeStacktrace reads the stack trace object that opens at b[i] and
+// returns where it ends.
+func decodeStacktrace(b []byte, i int) (*Stacktrace, int) {
+	scratch := frameScratch.Get().(*[]objectElem[rawFrame])
+	r := rawStacktrace{Frames: (*scratch)[:0]}
+	end := r.decodeAt(b, i)
+	st := r.build()
+	if cap(r.Frames) <= 4*maxFrames {
+		clear(r.Frames) // what the frames referred to is theirs
+		*scratch = r.Frames[:0]
+		frameScratch.Put(scratch)
+	}
+	return st, end
 }
 
 var mechanismFields = []string{"type", "description", "handled", "synthetic", "is_exception_group",
 	"exception_id", "parent_id", "source", "data"}
 
-func (m *rawMechanism) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (m *rawMechanism) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, mechanismFields) {
 		case "type":
-			m.Type.UnmarshalJSON(v)
+			m.Type.UnmarshalJSON(w.value())
 		case "description":
-			m.Description.UnmarshalJSON(v)
+			m.Description.UnmarshalJSON(w.value())
 		case "handled":
-			m.Handled.UnmarshalJSON(v)
+			m.Handled.UnmarshalJSON(w.value())
 		case "synthetic":
-			m.Synthetic.UnmarshalJSON(v)
+			m.Synthetic.UnmarshalJSON(w.value())
 		case "is_exception_group":
-			m.IsExceptionGroup.UnmarshalJSON(v)
+			m.IsExceptionGroup.UnmarshalJSON(w.value())
 		case "exception_id":
-			m.ExceptionID.UnmarshalJSON(v)
+			m.ExceptionID.UnmarshalJSON(w.value())
 		case "parent_id":
-			m.ParentID.UnmarshalJSON(v)
+			m.ParentID.UnmarshalJSON(w.value())
 		case "source":
-			m.Source.UnmarshalJSON(v)
+			m.Source.UnmarshalJSON(w.value())
 		case "data":
-			mergeRaw(&m.Data, v)
+			mergeRaw(&m.Data, w.value())
+		default:
+			w.value()
 		}
 	}
+	return w.i
 }
 
 var exceptionFields = []string{"type", "value", "module", "thread_id", "mechanism", "stacktrace"}
 
-func (r *rawException) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (r *rawException) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, exceptionFields) {
 		case "type":
-			r.Type.UnmarshalJSON(v)
+			r.Type.UnmarshalJSON(w.value())
 		case "value":
-			r.Value = json.RawMessage(v)
+			r.Value = json.RawMessage(w.value())
 		case "module":
-			r.Module.UnmarshalJSON(v)
+			r.Module.UnmarshalJSON(w.value())
 		case "thread_id":
-			r.ThreadID.UnmarshalJSON(v)
+			r.ThreadID.UnmarshalJSON(w.value())
 		case "mechanism":
 			// encoding/json allocates the pointer before it finds
 			// a value of the wrong type.
 			switch {
-			case v[0] == 'n':
+			case w.at() == 'n':
 				r.Mechanism = nil
 			case r.Mechanism == nil:
 				r.Mechanism = new(rawMechanism)
-				fallthrough
-			default:
-				if v[0] == '{' {
-					r.Mechanism.decode(v)
-				}
+			}
+			if w.at() == '{' {
+				w.i = r.Mechanism.decodeAt(w.b, w.i)
+			} else {
+				w.value()
 			}
 		case "stacktrace":
-			r.Stacktrace.set(v)
+			r.Stacktrace.setAt(&w)
+		default:
+			w.value()
 		}
 	}
+	return w.i
 }
 
 var threadFields = []string{"id", "name", "crashed", "current", "main", "stacktrace"}
 
-func (r *rawThread) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (r *rawThread) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, threadFields) {
 		case "id":
-			r.ID.UnmarshalJSON(v)
+			r.ID.UnmarshalJSON(w.value())
 		case "name":
-			r.Name.UnmarshalJSON(v)
+			r.Name.UnmarshalJSON(w.value())
 		case "crashed":
-			r.Crashed.UnmarshalJSON(v)
+			r.Crashed.UnmarshalJSON(w.value())
 		case "current":
-			r.Current.UnmarshalJSON(v)
+			r.Current.UnmarshalJSON(w.value())
 		case "main":
-			r.Main.UnmarshalJSON(v)
+			r.Main.UnmarshalJSON(w.value())
 		case "stacktrace":
-			r.Stacktrace.set(v)
+			r.Stacktrace.setAt(&w)
+		default:
+			w.value()
 		}
 	}
+	return w.i
 }
 
 var breadcrumbFields = []string{"timestamp", "type", "category", "level", "message", "data"}
 
-func (r *rawBreadcrumb) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+func (r *rawBreadcrumb) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, breadcrumbFields) {
 		case "timestamp":
-			r.Timestamp.UnmarshalJSON(v)
+			r.Timestamp.UnmarshalJSON(w.value())
 		case "type":
-			r.Type.UnmarshalJSON(v)
+			r.Type.UnmarshalJSON(w.value())
 		case "category":
-			r.Category.UnmarshalJSON(v)
+			r.Category.UnmarshalJSON(w.value())
 		case "level":
-			r.Level.UnmarshalJSON(v)
+			r.Level.UnmarshalJSON(w.value())
 		case "message":
-			r.Message.UnmarshalJSON(v)
+			r.Message.UnmarshalJSON(w.value())
 		case "data":
-			mergeRaw(&r.Data, v)
+			mergeRaw(&r.Data, w.value())
+		default:
+			w.value()
 		}
 	}
+	return w.i
 }
 
 var eventFields = []string{"event_id", "timestamp", "start_timestamp", "type", "level", "platform", "logger",
@@ -391,70 +475,70 @@ var eventFields = []string{"event_id", "timestamp", "start_timestamp", "type", "
 	"sentry.interfaces.http", "contexts", "extra", "modules", "sdk", "fingerprint", "csp", "hpkp",
 	"expectct", "expectstaple"}
 
-func (r *rawEvent) decode(b []byte) {
-	w := walk(b)
-	for k, v, ok := w.member(); ok; k, v, ok = w.member() {
-		raw := json.RawMessage(v)
+func (r *rawEvent) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
 		switch field(k, eventFields) {
 		case "event_id":
-			r.EventID.UnmarshalJSON(v)
+			r.EventID.UnmarshalJSON(w.value())
 		case "timestamp":
-			r.Timestamp.UnmarshalJSON(v)
+			r.Timestamp.UnmarshalJSON(w.value())
 		case "start_timestamp":
-			r.StartTimestamp.UnmarshalJSON(v)
+			r.StartTimestamp.UnmarshalJSON(w.value())
 		case "type":
-			r.Type.UnmarshalJSON(v)
+			r.Type.UnmarshalJSON(w.value())
 		case "level":
-			r.Level.UnmarshalJSON(v)
+			r.Level.UnmarshalJSON(w.value())
 		case "platform":
-			r.Platform.UnmarshalJSON(v)
+			r.Platform.UnmarshalJSON(w.value())
 		case "logger":
-			r.Logger.UnmarshalJSON(v)
+			r.Logger.UnmarshalJSON(w.value())
 		case "server_name":
-			r.ServerName.UnmarshalJSON(v)
+			r.ServerName.UnmarshalJSON(w.value())
 		case "release":
-			r.Release.UnmarshalJSON(v)
+			r.Release.UnmarshalJSON(w.value())
 		case "dist":
-			r.Dist.UnmarshalJSON(v)
+			r.Dist.UnmarshalJSON(w.value())
 		case "environment":
-			r.Environment.UnmarshalJSON(v)
+			r.Environment.UnmarshalJSON(w.value())
 		case "transaction":
-			r.Transaction.UnmarshalJSON(v)
+			r.Transaction.UnmarshalJSON(w.value())
 		case "culprit":
-			r.Culprit.UnmarshalJSON(v)
+			r.Culprit.UnmarshalJSON(w.value())
 		case "message":
-			r.Message = raw
+			r.Message = json.RawMessage(w.value())
 		case "logentry":
-			r.LogEntry = raw
+			r.LogEntry = json.RawMessage(w.value())
 		case "sentry.interfaces.message":
-			r.LegacyMessage = raw
+			r.LegacyMessage = json.RawMessage(w.value())
 		case "exception":
-			r.Exception = raw
+			r.Exception = json.RawMessage(w.value())
 		case "sentry.interfaces.exception":
-			r.LegacyExc = raw
+			r.LegacyExc = json.RawMessage(w.value())
 		case "threads":
-			r.Threads = raw
+			r.Threads = json.RawMessage(w.value())
 		case "stacktrace":
-			r.Stacktrace = raw
+			r.Stacktrace = json.RawMessage(w.value())
 		case "sentry.interfaces.stacktrace":
-			r.LegacyStack = raw
+			r.LegacyStack = json.RawMessage(w.value())
 		case "breadcrumbs":
-			r.Breadcrumbs = raw
+			r.Breadcrumbs = json.RawMessage(w.value())
 		case "tags":
-			r.Tags = raw
+			r.Tags = json.RawMessage(w.value())
 		case "user":
-			r.User = raw
+			r.User = json.RawMessage(w.value())
 		case "sentry.interfaces.user":
-			r.LegacyUser = raw
+			r.LegacyUser = json.RawMessage(w.value())
 		case "request":
-			r.Request = raw
+			r.Request = json.RawMessage(w.value())
 		case "sentry.interfaces.http":
-			r.LegacyRequest = raw
+			r.LegacyRequest = json.RawMessage(w.value())
 		case "contexts":
-			r.Contexts = raw
+			r.Contexts = json.RawMessage(w.value())
 		case "extra":
-			r.Extra = raw
+			r.Extra = json.RawMessage(w.value())
 		case "modules":
+			v := w.value()
 			switch v[0] {
 			case 'n':
 				r.Modules = nil
@@ -470,17 +554,20 @@ func (r *rawEvent) decode(b []byte) {
 				}
 			}
 		case "sdk":
-			r.SDK = raw
+			r.SDK = json.RawMessage(w.value())
 		case "fingerprint":
-			r.Fingerprint.UnmarshalJSON(v)
+			r.Fingerprint.UnmarshalJSON(w.value())
 		case "csp":
-			r.CSP = raw
+			r.CSP = json.RawMessage(w.value())
 		case "hpkp":
-			r.HPKP = raw
+			r.HPKP = json.RawMessage(w.value())
 		case "expectct":
-			r.ExpectCT = raw
+			r.ExpectCT = json.RawMessage(w.value())
 		case "expectstaple":
-			r.ExpectStaple = raw
+			r.ExpectStaple = json.RawMessage(w.value())
+		default:
+			w.value()
 		}
 	}
+	return w.i
 }

@@ -1,6 +1,7 @@
 package grouping
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -155,10 +157,13 @@ func (s *Service) group(e *event.Event, rules *grouping.Rules, project int64, re
 	if len(res.Hashes) == 0 {
 		return nil, errors.New("grouping produced no hash")
 	}
-	js, err := e.MarshalJSON()
-	if err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer jsonBuffers.Put(buf)
+	buf.Reset()
+	if err := e.WriteJSON(buf); err != nil {
 		return nil, fmt.Errorf("marshal normalized event: %w", err)
 	}
+	js := buf.Bytes()
 	p := &prepared{
 		projectID:   project,
 		received:    received,
@@ -183,6 +188,9 @@ func (s *Service) group(e *event.Event, rules *grouping.Rules, project int64, re
 	p.data = s.zenc.EncodeAll(js, make([]byte, 0, len(js)/3))
 	return p, nil
 }
+
+// jsonBuffers hold an event's stored JSON until it is compressed.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // deriveEventID names the n-th event of an envelope that carries several.
 func deriveEventID(envID string, n int, received time.Time) string {
