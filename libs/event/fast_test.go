@@ -1,13 +1,16 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"reflect"
 	"testing"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	expjson "github.com/go-json-experiment/json/v1"
 )
 
 // The reference for the hand-written decoders in scan.go: lenient, the
@@ -210,6 +213,42 @@ func FuzzFilenameOf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := filenameOf(s), filenameOfReference(s); got != want {
 			t.Fatalf("filenameOf(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// FuzzFrameMarshal holds Frame.MarshalJSONTo to encoding/json's struct
+// encoding: every field, escapes for HTML and JavaScript, invalid UTF-8.
+func FuzzFrameMarshal(f *testing.F) {
+	f.Add("main", "/src/a<b>&c.go", "\u2028\xff\"\\", int64(12), int64(-3), true, true, `{"b":[1, 2],"a":"<x>"}`)
+	f.Add("", "", "", int64(0), int64(0), false, false, ``)
+	f.Fuzz(func(t *testing.T, s1, s2, s3 string, n1, n2 int64, hasInApp, inApp bool, vars string) {
+		// Normalized text is valid UTF-8 (both encoders of the v2 engine
+		// write U+FFFD itself where encoding/json writes \ufffd).
+		s1, s2, s3 = strings.ToValidUTF8(s1, "\uFFFD"), strings.ToValidUTF8(s2, "\uFFFD"), strings.ToValidUTF8(s3, "\uFFFD")
+		fr := Frame{Function: s1, RawFunction: s2, Symbol: s3, Module: s1 + s2, Package: s3, Filename: s2, AbsPath: s1,
+			Lineno: n1, Colno: n2, ContextLine: s3, PreContext: []string{s1, s2}, PostContext: []string{s3},
+			Platform: s1, InstructionAddr: s2}
+		if s1 == "" {
+			fr.PreContext, fr.PostContext = nil, []string{}
+		}
+		if hasInApp {
+			fr.InApp = &inApp
+		}
+		if m := object([]byte(vars)); len(m) > 0 {
+			fr.Vars = m
+		}
+		want, err := json.Marshal(fr)
+		if err != nil {
+			return
+		}
+		got, err := expjson.Marshal(&fr)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("frame %+v:\n got %s (%v)\nwant %s", fr, got, err, want)
+		}
+		st, err := expjson.Marshal(Stacktrace{Frames: []Frame{fr, fr}})
+		if want := `{"frames":[` + string(want) + `,` + string(want) + `]}`; err != nil || string(st) != want {
+			t.Fatalf("stack trace: got %s (%v)\nwant %s", st, err, want)
 		}
 	})
 }

@@ -63,26 +63,27 @@ func (c *Component) ignore(hint string) *Component {
 	return c
 }
 
-// update folds the contributing values under c into h.
-func (c *Component) update(h interface{ Write([]byte) (int, error) }) {
+// appendValues appends the contributing values under c, in order.
+func (c *Component) appendValues(b []byte) []byte {
 	if !c.Contributes {
-		return
+		return b
 	}
 	for _, v := range c.Values {
 		switch v := v.(type) {
 		case string:
-			h.Write([]byte(v))
+			b = append(b, v...)
 		case *Component:
-			v.update(h)
+			b = v.appendValues(b)
 		}
 	}
+	return b
 }
 
 // hash is the md5 of the contributing values, in order, as Sentry hashes.
 func (c *Component) hash() string {
-	h := md5.New()
-	c.update(h)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte
+	sum := md5.Sum(c.appendValues(buf[:0]))
+	return hex.EncodeToString(sum[:])
 }
 
 // anyContributes reports whether some value of c contributes.

@@ -442,9 +442,8 @@ func firstNonEmpty(ss ...string) string {
 
 // leafValues is the concatenated contributing values of c, as a key.
 func leafValues(c *Component) string {
-	var b strings.Builder
-	c.update(&b)
-	return b.String()
+	var buf [256]byte
+	return string(c.appendValues(buf[:0]))
 }
 
 func (g *grouper) stacktraceComponent(st *event.Stacktrace, kind string) *Component {
