@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 
 	jsonv2 "github.com/go-json-experiment/json"
