@@ -54,3 +54,36 @@ func TestApplyIsIdempotentAndConcurrent(t *testing.T) {
 		t.Errorf("IngestSubject = %q", got)
 	}
 }
+
+// TestApplyTurnsOffIngestCompression: an INGEST stream made by an earlier
+// release, with the stream's own S2 compression, keeps its messages and
+// stops compressing new blocks (its bodies are S2-compressed already).
+func TestApplyTurnsOffIngestCompression(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc := srv.Connect(t)
+	o := streams.IngestOptions{MaxAge: time.Hour, DuplicateWindow: time.Minute}
+	old := streams.IngestConfig(o)
+	old.Compression = jetstream.S2Compression
+	if _, err := nc.JS.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.JS.Publish(ctx, streams.IngestSubject(1, "error"), []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Apply(ctx, nc.JS, o); err != nil {
+		t.Fatalf("Apply over a compressed INGEST: %v", err)
+	}
+	s, err := nc.JS.Stream(ctx, streams.Ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Compression != jetstream.NoCompression || info.State.Msgs != 1 {
+		t.Errorf("INGEST after Apply: compression %v, %d messages", info.Config.Compression, info.State.Msgs)
+	}
+}
