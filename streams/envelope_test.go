@@ -12,7 +12,7 @@ func TestEnvelopeEncoding(t *testing.T) {
 	env := []byte(`{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}` + "\n" + `{"type":"event"}` + "\n" +
 		`{"message":"` + strings.Repeat("the same words again ", 200) + `"}` + "\n")
 	h := nats.Header{}
-	body := EncodeEnvelope(h, env)
+	body := EncodeEnvelope(h, env, nil)
 	if h.Get(HeaderContentEncoding) != EnvelopeEncoding {
 		t.Fatalf("header %q, want %q", h.Get(HeaderContentEncoding), EnvelopeEncoding)
 	}

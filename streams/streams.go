@@ -182,10 +182,15 @@ func Wait(ctx context.Context, js jetstream.JetStream, o IngestOptions) error {
 // it is (and an empty body when HeaderBlob names it).
 const EnvelopeEncoding = "s2"
 
-// EncodeEnvelope is the INGEST body for env; it sets h's encoding header.
-func EncodeEnvelope(h nats.Header, env []byte) []byte {
+// EncodeEnvelope is the INGEST body for env, in dst if it is large enough
+// (nil for a new buffer); it sets h's encoding header.
+func EncodeEnvelope(h nats.Header, env, dst []byte) []byte {
 	h.Set(HeaderContentEncoding, EnvelopeEncoding)
-	return s2.Encode(make([]byte, s2.MaxEncodedLen(len(env))), env)
+	n := s2.MaxEncodedLen(len(env))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	return s2.Encode(dst[:n], env)
 }
 
 // MaxInlineEnvelope bounds an envelope held in an INGEST message's body,

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -620,4 +623,53 @@ func BenchmarkNormalizeAndCompute(b *testing.B) {
 			b.Fatal("no hashes")
 		}
 	}
+}
+
+// TestFramePartsCache: frames' parts are shared across events, keyed by
+// everything they are built from, and safe to share between goroutines.
+func TestFramePartsCache(t *testing.T) {
+	norm := func(platform string) *event.Event {
+		t.Helper()
+		payload := fmt.Sprintf(`{"platform":%q,"exception":[{"type":"E","stacktrace":{"frames":[
+			{"function":"handler","abs_path":"<anonymous>","in_app":true},
+			{"function":"run","abs_path":"/app/run.js","in_app":true}]}}]}`, platform)
+		e, err := event.Normalize([]byte(payload), testMeta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	fresh := func(e *event.Event) Result {
+		partsCache.Lock()
+		clear(partsCache.m)
+		partsCache.Unlock()
+		return Compute(e, nil)
+	}
+	// The same frame is native code in JavaScript and not in Python: the
+	// platform is part of the key.
+	for _, p := range []string{"javascript", "python"} {
+		want := fresh(norm(p))
+		for _, first := range []string{"javascript", "python"} {
+			fresh(norm(first))
+			if got := Compute(norm(p), nil); !reflect.DeepEqual(got.Hashes, want.Hashes) {
+				t.Errorf("%s after %s: hashes %v, alone %v", p, first, got.Hashes, want.Hashes)
+			}
+		}
+	}
+	if a, b := fresh(norm("javascript")), fresh(norm("python")); reflect.DeepEqual(a.Hashes, b.Hashes) {
+		t.Errorf("a native frame counts in JavaScript: hashes %v", a.Hashes)
+	}
+	var wg sync.WaitGroup
+	want := fresh(norm("javascript")).Hashes
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if got := Compute(norm("javascript"), nil).Hashes; !reflect.DeepEqual(got, want) {
+					t.Errorf("concurrent Compute: %v, want %v", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/faultline/faultline/libs/event"
 )
@@ -347,20 +348,39 @@ func normalizeModule(m string) string {
 	return javaEnhancedRE.ReplaceAllString(m, "$$$$$1$$$$<auto>")
 }
 
-// frameParts are what a frame's component holds whatever the variant:
-// built once per frame and shared by the app and system variants, which
-// differ only in whether the frame itself contributes.
+// frameParts are what a frame's component holds whatever the variant and
+// whatever the event: built once and shared by the app and system
+// variants, which differ only in whether the frame itself contributes, and
+// by later events with the same frame (partsCache). Nothing changes them
+// once built.
 type frameParts struct {
 	values []any
 	native bool   // a JavaScript frame of native code
-	key    string // the contributing values, once a variant asked
-	keyed  bool
+	key    string // the values that contribute, when the frame does
 }
+
+// frameKey is what a frame's parts are built from.
+type frameKey struct {
+	platform                                   string
+	module, filename, absPath                  string
+	function, rawFunction, symbol, contextLine string
+}
+
+// partsCache holds the parts of frames seen lately: the same code sends the
+// same frames again and again, and building parts (file-name and function
+// normalization, four or five components) is most of what grouping costs.
+// It is emptied when it holds maxCachedParts.
+var partsCache = struct {
+	sync.Mutex
+	m map[frameKey]*frameParts
+}{m: map[frameKey]*frameParts{}}
+
+const maxCachedParts = 8192
 
 func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) (*Component, *frameParts) {
 	p := g.frames[f]
 	if p == nil {
-		p = g.buildFrameParts(f)
+		p = g.cachedFrameParts(f)
 		g.frames[f] = p
 	}
 	c := &Component{ID: "frame", Contributes: true, Values: p.values}
@@ -375,8 +395,27 @@ func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) (*C
 	return c.settle("ignored because the frame has nothing to group by"), p
 }
 
-func (g *grouper) buildFrameParts(f *event.Frame) *frameParts {
-	fam := family(g.platformOf(f))
+func (g *grouper) cachedFrameParts(f *event.Frame) *frameParts {
+	k := frameKey{platform: g.platformOf(f), module: f.Module, filename: f.Filename, absPath: f.AbsPath,
+		function: f.Function, rawFunction: f.RawFunction, symbol: f.Symbol, contextLine: f.ContextLine}
+	partsCache.Lock()
+	p := partsCache.m[k]
+	partsCache.Unlock()
+	if p != nil {
+		return p
+	}
+	p = buildFrameParts(f, k.platform)
+	partsCache.Lock()
+	if len(partsCache.m) >= maxCachedParts {
+		clear(partsCache.m)
+	}
+	partsCache.m[k] = p
+	partsCache.Unlock()
+	return p
+}
+
+func buildFrameParts(f *event.Frame, platform string) *frameParts {
+	fam := family(platform)
 	values := make([]any, 0, 4)
 	var mod *Component
 	if f.Module != "" {
@@ -424,6 +463,7 @@ func (g *grouper) buildFrameParts(f *event.Frame) *frameParts {
 		values = append(values, cl)
 	}
 	p := &frameParts{values: values}
+	p.key = leafValues(&Component{Contributes: true, Values: values})
 	if fam == "javascript" {
 		lower := strings.ToLower(firstNonEmpty(f.AbsPath, f.Filename))
 		p.native = lower == "<anonymous>" || lower == "[native code]" || lower == "native"
@@ -457,11 +497,8 @@ func (g *grouper) stacktraceComponent(st *event.Stacktrace, kind string) *Compon
 	for i := range st.Frames {
 		fc, parts := g.frameComponent(&st.Frames[i], s.frames[i], kind)
 		if fc.Contributes {
-			// A contributing frame's values are its parts' values.
-			if !parts.keyed {
-				parts.key, parts.keyed = leafValues(fc), true
-			}
-			key := parts.key
+			key := parts.key // a contributing frame's values are its parts'
+
 			if key == prev {
 				fc.ignore("ignored due to recursion")
 			}

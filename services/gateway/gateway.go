@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -522,6 +523,7 @@ func (g *Gateway) publish(ctx context.Context, msg *nats.Msg, size int) error {
 	// and a child context registers with the request's and allocates more.
 	timeout := time.NewTimer(g.opt.PublishTimeout)
 	defer timeout.Stop()
+	var enc *[]byte
 	if int64(size) > g.blobThreshold() {
 		bctx, cancel := context.WithTimeout(ctx, g.opt.PublishTimeout)
 		defer cancel()
@@ -532,19 +534,33 @@ func (g *Gateway) publish(ctx context.Context, msg *nats.Msg, size int) error {
 		msg.Header.Set(streams.HeaderBlob, name)
 		msg.Data = nil
 	} else {
-		msg.Data = streams.EncodeEnvelope(msg.Header, msg.Data)
+		enc = encodedBufs.Get().(*[]byte)
+		msg.Data = streams.EncodeEnvelope(msg.Header, msg.Data, *enc)
 	}
+	// The encoded body goes back to the pool once the client is done with
+	// it: the publish failed at once or was answered; not while the client
+	// may still resend it.
+	settled := false
+	defer func() {
+		if enc != nil && settled {
+			*enc = msg.Data[:0]
+			encodedBufs.Put(enc)
+		}
+	}()
 	// The header jetstream.WithExpectStream would set; without options the
 	// client skips building them.
 	msg.Header.Set(jetstream.ExpectedStreamHeader, streams.Ingest)
 	fut, err := g.nats.JS.PublishMsgAsync(msg)
 	if err != nil {
+		settled = true
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
 	select {
 	case <-fut.Ok():
+		settled = true
 		return nil
 	case err := <-fut.Err():
+		settled = true
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w: %v", errUnavailable, errNoAck, ctx.Err())
@@ -552,6 +568,9 @@ func (g *Gateway) publish(ctx context.Context, msg *nats.Msg, size int) error {
 		return fmt.Errorf("%w: %w: %v", errUnavailable, errNoAck, context.DeadlineExceeded)
 	}
 }
+
+// encodedBufs hold INGEST bodies, S2-encoded, while they are published.
+var encodedBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 func (g *Gateway) blobThreshold() int64 {
 	return min(4<<20, g.nats.NC.MaxPayload()-64<<10)

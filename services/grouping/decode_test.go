@@ -73,7 +73,7 @@ func TestDecodeRejects(t *testing.T) {
 	s := decodeOnly(t)
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	id := "9ec79c33ec9942ab8353589fcb2e04dc"
-	encoded := streams.EncodeEnvelope(nats.Header{}, envelopeOf(id, "event", []byte(`{"message":"x"}`)))
+	encoded := streams.EncodeEnvelope(nats.Header{}, envelopeOf(id, "event", []byte(`{"message":"x"}`)), nil)
 	for _, tc := range []struct {
 		name, project, received string
 		body                    []byte
