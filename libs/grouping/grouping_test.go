@@ -673,3 +673,18 @@ func TestFramePartsCache(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestFramePartsCacheBounded: the cache never holds more than
+// maxCachedParts, and keeps most of what it held when it drops some.
+func TestFramePartsCacheBounded(t *testing.T) {
+	g := newGrouper(&event.Event{Platform: "go"}, nil)
+	for i := range maxCachedParts + 100 {
+		g.cachedFrameParts(&event.Frame{Function: fmt.Sprintf("f%d", i)})
+	}
+	partsCache.Lock()
+	n := len(partsCache.m)
+	partsCache.Unlock()
+	if n > maxCachedParts || n < maxCachedParts*3/4 {
+		t.Errorf("cache holds %d parts, want between %d and %d", n, maxCachedParts*3/4, maxCachedParts)
+	}
+}

@@ -369,13 +369,13 @@ type frameKey struct {
 // partsCache holds the parts of frames seen lately: the same code sends the
 // same frames again and again, and building parts (file-name and function
 // normalization, four or five components) is most of what grouping costs.
-// It is emptied when it holds maxCachedParts.
+// When it holds maxCachedParts (some 16 MB), a random quarter goes.
 var partsCache = struct {
 	sync.Mutex
 	m map[frameKey]*frameParts
 }{m: map[frameKey]*frameParts{}}
 
-const maxCachedParts = 8192
+const maxCachedParts = 16384
 
 func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) (*Component, *frameParts) {
 	p := g.frames[f]
@@ -407,7 +407,13 @@ func (g *grouper) cachedFrameParts(f *event.Frame) *frameParts {
 	p = buildFrameParts(f, k.platform)
 	partsCache.Lock()
 	if len(partsCache.m) >= maxCachedParts {
-		clear(partsCache.m)
+		// Map order is random: this drops a random quarter.
+		for old := range partsCache.m {
+			delete(partsCache.m, old)
+			if len(partsCache.m) <= maxCachedParts*3/4 {
+				break
+			}
+		}
 	}
 	partsCache.m[k] = p
 	partsCache.Unlock()
