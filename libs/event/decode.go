@@ -336,54 +336,40 @@ func member(b []byte, name string) (v []byte, found, ok bool) {
 }
 
 // pairs reads an object (in document order) or an array of [key, value]
-// pairs or {key, value} objects, as tags and headers come.
+// pairs or {key, value} objects, as tags and headers come. b is valid JSON.
 func pairs(b json.RawMessage) [][2]string {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil
 	}
 	var out [][2]string
+	w := walk(b)
 	switch b[0] {
 	case '{':
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if _, err := dec.Token(); err != nil {
-			return nil
-		}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return out
-			}
-			key, _ := tok.(string)
-			var v json.RawMessage
-			if dec.Decode(&v) != nil {
-				return out
-			}
-			out = append(out, [2]string{key, scalarText(v)})
+		for k, v, ok := w.member(); ok; k, v, ok = w.member() {
+			out = append(out, [2]string{scalarText(k), scalarText(v)})
 		}
 	case '[':
-		var list []json.RawMessage
-		if expjson.Unmarshal(b, &list) != nil {
-			return nil
-		}
-		for _, item := range list {
-			var pair []json.RawMessage
-			if expjson.Unmarshal(item, &pair) == nil {
-				if len(pair) == 2 {
-					out = append(out, [2]string{scalarText(pair[0]), scalarText(pair[1])})
+		for item, ok := w.element(); ok; item, ok = w.element() {
+			switch item[0] {
+			case '[':
+				if l := elements(item); len(l) == 2 {
+					out = append(out, [2]string{scalarText(l[0]), scalarText(l[1])})
 				}
-				continue
-			}
-			var kv struct {
-				Key   flexString `json:"key"`
-				Value flexString `json:"value"`
-			}
-			if expjson.Unmarshal(item, &kv) == nil {
+			case '{':
+				var kv rawPair
+				kv.decodeAt(item, 0)
 				out = append(out, [2]string{string(kv.Key), string(kv.Value)})
 			}
 		}
 	}
 	return out
+}
+
+// rawPair is a {key, value} item of a list of pairs.
+type rawPair struct {
+	Key   flexString `json:"key"`
+	Value flexString `json:"value"`
 }
 
 // object decodes b as a JSON object of raw values; nil for anything else.

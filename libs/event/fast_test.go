@@ -60,6 +60,8 @@ var fastCases = []string{
 	"{\"ty\xffpe\":\"bad key\",\"type\":\"t\",\"\\ud800\":1}",
 	` { "id" : 1 , "name" : "n" , "crashed" : true , "stacktrace" : { "frames" : [ { "function" : "f" } ] } } `,
 	`{"KELVIN":"k","\u212aelvin":1}`, `{"":1,"type":""}`, `[1,2]`, `"s"`, `null`,
+	`[["a","b"],["c"],["d","e","f"],{"key":"k","value":1},null,"x",7,{"KEY":"K","Value":null},[]]`,
+	`{"a":1,"a":"2","b":null,"c":{"x":1},"\u00e9":"\t"}`,
 }
 
 // checkFastMatchesLenient decodes b with every hand-written decoder and
@@ -94,6 +96,19 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 	check("rawBreadcrumb", &bc, &bcr, func() { decodeObject(t, &bc, b) })
 	var e, er rawEvent
 	check("rawEvent", &e, &er, func() { decodeObject(t, &e, b) })
+	if got, want := pairs(b), pairsReference(b); !reflect.DeepEqual(got, want) {
+		t.Fatalf("pairs(%q):\n fast %q\n  ref %q", b, got, want)
+	}
+	var u, ur rawUser
+	check("rawUser", &u, &ur, func() { decodeObject(t, &u, b) })
+	var rq, rqr rawRequest
+	check("rawRequest", &rq, &rqr, func() { decodeObject(t, &rq, b) })
+	var sd, sdr rawSDK
+	check("rawSDK", &sd, &sdr, func() { decodeObject(t, &sd, b) })
+	var tr, trr rawTrace
+	check("rawTrace", &tr, &trr, func() { decodeObject(t, &tr, b) })
+	var kv, kvr rawPair
+	check("rawPair", &kv, &kvr, func() { decodeObject(t, &kv, b) })
 	if got, want := object(b), objectReference(b); !reflect.DeepEqual(got, want) {
 		t.Fatalf("object(%q):\n fast %q\n  ref %q", b, got, want)
 	}
@@ -251,4 +266,51 @@ func FuzzFrameMarshal(f *testing.F) {
 			t.Fatalf("stack trace: got %s (%v)\nwant %s", st, err, want)
 		}
 	})
+}
+
+// pairsReference is pairs as it read lists with encoding/json.
+func pairsReference(b json.RawMessage) [][2]string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	var out [][2]string
+	switch b[0] {
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if _, err := dec.Token(); err != nil {
+			return nil
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return out
+			}
+			key, _ := tok.(string)
+			var v json.RawMessage
+			if dec.Decode(&v) != nil {
+				return out
+			}
+			out = append(out, [2]string{key, scalarText(v)})
+		}
+	case '[':
+		var list []json.RawMessage
+		if expjson.Unmarshal(b, &list) != nil {
+			return nil
+		}
+		for _, item := range list {
+			var pair []json.RawMessage
+			if expjson.Unmarshal(item, &pair) == nil {
+				if len(pair) == 2 {
+					out = append(out, [2]string{scalarText(pair[0]), scalarText(pair[1])})
+				}
+				continue
+			}
+			var kv rawPair
+			if expjson.Unmarshal(item, &kv) == nil {
+				out = append(out, [2]string{string(kv.Key), string(kv.Value)})
+			}
+		}
+	}
+	return out
 }

@@ -584,23 +584,24 @@ func cleanTags(in [][2]string) [][2]string {
 	return out
 }
 
+// rawUser is a user as sent.
+type rawUser struct {
+	ID        flexString                 `json:"id"`
+	Email     flexString                 `json:"email"`
+	Username  flexString                 `json:"username"`
+	IPAddress flexString                 `json:"ip_address"`
+	Name      flexString                 `json:"name"`
+	Segment   flexString                 `json:"segment"`
+	Data      map[string]json.RawMessage `json:"data"`
+}
+
 func readUser(b json.RawMessage, m Meta) *User {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var r struct {
-		ID        flexString                 `json:"id"`
-		Email     flexString                 `json:"email"`
-		Username  flexString                 `json:"username"`
-		IPAddress flexString                 `json:"ip_address"`
-		Name      flexString                 `json:"name"`
-		Segment   flexString                 `json:"segment"`
-		Data      map[string]json.RawMessage `json:"data"`
-	}
-	if lenient(b, &r) != nil {
-		return nil
-	}
+	var r rawUser
+	r.decodeAt(b, 0)
 	u := &User{ID: truncate(string(r.ID), maxShort), Email: truncate(string(r.Email), maxShort),
 		Username: truncate(string(r.Username), maxShort), IPAddress: truncate(string(r.IPAddress), 64),
 		Name: truncate(string(r.Name), maxShort), Segment: truncate(string(r.Segment), maxShort), Data: databags(r.Data)}
@@ -613,24 +614,25 @@ func readUser(b json.RawMessage, m Meta) *User {
 	return u
 }
 
+// rawRequest is a request as sent.
+type rawRequest struct {
+	URL         flexString      `json:"url"`
+	Method      flexString      `json:"method"`
+	QueryString json.RawMessage `json:"query_string"`
+	Fragment    flexString      `json:"fragment"`
+	Cookies     json.RawMessage `json:"cookies"`
+	Headers     json.RawMessage `json:"headers"`
+	Env         json.RawMessage `json:"env"`
+	Data        json.RawMessage `json:"data"`
+}
+
 func readRequest(b json.RawMessage) *Request {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var r struct {
-		URL         flexString      `json:"url"`
-		Method      flexString      `json:"method"`
-		QueryString json.RawMessage `json:"query_string"`
-		Fragment    flexString      `json:"fragment"`
-		Cookies     json.RawMessage `json:"cookies"`
-		Headers     json.RawMessage `json:"headers"`
-		Env         json.RawMessage `json:"env"`
-		Data        json.RawMessage `json:"data"`
-	}
-	if lenient(b, &r) != nil {
-		return nil
-	}
+	var r rawRequest
+	r.decodeAt(b, 0)
 	req := &Request{URL: truncate(string(r.URL), maxMessage), Method: strings.ToUpper(truncate(string(r.Method), 32)),
 		Fragment: truncate(string(r.Fragment), maxMessage), Env: databag(r.Env), Data: databag(r.Data)}
 	if q := bytes.TrimSpace(r.QueryString); len(q) > 0 && q[0] == '"' {
@@ -677,17 +679,20 @@ func splitQuery(u string) (string, string) {
 	return u, ""
 }
 
+// rawSDK is an SDK's description of itself.
+type rawSDK struct {
+	Name         flexString  `json:"name"`
+	Version      flexString  `json:"version"`
+	Integrations flexStrings `json:"integrations"`
+}
+
 func readSDK(b json.RawMessage) *SDK {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
-	var r struct {
-		Name         flexString  `json:"name"`
-		Version      flexString  `json:"version"`
-		Integrations flexStrings `json:"integrations"`
-	}
-	if lenient(b, &r) != nil || (r.Name == "" && r.Version == "") {
+	var r rawSDK
+	if r.decodeAt(b, 0); r.Name == "" && r.Version == "" {
 		return nil
 	}
 	s := &SDK{Name: truncate(string(r.Name), maxShort), Version: truncate(string(r.Version), maxShort)}
@@ -702,12 +707,15 @@ func readSDK(b json.RawMessage) *SDK {
 
 var traceIDRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 
+// rawTrace is the part of the trace context that names the trace.
+type rawTrace struct {
+	TraceID flexString `json:"trace_id"`
+}
+
 func traceID(contexts map[string]json.RawMessage) string {
-	var t struct {
-		TraceID flexString `json:"trace_id"`
-	}
-	if lenient(contexts["trace"], &t) != nil {
-		return ""
+	var t rawTrace
+	if b := contexts["trace"]; len(b) > 0 && b[0] == '{' {
+		t.decodeAt(b, 0)
 	}
 	id := strings.ReplaceAll(string(t.TraceID), "-", "")
 	if !traceIDRE.MatchString(id) {

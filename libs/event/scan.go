@@ -571,3 +571,109 @@ func (r *rawEvent) decodeAt(b []byte, i int) int {
 	}
 	return w.i
 }
+
+var pairFields = []string{"key", "value"}
+
+func (r *rawPair) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		switch field(k, pairFields) {
+		case "key":
+			r.Key.UnmarshalJSON(w.value())
+		case "value":
+			r.Value.UnmarshalJSON(w.value())
+		default:
+			w.value()
+		}
+	}
+	return w.i
+}
+
+var userFields = []string{"id", "email", "username", "ip_address", "name", "segment", "data"}
+
+func (r *rawUser) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		switch field(k, userFields) {
+		case "id":
+			r.ID.UnmarshalJSON(w.value())
+		case "email":
+			r.Email.UnmarshalJSON(w.value())
+		case "username":
+			r.Username.UnmarshalJSON(w.value())
+		case "ip_address":
+			r.IPAddress.UnmarshalJSON(w.value())
+		case "name":
+			r.Name.UnmarshalJSON(w.value())
+		case "segment":
+			r.Segment.UnmarshalJSON(w.value())
+		case "data":
+			mergeRaw(&r.Data, w.value())
+		default:
+			w.value()
+		}
+	}
+	return w.i
+}
+
+var requestFields = []string{"url", "method", "query_string", "fragment", "cookies", "headers", "env", "data"}
+
+func (r *rawRequest) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		switch field(k, requestFields) {
+		case "url":
+			r.URL.UnmarshalJSON(w.value())
+		case "method":
+			r.Method.UnmarshalJSON(w.value())
+		case "query_string":
+			r.QueryString = json.RawMessage(w.value())
+		case "fragment":
+			r.Fragment.UnmarshalJSON(w.value())
+		case "cookies":
+			r.Cookies = json.RawMessage(w.value())
+		case "headers":
+			r.Headers = json.RawMessage(w.value())
+		case "env":
+			r.Env = json.RawMessage(w.value())
+		case "data":
+			r.Data = json.RawMessage(w.value())
+		default:
+			w.value()
+		}
+	}
+	return w.i
+}
+
+var sdkFields = []string{"name", "version", "integrations"}
+
+func (r *rawSDK) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		switch field(k, sdkFields) {
+		case "name":
+			r.Name.UnmarshalJSON(w.value())
+		case "version":
+			r.Version.UnmarshalJSON(w.value())
+		case "integrations":
+			r.Integrations.UnmarshalJSON(w.value())
+		default:
+			w.value()
+		}
+	}
+	return w.i
+}
+
+var traceFields = []string{"trace_id"}
+
+func (r *rawTrace) decodeAt(b []byte, i int) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		if field(k, traceFields) != "" {
+			r.TraceID.UnmarshalJSON(w.value())
+		} else {
+			w.value()
+		}
+	}
+	return w.i
+}
