@@ -182,6 +182,26 @@ func asciiFold(b []byte, name string) bool {
 	return true
 }
 
+// fieldSetter is a raw struct: set reads the value at w into the member
+// called name, one of the names the struct was decoded with.
+type fieldSetter interface{ set(name string, w *walker) }
+
+// decodeFields reads the object that opens at b[i] into r, as
+// encoding/json decodes an object into a struct: members matched to names
+// by field, the others skipped, a repeated one read again. It returns
+// where the object ends.
+func decodeFields(b []byte, i int, names []string, r fieldSetter) int {
+	w := walkAt(b, i)
+	for k, ok := w.key(); ok; k, ok = w.key() {
+		if name := field(k, names); name != "" {
+			r.set(name, &w)
+		} else {
+			w.value()
+		}
+	}
+	return w.i
+}
+
 // mergeRaw decodes an object of raw values into *m as encoding/json does:
 // into the map already there, if any; null clears it; any other value is
 // a type error that leaves it as it was.
@@ -260,62 +280,50 @@ var frameFields = []string{"function", "raw_function", "symbol", "module", "pack
 	"lineno", "colno", "context_line", "pre_context", "post_context", "in_app", "platform", "instruction_addr", "vars"}
 
 // decode fills rf from the object b, as lenient does.
-func (rf *rawFrame) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, frameFields) {
-		case "function":
-			rf.Function.UnmarshalJSON(w.value())
-		case "raw_function":
-			rf.RawFunction.UnmarshalJSON(w.value())
-		case "symbol":
-			rf.Symbol.UnmarshalJSON(w.value())
-		case "module":
-			rf.Module.UnmarshalJSON(w.value())
-		case "package":
-			rf.Package.UnmarshalJSON(w.value())
-		case "filename":
-			rf.Filename.UnmarshalJSON(w.value())
-		case "abs_path":
-			rf.AbsPath.UnmarshalJSON(w.value())
-		case "lineno":
-			rf.Lineno.UnmarshalJSON(w.value())
-		case "colno":
-			rf.Colno.UnmarshalJSON(w.value())
-		case "context_line":
-			rf.ContextLine.UnmarshalJSON(w.value())
-		case "pre_context":
-			rf.PreContext.UnmarshalJSON(w.value())
-		case "post_context":
-			rf.PostContext.UnmarshalJSON(w.value())
-		case "in_app":
-			rf.InApp.UnmarshalJSON(w.value())
-		case "platform":
-			rf.Platform.UnmarshalJSON(w.value())
-		case "instruction_addr":
-			rf.InstructionAddr.UnmarshalJSON(w.value())
-		case "vars":
-			mergeRaw(&rf.Vars, w.value())
-		default:
-			w.value()
-		}
+func (rf *rawFrame) decodeAt(b []byte, i int) int { return decodeFields(b, i, frameFields, rf) }
+
+func (rf *rawFrame) set(name string, w *walker) {
+	switch name {
+	case "function":
+		rf.Function.UnmarshalJSON(w.value())
+	case "raw_function":
+		rf.RawFunction.UnmarshalJSON(w.value())
+	case "symbol":
+		rf.Symbol.UnmarshalJSON(w.value())
+	case "module":
+		rf.Module.UnmarshalJSON(w.value())
+	case "package":
+		rf.Package.UnmarshalJSON(w.value())
+	case "filename":
+		rf.Filename.UnmarshalJSON(w.value())
+	case "abs_path":
+		rf.AbsPath.UnmarshalJSON(w.value())
+	case "lineno":
+		rf.Lineno.UnmarshalJSON(w.value())
+	case "colno":
+		rf.Colno.UnmarshalJSON(w.value())
+	case "context_line":
+		rf.ContextLine.UnmarshalJSON(w.value())
+	case "pre_context":
+		rf.PreContext.UnmarshalJSON(w.value())
+	case "post_context":
+		rf.PostContext.UnmarshalJSON(w.value())
+	case "in_app":
+		rf.InApp.UnmarshalJSON(w.value())
+	case "platform":
+		rf.Platform.UnmarshalJSON(w.value())
+	case "instruction_addr":
+		rf.InstructionAddr.UnmarshalJSON(w.value())
+	case "vars":
+		mergeRaw(&rf.Vars, w.value())
 	}
-	return w.i
 }
 
 var stacktraceFields = []string{"frames"}
 
-func (r *rawStacktrace) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		if field(k, stacktraceFields) != "" {
-			listAt(&r.Frames, &w, objectAt[rawFrame])
-		} else {
-			w.value()
-		}
-	}
-	return w.i
-}
+func (r *rawStacktrace) decodeAt(b []byte, i int) int { return decodeFields(b, i, stacktraceFields, r) }
+
+func (r *rawStacktrace) set(_ string, w *walker) { listAt(&r.Frames, w, objectAt[rawFrame]) }
 
 // setAt reads one occurrence of a stack trace member, at w: each starts
 // afresh.
@@ -352,120 +360,104 @@ func decodeStacktrace(b []byte, i int) (*Stacktrace, int) {
 var mechanismFields = []string{"type", "description", "handled", "synthetic", "is_exception_group",
 	"exception_id", "parent_id", "source", "data"}
 
-func (m *rawMechanism) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, mechanismFields) {
-		case "type":
-			m.Type.UnmarshalJSON(w.value())
-		case "description":
-			m.Description.UnmarshalJSON(w.value())
-		case "handled":
-			m.Handled.UnmarshalJSON(w.value())
-		case "synthetic":
-			m.Synthetic.UnmarshalJSON(w.value())
-		case "is_exception_group":
-			m.IsExceptionGroup.UnmarshalJSON(w.value())
-		case "exception_id":
-			m.ExceptionID.UnmarshalJSON(w.value())
-		case "parent_id":
-			m.ParentID.UnmarshalJSON(w.value())
-		case "source":
-			m.Source.UnmarshalJSON(w.value())
-		case "data":
-			mergeRaw(&m.Data, w.value())
-		default:
-			w.value()
-		}
+func (m *rawMechanism) decodeAt(b []byte, i int) int { return decodeFields(b, i, mechanismFields, m) }
+
+func (m *rawMechanism) set(name string, w *walker) {
+	switch name {
+	case "type":
+		m.Type.UnmarshalJSON(w.value())
+	case "description":
+		m.Description.UnmarshalJSON(w.value())
+	case "handled":
+		m.Handled.UnmarshalJSON(w.value())
+	case "synthetic":
+		m.Synthetic.UnmarshalJSON(w.value())
+	case "is_exception_group":
+		m.IsExceptionGroup.UnmarshalJSON(w.value())
+	case "exception_id":
+		m.ExceptionID.UnmarshalJSON(w.value())
+	case "parent_id":
+		m.ParentID.UnmarshalJSON(w.value())
+	case "source":
+		m.Source.UnmarshalJSON(w.value())
+	case "data":
+		mergeRaw(&m.Data, w.value())
 	}
-	return w.i
 }
 
 var exceptionFields = []string{"type", "value", "module", "thread_id", "mechanism", "stacktrace"}
 
-func (r *rawException) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, exceptionFields) {
-		case "type":
-			r.Type.UnmarshalJSON(w.value())
-		case "value":
-			r.Value = json.RawMessage(w.value())
-		case "module":
-			r.Module.UnmarshalJSON(w.value())
-		case "thread_id":
-			r.ThreadID.UnmarshalJSON(w.value())
-		case "mechanism":
-			// encoding/json allocates the pointer before it finds
-			// a value of the wrong type.
-			switch {
-			case w.at() == 'n':
-				r.Mechanism = nil
-			case r.Mechanism == nil:
-				r.Mechanism = new(rawMechanism)
-			}
-			if w.at() == '{' {
-				w.i = r.Mechanism.decodeAt(w.b, w.i)
-			} else {
-				w.value()
-			}
-		case "stacktrace":
-			r.Stacktrace.setAt(&w)
-		default:
+func (r *rawException) decodeAt(b []byte, i int) int { return decodeFields(b, i, exceptionFields, r) }
+
+func (r *rawException) set(name string, w *walker) {
+	switch name {
+	case "type":
+		r.Type.UnmarshalJSON(w.value())
+	case "value":
+		r.Value = json.RawMessage(w.value())
+	case "module":
+		r.Module.UnmarshalJSON(w.value())
+	case "thread_id":
+		r.ThreadID.UnmarshalJSON(w.value())
+	case "mechanism":
+		// encoding/json allocates the pointer before it finds
+		// a value of the wrong type.
+		switch {
+		case w.at() == 'n':
+			r.Mechanism = nil
+		case r.Mechanism == nil:
+			r.Mechanism = new(rawMechanism)
+		}
+		if w.at() == '{' {
+			w.i = r.Mechanism.decodeAt(w.b, w.i)
+		} else {
 			w.value()
 		}
+	case "stacktrace":
+		r.Stacktrace.setAt(w)
 	}
-	return w.i
 }
 
 var threadFields = []string{"id", "name", "crashed", "current", "main", "stacktrace"}
 
-func (r *rawThread) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, threadFields) {
-		case "id":
-			r.ID.UnmarshalJSON(w.value())
-		case "name":
-			r.Name.UnmarshalJSON(w.value())
-		case "crashed":
-			r.Crashed.UnmarshalJSON(w.value())
-		case "current":
-			r.Current.UnmarshalJSON(w.value())
-		case "main":
-			r.Main.UnmarshalJSON(w.value())
-		case "stacktrace":
-			r.Stacktrace.setAt(&w)
-		default:
-			w.value()
-		}
+func (r *rawThread) decodeAt(b []byte, i int) int { return decodeFields(b, i, threadFields, r) }
+
+func (r *rawThread) set(name string, w *walker) {
+	switch name {
+	case "id":
+		r.ID.UnmarshalJSON(w.value())
+	case "name":
+		r.Name.UnmarshalJSON(w.value())
+	case "crashed":
+		r.Crashed.UnmarshalJSON(w.value())
+	case "current":
+		r.Current.UnmarshalJSON(w.value())
+	case "main":
+		r.Main.UnmarshalJSON(w.value())
+	case "stacktrace":
+		r.Stacktrace.setAt(w)
 	}
-	return w.i
 }
 
 var breadcrumbFields = []string{"timestamp", "type", "category", "level", "message", "data"}
 
-func (r *rawBreadcrumb) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, breadcrumbFields) {
-		case "timestamp":
-			r.Timestamp.UnmarshalJSON(w.value())
-		case "type":
-			r.Type.UnmarshalJSON(w.value())
-		case "category":
-			r.Category.UnmarshalJSON(w.value())
-		case "level":
-			r.Level.UnmarshalJSON(w.value())
-		case "message":
-			r.Message.UnmarshalJSON(w.value())
-		case "data":
-			mergeRaw(&r.Data, w.value())
-		default:
-			w.value()
-		}
+func (r *rawBreadcrumb) decodeAt(b []byte, i int) int { return decodeFields(b, i, breadcrumbFields, r) }
+
+func (r *rawBreadcrumb) set(name string, w *walker) {
+	switch name {
+	case "timestamp":
+		r.Timestamp.UnmarshalJSON(w.value())
+	case "type":
+		r.Type.UnmarshalJSON(w.value())
+	case "category":
+		r.Category.UnmarshalJSON(w.value())
+	case "level":
+		r.Level.UnmarshalJSON(w.value())
+	case "message":
+		r.Message.UnmarshalJSON(w.value())
+	case "data":
+		mergeRaw(&r.Data, w.value())
 	}
-	return w.i
 }
 
 var eventFields = []string{"event_id", "timestamp", "start_timestamp", "type", "level", "platform", "logger",
@@ -475,205 +467,177 @@ var eventFields = []string{"event_id", "timestamp", "start_timestamp", "type", "
 	"sentry.interfaces.http", "contexts", "extra", "modules", "sdk", "fingerprint", "csp", "hpkp",
 	"expectct", "expectstaple"}
 
-func (r *rawEvent) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, eventFields) {
-		case "event_id":
-			r.EventID.UnmarshalJSON(w.value())
-		case "timestamp":
-			r.Timestamp.UnmarshalJSON(w.value())
-		case "start_timestamp":
-			r.StartTimestamp.UnmarshalJSON(w.value())
-		case "type":
-			r.Type.UnmarshalJSON(w.value())
-		case "level":
-			r.Level.UnmarshalJSON(w.value())
-		case "platform":
-			r.Platform.UnmarshalJSON(w.value())
-		case "logger":
-			r.Logger.UnmarshalJSON(w.value())
-		case "server_name":
-			r.ServerName.UnmarshalJSON(w.value())
-		case "release":
-			r.Release.UnmarshalJSON(w.value())
-		case "dist":
-			r.Dist.UnmarshalJSON(w.value())
-		case "environment":
-			r.Environment.UnmarshalJSON(w.value())
-		case "transaction":
-			r.Transaction.UnmarshalJSON(w.value())
-		case "culprit":
-			r.Culprit.UnmarshalJSON(w.value())
-		case "message":
-			r.Message = json.RawMessage(w.value())
-		case "logentry":
-			r.LogEntry = json.RawMessage(w.value())
-		case "sentry.interfaces.message":
-			r.LegacyMessage = json.RawMessage(w.value())
-		case "exception":
-			r.Exception = json.RawMessage(w.value())
-		case "sentry.interfaces.exception":
-			r.LegacyExc = json.RawMessage(w.value())
-		case "threads":
-			r.Threads = json.RawMessage(w.value())
-		case "stacktrace":
-			r.Stacktrace = json.RawMessage(w.value())
-		case "sentry.interfaces.stacktrace":
-			r.LegacyStack = json.RawMessage(w.value())
-		case "breadcrumbs":
-			r.Breadcrumbs = json.RawMessage(w.value())
-		case "tags":
-			r.Tags = json.RawMessage(w.value())
-		case "user":
-			r.User = json.RawMessage(w.value())
-		case "sentry.interfaces.user":
-			r.LegacyUser = json.RawMessage(w.value())
-		case "request":
-			r.Request = json.RawMessage(w.value())
-		case "sentry.interfaces.http":
-			r.LegacyRequest = json.RawMessage(w.value())
-		case "contexts":
-			r.Contexts = json.RawMessage(w.value())
-		case "extra":
-			r.Extra = json.RawMessage(w.value())
-		case "modules":
-			v := w.value()
-			switch v[0] {
-			case 'n':
-				r.Modules = nil
-			case '{':
-				if r.Modules == nil {
-					r.Modules = map[string]flexString{}
-				}
-				mw := walk(v)
-				for mk, mv, ok := mw.member(); ok; mk, mv, ok = mw.member() {
-					var s flexString
-					s.UnmarshalJSON(mv)
-					r.Modules[scalarText(mk)] = s
-				}
+func (r *rawEvent) decodeAt(b []byte, i int) int { return decodeFields(b, i, eventFields, r) }
+
+func (r *rawEvent) set(name string, w *walker) {
+	switch name {
+	case "event_id":
+		r.EventID.UnmarshalJSON(w.value())
+	case "timestamp":
+		r.Timestamp.UnmarshalJSON(w.value())
+	case "start_timestamp":
+		r.StartTimestamp.UnmarshalJSON(w.value())
+	case "type":
+		r.Type.UnmarshalJSON(w.value())
+	case "level":
+		r.Level.UnmarshalJSON(w.value())
+	case "platform":
+		r.Platform.UnmarshalJSON(w.value())
+	case "logger":
+		r.Logger.UnmarshalJSON(w.value())
+	case "server_name":
+		r.ServerName.UnmarshalJSON(w.value())
+	case "release":
+		r.Release.UnmarshalJSON(w.value())
+	case "dist":
+		r.Dist.UnmarshalJSON(w.value())
+	case "environment":
+		r.Environment.UnmarshalJSON(w.value())
+	case "transaction":
+		r.Transaction.UnmarshalJSON(w.value())
+	case "culprit":
+		r.Culprit.UnmarshalJSON(w.value())
+	case "message":
+		r.Message = json.RawMessage(w.value())
+	case "logentry":
+		r.LogEntry = json.RawMessage(w.value())
+	case "sentry.interfaces.message":
+		r.LegacyMessage = json.RawMessage(w.value())
+	case "exception":
+		r.Exception = json.RawMessage(w.value())
+	case "sentry.interfaces.exception":
+		r.LegacyExc = json.RawMessage(w.value())
+	case "threads":
+		r.Threads = json.RawMessage(w.value())
+	case "stacktrace":
+		r.Stacktrace = json.RawMessage(w.value())
+	case "sentry.interfaces.stacktrace":
+		r.LegacyStack = json.RawMessage(w.value())
+	case "breadcrumbs":
+		r.Breadcrumbs = json.RawMessage(w.value())
+	case "tags":
+		r.Tags = json.RawMessage(w.value())
+	case "user":
+		r.User = json.RawMessage(w.value())
+	case "sentry.interfaces.user":
+		r.LegacyUser = json.RawMessage(w.value())
+	case "request":
+		r.Request = json.RawMessage(w.value())
+	case "sentry.interfaces.http":
+		r.LegacyRequest = json.RawMessage(w.value())
+	case "contexts":
+		r.Contexts = json.RawMessage(w.value())
+	case "extra":
+		r.Extra = json.RawMessage(w.value())
+	case "modules":
+		v := w.value()
+		switch v[0] {
+		case 'n':
+			r.Modules = nil
+		case '{':
+			if r.Modules == nil {
+				r.Modules = map[string]flexString{}
 			}
-		case "sdk":
-			r.SDK = json.RawMessage(w.value())
-		case "fingerprint":
-			r.Fingerprint.UnmarshalJSON(w.value())
-		case "csp":
-			r.CSP = json.RawMessage(w.value())
-		case "hpkp":
-			r.HPKP = json.RawMessage(w.value())
-		case "expectct":
-			r.ExpectCT = json.RawMessage(w.value())
-		case "expectstaple":
-			r.ExpectStaple = json.RawMessage(w.value())
-		default:
-			w.value()
+			mw := walk(v)
+			for mk, mv, ok := mw.member(); ok; mk, mv, ok = mw.member() {
+				var s flexString
+				s.UnmarshalJSON(mv)
+				r.Modules[scalarText(mk)] = s
+			}
 		}
+	case "sdk":
+		r.SDK = json.RawMessage(w.value())
+	case "fingerprint":
+		r.Fingerprint.UnmarshalJSON(w.value())
+	case "csp":
+		r.CSP = json.RawMessage(w.value())
+	case "hpkp":
+		r.HPKP = json.RawMessage(w.value())
+	case "expectct":
+		r.ExpectCT = json.RawMessage(w.value())
+	case "expectstaple":
+		r.ExpectStaple = json.RawMessage(w.value())
 	}
-	return w.i
 }
 
 var pairFields = []string{"key", "value"}
 
-func (r *rawPair) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, pairFields) {
-		case "key":
-			r.Key.UnmarshalJSON(w.value())
-		case "value":
-			r.Value.UnmarshalJSON(w.value())
-		default:
-			w.value()
-		}
+func (r *rawPair) decodeAt(b []byte, i int) int { return decodeFields(b, i, pairFields, r) }
+
+func (r *rawPair) set(name string, w *walker) {
+	switch name {
+	case "key":
+		r.Key.UnmarshalJSON(w.value())
+	case "value":
+		r.Value.UnmarshalJSON(w.value())
 	}
-	return w.i
 }
 
 var userFields = []string{"id", "email", "username", "ip_address", "name", "segment", "data"}
 
-func (r *rawUser) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, userFields) {
-		case "id":
-			r.ID.UnmarshalJSON(w.value())
-		case "email":
-			r.Email.UnmarshalJSON(w.value())
-		case "username":
-			r.Username.UnmarshalJSON(w.value())
-		case "ip_address":
-			r.IPAddress.UnmarshalJSON(w.value())
-		case "name":
-			r.Name.UnmarshalJSON(w.value())
-		case "segment":
-			r.Segment.UnmarshalJSON(w.value())
-		case "data":
-			mergeRaw(&r.Data, w.value())
-		default:
-			w.value()
-		}
+func (r *rawUser) decodeAt(b []byte, i int) int { return decodeFields(b, i, userFields, r) }
+
+func (r *rawUser) set(name string, w *walker) {
+	switch name {
+	case "id":
+		r.ID.UnmarshalJSON(w.value())
+	case "email":
+		r.Email.UnmarshalJSON(w.value())
+	case "username":
+		r.Username.UnmarshalJSON(w.value())
+	case "ip_address":
+		r.IPAddress.UnmarshalJSON(w.value())
+	case "name":
+		r.Name.UnmarshalJSON(w.value())
+	case "segment":
+		r.Segment.UnmarshalJSON(w.value())
+	case "data":
+		mergeRaw(&r.Data, w.value())
 	}
-	return w.i
 }
 
 var requestFields = []string{"url", "method", "query_string", "fragment", "cookies", "headers", "env", "data"}
 
-func (r *rawRequest) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, requestFields) {
-		case "url":
-			r.URL.UnmarshalJSON(w.value())
-		case "method":
-			r.Method.UnmarshalJSON(w.value())
-		case "query_string":
-			r.QueryString = json.RawMessage(w.value())
-		case "fragment":
-			r.Fragment.UnmarshalJSON(w.value())
-		case "cookies":
-			r.Cookies = json.RawMessage(w.value())
-		case "headers":
-			r.Headers = json.RawMessage(w.value())
-		case "env":
-			r.Env = json.RawMessage(w.value())
-		case "data":
-			r.Data = json.RawMessage(w.value())
-		default:
-			w.value()
-		}
+func (r *rawRequest) decodeAt(b []byte, i int) int { return decodeFields(b, i, requestFields, r) }
+
+func (r *rawRequest) set(name string, w *walker) {
+	switch name {
+	case "url":
+		r.URL.UnmarshalJSON(w.value())
+	case "method":
+		r.Method.UnmarshalJSON(w.value())
+	case "query_string":
+		r.QueryString = json.RawMessage(w.value())
+	case "fragment":
+		r.Fragment.UnmarshalJSON(w.value())
+	case "cookies":
+		r.Cookies = json.RawMessage(w.value())
+	case "headers":
+		r.Headers = json.RawMessage(w.value())
+	case "env":
+		r.Env = json.RawMessage(w.value())
+	case "data":
+		r.Data = json.RawMessage(w.value())
 	}
-	return w.i
 }
 
 var sdkFields = []string{"name", "version", "integrations"}
 
-func (r *rawSDK) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		switch field(k, sdkFields) {
-		case "name":
-			r.Name.UnmarshalJSON(w.value())
-		case "version":
-			r.Version.UnmarshalJSON(w.value())
-		case "integrations":
-			r.Integrations.UnmarshalJSON(w.value())
-		default:
-			w.value()
-		}
+func (r *rawSDK) decodeAt(b []byte, i int) int { return decodeFields(b, i, sdkFields, r) }
+
+func (r *rawSDK) set(name string, w *walker) {
+	switch name {
+	case "name":
+		r.Name.UnmarshalJSON(w.value())
+	case "version":
+		r.Version.UnmarshalJSON(w.value())
+	case "integrations":
+		r.Integrations.UnmarshalJSON(w.value())
 	}
-	return w.i
 }
 
 var traceFields = []string{"trace_id"}
 
-func (r *rawTrace) decodeAt(b []byte, i int) int {
-	w := walkAt(b, i)
-	for k, ok := w.key(); ok; k, ok = w.key() {
-		if field(k, traceFields) != "" {
-			r.TraceID.UnmarshalJSON(w.value())
-		} else {
-			w.value()
-		}
-	}
-	return w.i
-}
+func (r *rawTrace) decodeAt(b []byte, i int) int { return decodeFields(b, i, traceFields, r) }
+
+func (r *rawTrace) set(_ string, w *walker) { r.TraceID.UnmarshalJSON(w.value()) }
