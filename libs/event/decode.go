@@ -56,18 +56,15 @@ func scalarText(b []byte) string {
 }
 
 // plainString is the text of a JSON string that needs no unescaping: no
-// backslash, no control character, valid UTF-8. b is one valid JSON value.
+// backslash, valid UTF-8. b is one valid JSON value.
 func plainString(b []byte) (string, bool) {
 	if len(b) < 2 || b[len(b)-1] != '"' {
 		return "", false
 	}
+	// Valid JSON has no raw quote or control character inside a string:
+	// only escapes and invalid UTF-8 need unquote.
 	in := b[1 : len(b)-1]
-	for _, c := range in {
-		if c == '\\' || c == '"' || c < 0x20 {
-			return "", false
-		}
-	}
-	if !utf8.Valid(in) {
+	if bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in) {
 		return "", false
 	}
 	return string(in), true
