@@ -72,43 +72,21 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 		return // the decoders read valid JSON only
 	}
 	b = trimJSONSpace(b)
-	check := func(name string, fast, ref any, decode func()) {
-		t.Helper()
-		lenient(b, ref)
-		if b[0] == '{' {
-			decode()
-		}
-		if !reflect.DeepEqual(fast, ref) {
-			t.Fatalf("%s from %q:\n fast %#v\n  ref %#v", name, b, fast, ref)
-		}
-	}
-	var f, fr rawFrame
-	check("rawFrame", &f, &fr, func() { decodeObject(t, &f, b) })
-	var s, sr rawStacktrace
-	check("rawStacktrace", &s, &sr, func() { decodeObject(t, &s, b) })
-	var m, mr rawMechanism
-	check("rawMechanism", &m, &mr, func() { decodeObject(t, &m, b) })
-	var x, xr rawException
-	check("rawException", &x, &xr, func() { decodeObject(t, &x, b) })
-	var th, thr rawThread
-	check("rawThread", &th, &thr, func() { decodeObject(t, &th, b) })
-	var bc, bcr rawBreadcrumb
-	check("rawBreadcrumb", &bc, &bcr, func() { decodeObject(t, &bc, b) })
-	var e, er rawEvent
-	check("rawEvent", &e, &er, func() { decodeObject(t, &e, b) })
+	checkFast[rawFrame](t, b)
+	checkFast[rawStacktrace](t, b)
+	checkFast[rawMechanism](t, b)
+	checkFast[rawException](t, b)
+	checkFast[rawThread](t, b)
+	checkFast[rawBreadcrumb](t, b)
+	checkFast[rawEvent](t, b)
+	checkFast[rawUser](t, b)
+	checkFast[rawRequest](t, b)
+	checkFast[rawSDK](t, b)
+	checkFast[rawTrace](t, b)
+	checkFast[rawPair](t, b)
 	if got, want := pairs(b), pairsReference(b); !reflect.DeepEqual(got, want) {
 		t.Fatalf("pairs(%q):\n fast %q\n  ref %q", b, got, want)
 	}
-	var u, ur rawUser
-	check("rawUser", &u, &ur, func() { decodeObject(t, &u, b) })
-	var rq, rqr rawRequest
-	check("rawRequest", &rq, &rqr, func() { decodeObject(t, &rq, b) })
-	var sd, sdr rawSDK
-	check("rawSDK", &sd, &sdr, func() { decodeObject(t, &sd, b) })
-	var tr, trr rawTrace
-	check("rawTrace", &tr, &trr, func() { decodeObject(t, &tr, b) })
-	var kv, kvr rawPair
-	check("rawPair", &kv, &kvr, func() { decodeObject(t, &kv, b) })
 	if got, want := object(b), objectReference(b); !reflect.DeepEqual(got, want) {
 		t.Fatalf("object(%q):\n fast %q\n  ref %q", b, got, want)
 	}
@@ -163,6 +141,23 @@ func values(b json.RawMessage) []json.RawMessage {
 		return elements(arr)
 	}
 	return nil
+}
+
+// checkFast decodes the valid JSON b into a T with its hand-written decoder
+// and with lenient; the two must be equal.
+func checkFast[T any, P interface {
+	*T
+	decoder
+}](t *testing.T, b []byte) {
+	t.Helper()
+	var fast, ref T
+	lenient(b, &ref)
+	if b[0] == '{' {
+		decodeObject(t, P(&fast), b)
+	}
+	if !reflect.DeepEqual(fast, ref) {
+		t.Fatalf("%T from %q:\n fast %#v\n  ref %#v", fast, b, fast, ref)
+	}
 }
 
 // trimJSONSpace drops JSON's own white space around a value.
