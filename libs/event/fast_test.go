@@ -84,6 +84,7 @@ func checkFastMatchesLenient(t *testing.T, b []byte) {
 	checkFast[rawSDK](t, b)
 	checkFast[rawTrace](t, b)
 	checkFast[rawPair](t, b)
+	checkFast[contextTag](t, b)
 	if got, want := pairs(b), pairsReference(b); !reflect.DeepEqual(got, want) {
 		t.Fatalf("pairs(%q):\n fast %q\n  ref %q", b, got, want)
 	}

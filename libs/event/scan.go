@@ -641,3 +641,20 @@ var traceFields = []string{"trace_id"}
 func (r *rawTrace) decodeAt(b []byte, i int) int { return decodeFields(b, i, traceFields, r) }
 
 func (r *rawTrace) set(_ string, w *walker) { r.TraceID.UnmarshalJSON(w.value()) }
+
+var contextTagFields = []string{"name", "version", "model", "family"}
+
+func (c *contextTag) decodeAt(b []byte, i int) int { return decodeFields(b, i, contextTagFields, c) }
+
+func (c *contextTag) set(name string, w *walker) {
+	switch name {
+	case "name":
+		c.Name.UnmarshalJSON(w.value())
+	case "version":
+		c.Version.UnmarshalJSON(w.value())
+	case "model":
+		c.Model.UnmarshalJSON(w.value())
+	case "family":
+		c.Family.UnmarshalJSON(w.value())
+	}
+}

@@ -21,12 +21,15 @@ type contextTag struct {
 	Family  flexString `json:"family"`
 }
 
+// context reads the context called key; its value is a data bag, valid
+// JSON.
 func (e *Event) context(key string) (c contextTag, ok bool) {
 	b := e.Contexts[key]
 	if len(b) == 0 || b[0] != '{' {
 		return c, false
 	}
-	return c, lenient(b, &c) == nil
+	c.decodeAt(b, 0)
+	return c, true
 }
 
 // nameVersion is "Chrome 120.0.1", or the name alone.
