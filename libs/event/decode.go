@@ -96,9 +96,10 @@ func unquote(b []byte) string {
 				r := hex4(in[i+1:])
 				i += 4
 				if utf16.IsSurrogate(r) {
-					// A pair only with a second escape that completes it.
+					// A pair only with a second escape that completes it
+					// (in valid JSON, \u has four hex digits after it).
 					r2 := rune(-1)
-					if i+6 < len(in) && in[i+1] == '\\' && in[i+2] == 'u' && isHex4(in[i+3:i+7]) {
+					if i+2 < len(in) && in[i+1] == '\\' && in[i+2] == 'u' {
 						r2 = hex4(in[i+3:])
 					}
 					if r = utf16.DecodeRune(r, r2); r != utf8.RuneError {
@@ -140,15 +141,6 @@ func hex4(b []byte) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
-}
-
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // anyText is the text of any JSON value: a scalar's text, or compact JSON

@@ -202,22 +202,27 @@ func decodeFields(b []byte, i int, names []string, r fieldSetter) int {
 	return w.i
 }
 
-// mergeRaw decodes an object of raw values into *m as encoding/json does:
-// into the map already there, if any; null clears it; any other value is
-// a type error that leaves it as it was.
-func mergeRaw(m *map[string]json.RawMessage, val []byte) {
+// mergeMap decodes an object into *m as encoding/json decodes one into a
+// map: into the map already there, if any, each value read by decode; null
+// clears it; any other value is a type error that leaves it as it was.
+func mergeMap[V any](m *map[string]V, val []byte, decode func([]byte) V) {
 	switch val[0] {
 	case 'n':
 		*m = nil
 	case '{':
 		if *m == nil {
-			*m = map[string]json.RawMessage{}
+			*m = map[string]V{}
 		}
 		w := walk(val)
 		for k, v, ok := w.member(); ok; k, v, ok = w.member() {
-			(*m)[scalarText(k)] = json.RawMessage(v)
+			(*m)[scalarText(k)] = decode(v)
 		}
 	}
+}
+
+// mergeRaw is mergeMap for an object of raw values.
+func mergeRaw(m *map[string]json.RawMessage, val []byte) {
+	mergeMap(m, val, func(v []byte) json.RawMessage { return v })
 }
 
 // listAt decodes the value at w into *s as encoding/json decodes an array
@@ -530,21 +535,11 @@ func (r *rawEvent) set(name string, w *walker) {
 	case "extra":
 		r.Extra = json.RawMessage(w.value())
 	case "modules":
-		v := w.value()
-		switch v[0] {
-		case 'n':
-			r.Modules = nil
-		case '{':
-			if r.Modules == nil {
-				r.Modules = map[string]flexString{}
-			}
-			mw := walk(v)
-			for mk, mv, ok := mw.member(); ok; mk, mv, ok = mw.member() {
-				var s flexString
-				s.UnmarshalJSON(mv)
-				r.Modules[scalarText(mk)] = s
-			}
-		}
+		mergeMap(&r.Modules, w.value(), func(v []byte) flexString {
+			var s flexString
+			s.UnmarshalJSON(v)
+			return s
+		})
 	case "sdk":
 		r.SDK = json.RawMessage(w.value())
 	case "fingerprint":
