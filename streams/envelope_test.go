@@ -19,12 +19,21 @@ func TestEnvelopeEncoding(t *testing.T) {
 	if len(body) >= len(env)/2 {
 		t.Errorf("%d bytes compressed to %d", len(env), len(body))
 	}
-	got, err := DecodeEnvelope(h, body, MaxInlineEnvelope)
+	got, err := DecodeEnvelope(h, body, MaxInlineEnvelope, nil)
 	if err != nil || !bytes.Equal(got, env) {
 		t.Fatalf("round trip: %v\n%q", err, got)
 	}
+	// A large enough dst is decoded into, whatever it held; a short one is not.
+	dst := bytes.Repeat([]byte{'x'}, len(env)+10)
+	if got, err := DecodeEnvelope(h, body, MaxInlineEnvelope, dst[:3]); err != nil || !bytes.Equal(got, env) || &got[0] != &dst[0] {
+		t.Errorf("into dst: %v, same array %v", err, err == nil && &got[0] == &dst[0])
+	}
+	short := make([]byte, 0, len(env)-1)
+	if got, err := DecodeEnvelope(h, body, MaxInlineEnvelope, short); err != nil || !bytes.Equal(got, env) || cap(got) == cap(short) {
+		t.Errorf("short dst: %v", err)
+	}
 	// A message without the header holds the envelope as it is.
-	if got, err := DecodeEnvelope(nats.Header{}, env, MaxInlineEnvelope); err != nil || !bytes.Equal(got, env) {
+	if got, err := DecodeEnvelope(nats.Header{}, env, MaxInlineEnvelope, nil); err != nil || !bytes.Equal(got, env) {
 		t.Errorf("plain body: %v", err)
 	}
 	for name, tc := range map[string]struct {
@@ -38,7 +47,7 @@ func TestEnvelopeEncoding(t *testing.T) {
 		"truncated":        {h, body[:len(body)/2], MaxInlineEnvelope, "envelope:"},
 		"unknown encoding": {nats.Header{HeaderContentEncoding: {"br"}}, body, MaxInlineEnvelope, `unknown content encoding "br"`},
 	} {
-		if _, err := DecodeEnvelope(tc.h, tc.body, tc.limit); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := DecodeEnvelope(tc.h, tc.body, tc.limit, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", name, err, tc.want)
 		}
 	}

@@ -198,8 +198,10 @@ func EncodeEnvelope(h nats.Header, env, dst []byte) []byte {
 const MaxInlineEnvelope = 8 << 20
 
 // DecodeEnvelope is the envelope an INGEST message's body holds, at most
-// limit bytes once decompressed.
-func DecodeEnvelope(h nats.Header, body []byte, limit int) ([]byte, error) {
+// limit bytes once decompressed. A compressed body is decoded into dst when
+// it is large enough (dst's contents are overwritten), else into a new
+// slice; an uncompressed one is body itself.
+func DecodeEnvelope(h nats.Header, body []byte, limit int, dst []byte) ([]byte, error) {
 	switch enc := h.Get(HeaderContentEncoding); enc {
 	case "":
 		return body, nil
@@ -211,7 +213,10 @@ func DecodeEnvelope(h nats.Header, body []byte, limit int) ([]byte, error) {
 		if n > limit {
 			return nil, fmt.Errorf("envelope: %d bytes decompressed, more than %d", n, limit)
 		}
-		out, err := s2.Decode(make([]byte, n), body)
+		if cap(dst) < n {
+			dst = make([]byte, n)
+		}
+		out, err := s2.Decode(dst[:n], body)
 		if err != nil {
 			return nil, fmt.Errorf("envelope: %w", err)
 		}

@@ -181,7 +181,7 @@ func (s *Server) message(ctx context.Context, m jetstream.Msg) (Message, error) 
 	msg := Message{Subject: m.Subject(), Header: m.Headers()}
 	msg.Kind = msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
 	var err error
-	if msg.Data, err = streams.DecodeEnvelope(msg.Header, m.Data(), streams.MaxInlineEnvelope); err != nil {
+	if msg.Data, err = streams.DecodeEnvelope(msg.Header, m.Data(), streams.MaxInlineEnvelope, nil); err != nil {
 		return msg, fmt.Errorf("%s: %w", msg.Subject, err)
 	}
 	if name := msg.Header.Get(streams.HeaderBlob); name != "" {

@@ -147,7 +147,7 @@ func (c *cluster) last() *jetstream.RawStreamMsg {
 		if enc := m.Header.Get(streams.HeaderContentEncoding); enc != streams.EnvelopeEncoding {
 			c.t.Fatalf("stored message's %s is %q, want %q", streams.HeaderContentEncoding, enc, streams.EnvelopeEncoding)
 		}
-		if m.Data, err = streams.DecodeEnvelope(m.Header, m.Data, streams.MaxInlineEnvelope); err != nil {
+		if m.Data, err = streams.DecodeEnvelope(m.Header, m.Data, streams.MaxInlineEnvelope, nil); err != nil {
 			c.t.Fatal(err)
 		}
 	}

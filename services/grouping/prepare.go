@@ -99,10 +99,20 @@ func (s *Service) decode(ctx context.Context, m *message) error {
 		return reject("header %s is not an RFC 3339 time: %q", streams.HeaderReceived, h.Get(streams.HeaderReceived))
 	}
 	received = received.UTC()
-	body, err := streams.DecodeEnvelope(h, m.msg.Data(), streams.MaxInlineEnvelope)
+	buf := envelopeBufs.Get().(*[]byte)
+	body, err := streams.DecodeEnvelope(h, m.msg.Data(), streams.MaxInlineEnvelope, *buf)
 	if err != nil {
+		envelopeBufs.Put(buf)
 		return reject("%v", err)
 	}
+	// Nothing decode returns refers to the decompressed envelope: events
+	// are normalized into strings of their own and stored compressed anew.
+	defer func() {
+		if h.Get(streams.HeaderContentEncoding) == streams.EnvelopeEncoding && cap(body) <= maxPooledEnvelope {
+			*buf = body[:0]
+		}
+		envelopeBufs.Put(buf)
+	}()
 	if name := h.Get(streams.HeaderBlob); name != "" {
 		body, err = s.blobs.GetBytes(ctx, name)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
@@ -188,6 +198,12 @@ func (s *Service) group(e *event.Event, rules *grouping.Rules, project int64, re
 	p.data = s.zenc.EncodeAll(js, make([]byte, 0, len(js)/3))
 	return p, nil
 }
+
+// envelopeBufs hold decompressed envelopes while their events are prepared;
+// ones larger than maxPooledEnvelope are left to the collector.
+var envelopeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledEnvelope = 1 << 20
 
 // jsonBuffers hold an event's stored JSON until it is compressed.
 var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
