@@ -391,7 +391,10 @@ func runStep(ctx context.Context, o options, po pipelineOptions, p *pipelineServ
 		}
 	}()
 
-	// REST samples: polled every 10ms from the gateway's 200 until visible.
+	// REST samples: polled from the gateway's 200 until visible, every
+	// 10ms for the first 100ms and every 50ms after, so that the polling
+	// itself (each GET authenticates and reads the event) does not grow into
+	// a load of its own when the pipeline falls behind.
 	type sample struct {
 		id  string
 		due time.Time
@@ -422,7 +425,7 @@ func runStep(ctx context.Context, o options, po pipelineOptions, p *pipelineServ
 						s.mu.Unlock()
 						break
 					}
-					time.Sleep(10 * time.Millisecond)
+					time.Sleep(pollPause(tries))
 				}
 			}
 		})
@@ -727,4 +730,12 @@ func parseRates(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// pollPause is the wait after the tries-th GET of a REST sample.
+func pollPause(tries int) time.Duration {
+	if tries < 10 {
+		return 10 * time.Millisecond
+	}
+	return 50 * time.Millisecond
 }
