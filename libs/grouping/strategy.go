@@ -20,7 +20,8 @@ type frameState struct {
 // stackState is a stack trace after stack-trace rules.
 type stackState struct {
 	frames    []frameState
-	maxFrames int // 0: all
+	parts     []*frameParts // each frame's, once looked up: shared by the variants
+	maxFrames int           // 0: all
 	minFrames int
 	varsRule  string
 }
@@ -29,11 +30,10 @@ type grouper struct {
 	e      *event.Event
 	rules  *Rules
 	stacks map[*event.Stacktrace]*stackState
-	frames map[*event.Frame]*frameParts
 }
 
 func newGrouper(e *event.Event, r *Rules) *grouper {
-	g := &grouper{e: e, rules: r, stacks: map[*event.Stacktrace]*stackState{}, frames: map[*event.Frame]*frameParts{}}
+	g := &grouper{e: e, rules: r, stacks: map[*event.Stacktrace]*stackState{}}
 	for _, st := range g.allStacktraces() {
 		g.stacks[st] = g.applyStackRules(st)
 	}
@@ -82,7 +82,7 @@ func allMatch(ms []Matcher, v frameView) bool {
 // applyStackRules runs the stack-trace rules over st in order; a later rule
 // overrides an earlier one.
 func (g *grouper) applyStackRules(st *event.Stacktrace) *stackState {
-	s := &stackState{frames: make([]frameState, len(st.Frames))}
+	s := &stackState{frames: make([]frameState, len(st.Frames)), parts: make([]*frameParts, len(st.Frames))}
 	for i := range st.Frames {
 		s.frames[i].inApp = st.Frames[i].IsInApp()
 	}
@@ -377,18 +377,20 @@ var partsCache = struct {
 
 const maxCachedParts = 16384
 
-func (g *grouper) frameComponent(f *event.Frame, st frameState, kind string) (*Component, *frameParts) {
-	p := g.frames[f]
+// frameComponent is the component of the i-th frame of st (s is its state).
+func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kind string) (*Component, *frameParts) {
+	p := s.parts[i]
 	if p == nil {
-		p = g.cachedFrameParts(f)
-		g.frames[f] = p
+		p = g.cachedFrameParts(&st.Frames[i])
+		s.parts[i] = p
 	}
+	fs := s.frames[i]
 	c := &Component{ID: "frame", Contributes: true, Values: p.values}
 	switch {
-	case kind == kindApp && !st.inApp:
+	case kind == kindApp && !fs.inApp:
 		c.ignore("non app frame")
-	case st.groupOff:
-		c.ignore(st.groupHint)
+	case fs.groupOff:
+		c.ignore(fs.groupHint)
 	case p.native:
 		c.ignore("ignored native code frame")
 	}
@@ -501,7 +503,7 @@ func (g *grouper) stacktraceComponent(st *event.Stacktrace, kind string) *Compon
 	c.Values = make([]any, 0, len(st.Frames))
 	prev := ""
 	for i := range st.Frames {
-		fc, parts := g.frameComponent(&st.Frames[i], s.frames[i], kind)
+		fc, parts := g.frameComponent(st, s, i, kind)
 		if fc.Contributes {
 			key := parts.key // a contributing frame's values are its parts'
 
