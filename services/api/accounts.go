@@ -156,10 +156,14 @@ func notFound(err error) error {
 
 const userColumns = `u.id, u.email, u.name, u.is_superuser, u.is_active, u.created_at, u.last_login_at, u.password_hash`
 
+// dest is where a row of userColumns is scanned.
+func (u *User) dest() []any {
+	return []any{&u.ID, &u.Email, &u.Name, &u.IsSuperuser, &u.IsActive, &u.CreatedAt, &u.LastLoginAt, &u.passwordHash}
+}
+
 func scanUser(row pgx.Row) (*User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.IsSuperuser, &u.IsActive, &u.CreatedAt, &u.LastLoginAt, &u.passwordHash)
-	if err != nil {
+	if err := row.Scan(u.dest()...); err != nil {
 		return nil, notFound(err)
 	}
 	return &u, nil
@@ -398,11 +402,15 @@ const tokenFrom = ` FROM api.api_tokens t
 	LEFT JOIN api.organizations o ON o.id = t.organization_id
 	LEFT JOIN api.projects p ON p.id = t.project_id `
 
+// dest is where a row of tokenColumns is scanned.
+func (t *Token) dest() []any {
+	return []any{&t.ID, &t.UserID, &t.Name, &t.Scopes, &t.OrgID, &t.OrgSlug, &t.ProjectID, &t.Project,
+		&t.LastChars, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt}
+}
+
 func scanToken(row pgx.Row) (*Token, error) {
 	var t Token
-	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Scopes, &t.OrgID, &t.OrgSlug, &t.ProjectID, &t.Project,
-		&t.LastChars, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt)
-	if err != nil {
+	if err := row.Scan(t.dest()...); err != nil {
 		return nil, notFound(err)
 	}
 	return &t, nil
@@ -418,14 +426,14 @@ func (s *Store) TokenUser(ctx context.Context, token string) (*Token, *User, err
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 100 {
 		return nil, nil, ErrNotFound
 	}
-	hash := hashSecret(token)
-	t, err := s.tokenWhere(ctx, `t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`, hash)
+	// One query for both: it runs before every request a token makes.
+	t, u := new(Token), new(User)
+	err := s.pool.QueryRow(ctx, `SELECT `+tokenColumns+`, `+userColumns+tokenFrom+`
+		JOIN api.users u ON u.id = t.user_id AND u.is_active
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`,
+		hashSecret(token)).Scan(append(t.dest(), u.dest()...)...)
 	if err != nil {
-		return nil, nil, err
-	}
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM api.users u WHERE u.id = $1 AND u.is_active`, t.UserID))
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, notFound(err)
 	}
 	// Last use is recorded at minute precision, to spare a write per request.
 	if t.LastUsedAt == nil || time.Since(*t.LastUsedAt) > time.Minute {

@@ -119,6 +119,18 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 	if err := e.store.RevokeToken(ctx, f.users["owner"].ID, revokedTok.ID); err != nil {
 		t.Fatal(err)
 	}
+	// An owner's token outlives the owner being deactivated: refused.
+	gone, err := e.store.CreateUser(ctx, api.NewUser{Email: "gone@example.test", Name: "Gone", Password: f.password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AddMember(ctx, f.acme.ID, gone.ID, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	goneToken, _ := e.token(gone, "read", "write", "admin")
+	if _, err := e.db.Pool.Exec(ctx, `UPDATE api.users SET is_active = false WHERE id = $1`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
 	otherToken, _ := e.token(f.users["other"], "read", "write", "admin")
 	viewerToken, _ := e.token(f.users["viewer"], "read", "write", "admin")
 	params := map[string]string{
@@ -138,6 +150,7 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 	creds := []credential{
 		{"no credentials", e.anonymous, []int{401}, []int{401}, []int{401}},
 		{"revoked token", func() *client { return e.withToken(revoked) }, []int{401}, []int{401}, []int{401}},
+		{"token of a deactivated owner", func() *client { return e.withToken(goneToken) }, []int{401}, []int{401}, []int{401}},
 		{"token of another organisation", func() *client { return e.withToken(otherToken) }, []int{404}, nil, []int{403}},
 		{"session of another organisation", func() *client { return e.session(f.users["other"]) }, []int{404}, nil, nil},
 		{"malformed bearer", func() *client { return e.withToken("flt_nope") }, []int{401}, []int{401}, []int{401}},
