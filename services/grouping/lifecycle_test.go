@@ -1,6 +1,7 @@
 package grouping
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/streams"
@@ -266,5 +268,45 @@ func TestDecisionsAnnounced(t *testing.T) {
 	}
 	if m := msgs[ChangeUnresolved]; len(m) != 1 || m[0].Status != StatusUnresolved {
 		t.Errorf("unresolved: %+v", m)
+	}
+}
+
+// TestUsersSketchKeptWhenUnchanged sends an issue's user again in a batch
+// of its own, which leaves the sketch as it was (the update then keeps the
+// stored one instead of writing it), and then a new user, which changes it.
+func TestUsersSketchKeptWhenUnchanged(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.start(e.pool, testOptions())
+	const project = 14
+	ev := func(user string) *nats.Msg {
+		return testEvent{excType: "SketchError", excValue: "x", function: "sketch", user: user}.msg(project)
+	}
+	sketch := func() (users int64, hll []byte) {
+		t.Helper()
+		if err := e.pool.QueryRow(ctx, `SELECT users_seen, users_hll FROM grouping.issues WHERE project_id = $1`, project).
+			Scan(&users, &hll); err != nil {
+			t.Fatal(err)
+		}
+		return users, hll
+	}
+	e.publish(ev("ann"))
+	e.waitEvents(e.pool, 1)
+	_, first := sketch()
+	want := newHLL()
+	want.add("id:ann")
+	if !bytes.Equal(first, want) {
+		t.Fatalf("sketch after ann: %d bytes, not ann's", len(first))
+	}
+	e.publish(ev("ann"))
+	e.waitEvents(e.pool, 2)
+	if users, hll := sketch(); users != 1 || !bytes.Equal(hll, first) {
+		t.Errorf("ann again: %d users, sketch of %d bytes equal to before: %v", users, len(hll), bytes.Equal(hll, first))
+	}
+	e.publish(ev("bob"))
+	e.waitEvents(e.pool, 3)
+	want.add("id:bob")
+	if users, hll := sketch(); users != 2 || !bytes.Equal(hll, want) {
+		t.Errorf("then bob: %d users, sketch equal to ann's and bob's: %v", users, bytes.Equal(hll, want))
 	}
 }

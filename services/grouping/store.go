@@ -651,6 +651,11 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 		}
 		uIDs = append(uIDs, id)
 		uFirstSeen, uFirstRel = append(uFirstSeen, firstSeen), append(uFirstRel, firstRelease)
+		// The sketch (1 KB) is written only when the batch's users changed
+		// it: once an issue has seen its users, it mostly does not.
+		if bytes.Equal(users, usersHLL) {
+			users = nil // NULL keeps the stored one
+		}
 		uCount, uUsers, uHLL = append(uCount, timesSeen), append(uUsers, usersN), append(uHLL, users)
 		uEnvs = append(uEnvs, pgTextArray(envs))
 		// Fields from the latest event; NULL keeps the stored ones.
@@ -672,7 +677,7 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 		return nil, fmt.Errorf("lock issues: %w", err)
 	}
 	_, err = tx.Exec(ctx, s.q(`UPDATE grouping.issues i SET
-			first_seen = u.fs, first_release = u.fr, times_seen = u.n, users_seen = u.us, users_hll = u.hl,
+			first_seen = u.fs, first_release = u.fr, times_seen = u.n, users_seen = u.us, users_hll = coalesce(u.hl, i.users_hll),
 			environments = u.e::text[], last_seen = u.ls, last_event_id = u.le,
 			title = coalesce(u.ti, i.title),
 			culprit = coalesce(u.cu, i.culprit),
