@@ -99,20 +99,18 @@ func (s *Service) decode(ctx context.Context, m *message) error {
 		return reject("header %s is not an RFC 3339 time: %q", streams.HeaderReceived, h.Get(streams.HeaderReceived))
 	}
 	received = received.UTC()
+	// Nothing decode returns refers to the decompressed envelope (events
+	// are normalized into strings of their own and stored compressed anew),
+	// so its buffer goes back to the pool on return.
 	buf := envelopeBufs.Get().(*[]byte)
+	defer envelopeBufs.Put(buf)
 	body, err := streams.DecodeEnvelope(h, m.msg.Data(), streams.MaxInlineEnvelope, *buf)
 	if err != nil {
-		envelopeBufs.Put(buf)
 		return reject("%v", err)
 	}
-	// Nothing decode returns refers to the decompressed envelope: events
-	// are normalized into strings of their own and stored compressed anew.
-	defer func() {
-		if h.Get(streams.HeaderContentEncoding) == streams.EnvelopeEncoding && cap(body) <= maxPooledEnvelope {
-			*buf = body[:0]
-		}
-		envelopeBufs.Put(buf)
-	}()
+	if h.Get(streams.HeaderContentEncoding) == streams.EnvelopeEncoding && cap(body) <= maxPooledEnvelope {
+		*buf = body[:0] // decoded into buf, or into a larger array that replaces it
+	}
 	if name := h.Get(streams.HeaderBlob); name != "" {
 		body, err = s.blobs.GetBytes(ctx, name)
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
