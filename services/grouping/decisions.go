@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -25,11 +26,11 @@ var ErrNoIssue = errors.New("no such issue")
 // inNextRelease, only an event from a release newer than the issue's latest
 // one does.
 func Resolve(ctx context.Context, pool *pgxpool.Pool, issueID int64, inNextRelease bool) error {
-	status := StatusResolved
+	status := streams.StatusResolved
 	if inNextRelease {
-		status = StatusResolvedInNextRelease
+		status = streams.StatusResolvedInNextRelease
 	}
-	return decide(ctx, pool, issueID, ChangeResolved, `UPDATE grouping.issues SET status = $2, substatus = '', status_changed_at = now(),
+	return decide(ctx, pool, issueID, streams.ChangeResolved, `UPDATE grouping.issues SET status = $2, substatus = '', status_changed_at = now(),
 		resolved_in_release = CASE WHEN $2 = 'resolved_in_next_release' THEN last_release ELSE '' END,
 		ignore_until = NULL, ignore_until_count = NULL, ignore_until_users = NULL, updated_at = now()
 		WHERE id = $1`, status)
@@ -56,7 +57,7 @@ func Ignore(ctx context.Context, pool *pgxpool.Pool, issueID int64, until Ignore
 	if until.Users > 0 {
 		u = &until.Users
 	}
-	return decide(ctx, pool, issueID, ChangeIgnored, `UPDATE grouping.issues SET status = 'ignored', substatus = '', status_changed_at = now(),
+	return decide(ctx, pool, issueID, streams.ChangeIgnored, `UPDATE grouping.issues SET status = 'ignored', substatus = '', status_changed_at = now(),
 		resolved_in_release = '', ignore_until = $2, ignore_until_count = $3, ignore_until_users = $4,
 		ignore_base_count = times_seen, ignore_base_users = users_seen, updated_at = now()
 		WHERE id = $1`, t, n, u)
@@ -64,14 +65,14 @@ func Ignore(ctx context.Context, pool *pgxpool.Pool, issueID int64, until Ignore
 
 // Unresolve puts an issue back to unresolved.
 func Unresolve(ctx context.Context, pool *pgxpool.Pool, issueID int64) error {
-	return decide(ctx, pool, issueID, ChangeUnresolved, `UPDATE grouping.issues SET status = 'unresolved', substatus = 'ongoing',
+	return decide(ctx, pool, issueID, streams.ChangeUnresolved, `UPDATE grouping.issues SET status = 'unresolved', substatus = 'ongoing',
 		status_changed_at = now(), resolved_in_release = '', ignore_until = NULL, ignore_until_count = NULL,
 		ignore_until_users = NULL, updated_at = now() WHERE id = $1`)
 }
 
 // Assign sets an issue's assignee ("" unassigns).
 func Assign(ctx context.Context, pool *pgxpool.Pool, issueID int64, assignee string) error {
-	return decide(ctx, pool, issueID, ChangeAssigned, `UPDATE grouping.issues SET assignee = $2, updated_at = now() WHERE id = $1`, assignee)
+	return decide(ctx, pool, issueID, streams.ChangeAssigned, `UPDATE grouping.issues SET assignee = $2, updated_at = now() WHERE id = $1`, assignee)
 }
 
 // decide runs one decision's UPDATE on issue issueID and announces it.
@@ -95,14 +96,14 @@ func decide(ctx context.Context, pool *pgxpool.Pool, issueID int64, change, sql 
 // announceDecision writes issues.<project>.<change> for a user's decision
 // to the outbox; the grouping service's sweeper publishes it.
 func announceDecision(ctx context.Context, tx pgx.Tx, issueID int64, change string) error {
-	m := IssueMessage{IssueID: issueID, Change: change}
+	m := streams.IssueMessage{IssueID: issueID, Change: change}
 	var assignee string
 	if err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level, assignee, clock_timestamp() FROM grouping.issues WHERE id = $1`,
 		issueID).Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level, &assignee, &m.At); err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
 	m.At = m.At.UTC()
-	if change == ChangeAssigned {
+	if change == streams.ChangeAssigned {
 		m.Assignee = &assignee
 	}
 	msgID := change + "-" + strconv.FormatInt(issueID, 10) + "-" + strconv.FormatInt(m.At.UnixNano(), 36)
@@ -116,7 +117,7 @@ func announceDecision(ctx context.Context, tx pgx.Tx, issueID int64, change stri
 // of its own: the grouping service's sweeper publishes such rows at once.
 // It is how changes made outside the grouping service (a user's decision,
 // a merge) reach the EVENTS stream.
-func announce(ctx context.Context, tx pgx.Tx, m IssueMessage, msgID string) error {
+func announce(ctx context.Context, tx pgx.Tx, m streams.IssueMessage, msgID string) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err

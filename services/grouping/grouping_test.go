@@ -519,7 +519,7 @@ func checkGroupedMessages(t *testing.T, e *env, s *Service, project int64) {
 	got := 0
 	for m := range batch.Messages() {
 		got++
-		g, err := DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+		g, err := streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
 		if err != nil {
 			t.Fatalf("decode %s: %v", subject, err)
 		}

@@ -5,28 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Issue statuses.
-const (
-	StatusUnresolved            = "unresolved"
-	StatusResolved              = "resolved"
-	StatusResolvedInNextRelease = "resolved_in_next_release"
-	StatusIgnored               = "ignored"
-)
-
-// Issue changes published on issues.<project>.<change>.
-const (
-	ChangeCreated   = "created"
-	ChangeRegressed = "regressed"
-	ChangeUnignored = "unignored"
-	ChangeMerged    = "merged" // IssueMessage.IssueID is the parent; Children went into it
-
-	// Users' decisions.
-	ChangeResolved   = "resolved" // Status says whether in the next release
-	ChangeIgnored    = "ignored"
-	ChangeUnresolved = "unresolved"
-	ChangeAssigned   = "assigned" // IssueMessage.Assignee is who, "" for nobody
+	"github.com/faultline/faultline/streams"
 )
 
 // issueState is the part of an issue row the lifecycle reads and writes.
@@ -56,21 +36,21 @@ func (st *issueState) transition(events []*prepared, timesSeen, users int64) (st
 		}
 	}
 	switch st.status {
-	case StatusResolved:
+	case streams.StatusResolved:
 		for _, p := range events {
 			if p.received.After(st.statusChangedAt) {
 				consider(p)
 			}
 		}
-		change = ChangeRegressed
-	case StatusResolvedInNextRelease:
+		change = streams.ChangeRegressed
+	case streams.StatusResolvedInNextRelease:
 		for _, p := range events {
 			if p.received.After(st.statusChangedAt) && releaseNewer(p.release, st.resolvedInRelease) {
 				consider(p)
 			}
 		}
-		change = ChangeRegressed
-	case StatusIgnored:
+		change = streams.ChangeRegressed
+	case streams.StatusIgnored:
 		met := st.ignoreUntilCount != nil && timesSeen-st.ignoreBaseCount >= *st.ignoreUntilCount ||
 			st.ignoreUntilUsers != nil && users-st.ignoreBaseUsers >= *st.ignoreUntilUsers
 		for _, p := range events {
@@ -78,12 +58,12 @@ func (st *issueState) transition(events []*prepared, timesSeen, users int64) (st
 				consider(p)
 			}
 		}
-		change = ChangeUnignored
+		change = streams.ChangeUnignored
 	}
 	if trigger == nil {
 		return "", nil
 	}
-	st.status = StatusUnresolved
+	st.status = streams.StatusUnresolved
 	st.substatus = change
 	st.statusChangedAt = trigger.received
 	st.resolvedInRelease = ""

@@ -53,45 +53,45 @@ func TestLifecycle(t *testing.T) {
 
 	send("app@1.0.0", "a")
 	must(e.pool.QueryRow(ctx, `SELECT id FROM grouping.issues`).Scan(&id))
-	step("new issue", StatusUnresolved, "new")
+	step("new issue", streams.StatusUnresolved, "new")
 
 	must(Resolve(ctx, e.pool, id, false))
 	send("app@1.0.0", "a")
-	step("event on a resolved issue", StatusUnresolved, ChangeRegressed)
+	step("event on a resolved issue", streams.StatusUnresolved, streams.ChangeRegressed)
 
 	must(Resolve(ctx, e.pool, id, true))
 	send("app@1.0.0", "a")
-	step("event from the same release", StatusResolvedInNextRelease, "")
+	step("event from the same release", streams.StatusResolvedInNextRelease, "")
 	send("", "a")
-	step("event without a release", StatusResolvedInNextRelease, "")
+	step("event without a release", streams.StatusResolvedInNextRelease, "")
 	send("app@0.9.0", "a")
-	step("event from an older release", StatusResolvedInNextRelease, "")
+	step("event from an older release", streams.StatusResolvedInNextRelease, "")
 	send("app@1.1.0", "a")
-	step("event from a newer release", StatusUnresolved, ChangeRegressed)
+	step("event from a newer release", streams.StatusUnresolved, streams.ChangeRegressed)
 
 	must(Ignore(ctx, e.pool, id, IgnoreUntil{Events: 2}))
 	send("app@1.1.0", "a")
-	step("ignored, 1 of 2 events", StatusIgnored, "")
+	step("ignored, 1 of 2 events", streams.StatusIgnored, "")
 	send("app@1.1.0", "a")
-	step("ignored, 2 of 2 events", StatusUnresolved, ChangeUnignored)
+	step("ignored, 2 of 2 events", streams.StatusUnresolved, streams.ChangeUnignored)
 
 	must(Ignore(ctx, e.pool, id, IgnoreUntil{Users: 2}))
 	send("app@1.1.0", "a")
 	send("app@1.1.0", "b")
-	step("ignored, 1 new user of 2", StatusIgnored, "")
+	step("ignored, 1 new user of 2", streams.StatusIgnored, "")
 	send("app@1.1.0", "c")
-	step("ignored, 2 new users of 2", StatusUnresolved, ChangeUnignored)
+	step("ignored, 2 new users of 2", streams.StatusUnresolved, streams.ChangeUnignored)
 
 	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now().Add(time.Hour)}))
 	send("app@1.1.0", "a")
-	step("ignored for an hour", StatusIgnored, "")
+	step("ignored for an hour", streams.StatusIgnored, "")
 	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now()}))
 	send("app@1.1.0", "a")
-	step("ignore time passed", StatusUnresolved, ChangeUnignored)
+	step("ignore time passed", streams.StatusUnresolved, streams.ChangeUnignored)
 
 	must(Ignore(ctx, e.pool, id, IgnoreUntil{}))
 	send("app@1.1.0", "d")
-	step("ignored forever", StatusIgnored, "")
+	step("ignored forever", streams.StatusIgnored, "")
 
 	waitFor(t, "lifecycle publications", func() (bool, string) {
 		got := eventsSubjects(t, e.nc)
@@ -178,7 +178,7 @@ func TestIgnoreUntilTimeEnds(t *testing.T) {
 		if err := e.pool.QueryRow(ctx, `SELECT status, substatus FROM grouping.issues WHERE id = $1`, soon).Scan(&st, &sub); err != nil {
 			return false, err.Error()
 		}
-		return st == StatusUnresolved && sub == ChangeUnignored, st + "/" + sub
+		return st == streams.StatusUnresolved && sub == streams.ChangeUnignored, st + "/" + sub
 	})
 	var changed time.Time
 	var ignoreUntil *time.Time
@@ -198,7 +198,7 @@ func TestIgnoreUntilTimeEnds(t *testing.T) {
 		return n == 0, fmt.Sprint(n)
 	})
 	var st string
-	if err := e.pool.QueryRow(ctx, `SELECT status FROM grouping.issues WHERE id = $1`, later).Scan(&st); err != nil || st != StatusIgnored {
+	if err := e.pool.QueryRow(ctx, `SELECT status FROM grouping.issues WHERE id = $1`, later).Scan(&st); err != nil || st != streams.StatusIgnored {
 		t.Errorf("issue ignored for an hour: %s (%v), want ignored", st, err)
 	}
 	if got := eventsSubjects(t, e.nc)["issues.8.unignored"]; got != 1 {
@@ -237,7 +237,7 @@ func TestDecisionsAnnounced(t *testing.T) {
 		return got["issues.9.resolved"] == 1 && got["issues.9.assigned"] == 2 && got["issues.9.ignored"] == 1 &&
 			got["issues.9.unresolved"] == 1, fmt.Sprint(got)
 	})
-	msgs := map[string][]IssueMessage{}
+	msgs := map[string][]streams.IssueMessage{}
 	cons, err := e.nc.JS.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"issues.9.>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestDecisionsAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	for m := range batch.Messages() {
-		var im IssueMessage
+		var im streams.IssueMessage
 		if err := json.Unmarshal(m.Data(), &im); err != nil {
 			t.Fatal(err)
 		}
@@ -256,17 +256,17 @@ func TestDecisionsAnnounced(t *testing.T) {
 		}
 		msgs[im.Change] = append(msgs[im.Change], im)
 	}
-	if m := msgs[ChangeResolved]; len(m) != 1 || m[0].Status != StatusResolvedInNextRelease {
-		t.Errorf("resolved: %+v, want one with status %s", m, StatusResolvedInNextRelease)
+	if m := msgs[streams.ChangeResolved]; len(m) != 1 || m[0].Status != streams.StatusResolvedInNextRelease {
+		t.Errorf("resolved: %+v, want one with status %s", m, streams.StatusResolvedInNextRelease)
 	}
-	if m := msgs[ChangeAssigned]; len(m) != 2 || m[0].Assignee == nil || *m[0].Assignee != "ana@example.com" ||
+	if m := msgs[streams.ChangeAssigned]; len(m) != 2 || m[0].Assignee == nil || *m[0].Assignee != "ana@example.com" ||
 		m[1].Assignee == nil || *m[1].Assignee != "" {
 		t.Errorf("assigned: %+v, want ana@example.com then nobody", m)
 	}
-	if m := msgs[ChangeIgnored]; len(m) != 1 || m[0].Status != StatusIgnored {
+	if m := msgs[streams.ChangeIgnored]; len(m) != 1 || m[0].Status != streams.StatusIgnored {
 		t.Errorf("ignored: %+v", m)
 	}
-	if m := msgs[ChangeUnresolved]; len(m) != 1 || m[0].Status != StatusUnresolved {
+	if m := msgs[streams.ChangeUnresolved]; len(m) != 1 || m[0].Status != streams.StatusUnresolved {
 		t.Errorf("unresolved: %+v", m)
 	}
 }

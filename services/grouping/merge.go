@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -62,13 +63,13 @@ func Merge(ctx context.Context, pool *pgxpool.Pool, ids []int64) (MergeResult, e
 // merge's transaction: the grouping service's outbox sweeper publishes it
 // (the api process that merges has no NATS connection of its own).
 func announceMerge(ctx context.Context, tx pgx.Tx, res MergeResult) error {
-	m := IssueMessage{IssueID: res.Parent, Change: ChangeMerged, Children: res.Children}
+	m := streams.IssueMessage{IssueID: res.Parent, Change: streams.ChangeMerged, Children: res.Children}
 	if err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level, now() FROM grouping.issues WHERE id = $1`,
 		res.Parent).Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level, &m.At); err != nil {
 		return fmt.Errorf("merge: announce: %w", err)
 	}
 	m.At = m.At.UTC()
-	msgID := ChangeMerged + "-" + strconv.FormatInt(res.Parent, 10)
+	msgID := streams.ChangeMerged + "-" + strconv.FormatInt(res.Parent, 10)
 	for _, c := range res.Children {
 		msgID += "-" + strconv.FormatInt(c, 10)
 	}

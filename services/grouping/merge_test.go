@@ -122,7 +122,7 @@ func TestMergeSurvivesReplay(t *testing.T) {
 		[]string{all[0].hash, all[1].hash, all[2].hash}); c != 1 {
 		t.Errorf("after the replay the merged hashes belong to %d issues, want 1", c)
 	}
-	if times != want.times || status != StatusResolved {
+	if times != want.times || status != streams.StatusResolved {
 		t.Errorf("merged issue after the replay: %d events, %s; want %d, resolved", times, status, want.times)
 	}
 	if c := count(t, e.pool, `SELECT count(*) FROM grouping.merges`); c != 1 {
@@ -207,11 +207,11 @@ func TestMergeDuringBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m IssueMessage
+	var m streams.IssueMessage
 	if err := json.Unmarshal(raw.Data, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.ProjectID != project || m.IssueID != parent || !slices.Equal(m.Children, []int64{child}) || m.Change != ChangeMerged ||
+	if m.ProjectID != project || m.IssueID != parent || !slices.Equal(m.Children, []int64{child}) || m.Change != streams.ChangeMerged ||
 		!strings.HasSuffix(m.Title, "Error: boom") {
 		t.Errorf("issues.5.merged = %+v, want parent %d, children [%d]", m, parent, child)
 	}

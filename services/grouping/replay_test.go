@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 )
@@ -89,7 +90,7 @@ func TestReplayAfterRuleChange(t *testing.T) {
 	if err := e.pool.QueryRow(ctx, `SELECT status, assignee FROM grouping.issues WHERE primary_hash = $1`, hash).Scan(&status, &assignee); err != nil {
 		t.Fatal(err)
 	}
-	if status != StatusResolved || assignee != "user:alice" {
+	if status != streams.StatusResolved || assignee != "user:alice" {
 		t.Errorf("the resolved issue after the replay: got %s assigned to %q, want resolved and user:alice", status, assignee)
 	}
 

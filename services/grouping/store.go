@@ -9,13 +9,10 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/streams"
 )
@@ -130,7 +127,7 @@ func (s *Service) storeTx(ctx context.Context, msgs []*message, published []int6
 		return nil, 0, err
 	}
 	for _, a := range created {
-		pubs = append(pubs, issuePublication(a, ChangeCreated, a.first, StatusUnresolved))
+		pubs = append(pubs, issuePublication(a, streams.ChangeCreated, a.first, streams.StatusUnresolved))
 	}
 	changes, err := s.updateIssues(ctx, tx, aggs)
 	if err != nil {
@@ -821,35 +818,6 @@ func (s *Service) copyEvents(ctx context.Context, tx pgx.Tx, events []*prepared)
 
 // Publication payloads.
 
-// GroupedMessage is what an events.<project>.grouped message says: the
-// event, its issue and its hashes. On the stream the fields are headers
-// and the body is the normalized event compressed with zstd, the bytes
-// stored in Postgres, so publishing adds no encoding work and a sixth of
-// the uncompressed size to the stream. DecodeGrouped reads it back.
-type GroupedMessage struct {
-	ProjectID int64           `json:"project_id"`
-	EventID   string          `json:"event_id"`
-	IssueID   int64           `json:"issue_id"`
-	Hashes    []string        `json:"hashes"`
-	Received  time.Time       `json:"received"`
-	Event     json.RawMessage `json:"event"`
-}
-
-// IssueMessage is the body of issues.<project>.<change>.
-type IssueMessage struct {
-	ProjectID int64     `json:"project_id"`
-	IssueID   int64     `json:"issue_id"`
-	Change    string    `json:"change"`
-	Status    string    `json:"status"`
-	Title     string    `json:"title"`
-	Culprit   string    `json:"culprit"`
-	Level     string    `json:"level"`
-	EventID   string    `json:"event_id"` // the event that caused the change; "" for a user's merge or the passing of an ignore's time
-	At        time.Time `json:"at"`
-	Children  []int64   `json:"children,omitempty"` // merged: the issues merged into IssueID, now deleted
-	Assignee  *string   `json:"assignee,omitempty"` // assigned: the new assignee, "" for nobody
-}
-
 func groupedPublication(p *prepared) publication {
 	id := hex.EncodeToString(p.eventID[:])
 	return publication{
@@ -863,47 +831,12 @@ func groupedPublication(p *prepared) publication {
 
 // groupedHeader is the header of p's events.<project>.grouped message.
 func groupedHeader(p *prepared, msgID string) nats.Header {
-	return nats.Header{
-		jetstream.MsgIDHeader:         {msgID},
-		streams.HeaderProject:         {strconv.FormatInt(p.projectID, 10)},
-		streams.HeaderEventID:         {hex.EncodeToString(p.eventID[:])},
-		streams.HeaderIssueID:         {strconv.FormatInt(p.issueID, 10)},
-		streams.HeaderHashes:          {strings.Join(p.hashes, ",")},
-		streams.HeaderReceived:        {p.received.UTC().Format(time.RFC3339Nano)},
-		streams.HeaderContentEncoding: {"zstd"},
-	}
-}
-
-// DecodeGrouped reads an events.<project>.grouped message. dec may be
-// shared; zstd.Decoder.DecodeAll is safe for concurrent use.
-func DecodeGrouped(h nats.Header, body []byte, dec *zstd.Decoder) (GroupedMessage, error) {
-	var g GroupedMessage
-	var err error
-	if g.ProjectID, err = strconv.ParseInt(h.Get(streams.HeaderProject), 10, 64); err != nil {
-		return g, fmt.Errorf("grouped message: header %s: %w", streams.HeaderProject, err)
-	}
-	if g.IssueID, err = strconv.ParseInt(h.Get(streams.HeaderIssueID), 10, 64); err != nil {
-		return g, fmt.Errorf("grouped message: header %s: %w", streams.HeaderIssueID, err)
-	}
-	if g.Received, err = time.Parse(time.RFC3339Nano, h.Get(streams.HeaderReceived)); err != nil {
-		return g, fmt.Errorf("grouped message: header %s: %w", streams.HeaderReceived, err)
-	}
-	g.EventID = h.Get(streams.HeaderEventID)
-	if hs := h.Get(streams.HeaderHashes); hs != "" {
-		g.Hashes = strings.Split(hs, ",")
-	}
-	if enc := h.Get(streams.HeaderContentEncoding); enc != "zstd" {
-		return g, fmt.Errorf("grouped message: content encoding %q, want zstd", enc)
-	}
-	if g.Event, err = dec.DecodeAll(body, nil); err != nil {
-		return g, fmt.Errorf("grouped message: decompress the event: %w", err)
-	}
-	return g, nil
+	return streams.GroupedHeader(msgID, p.projectID, hex.EncodeToString(p.eventID[:]), p.issueID, p.hashes, p.received)
 }
 
 func issuePublication(a *issueAgg, change string, trigger *prepared, status string) publication {
 	l := a.last
-	b, _ := json.Marshal(IssueMessage{ProjectID: a.projectID, IssueID: a.id, Change: change, Status: status,
+	b, _ := json.Marshal(streams.IssueMessage{ProjectID: a.projectID, IssueID: a.id, Change: change, Status: status,
 		Title: l.title, Culprit: l.culprit, Level: l.level, EventID: hex.EncodeToString(trigger.eventID[:]), At: trigger.received})
 	return publication{
 		project: a.projectID,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -30,11 +31,11 @@ func (s *Service) unignoreDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("unignore: %w", err)
 	}
 	pubs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (publication, error) {
-		var m IssueMessage
+		var m streams.IssueMessage
 		if err := r.Scan(&m.IssueID, &m.ProjectID, &m.Title, &m.Culprit, &m.Level, &m.At); err != nil {
 			return publication{}, err
 		}
-		m.Change, m.Status, m.At = ChangeUnignored, StatusUnresolved, m.At.UTC()
+		m.Change, m.Status, m.At = streams.ChangeUnignored, streams.StatusUnresolved, m.At.UTC()
 		body, err := json.Marshal(m)
 		if err != nil {
 			return publication{}, err
@@ -42,8 +43,8 @@ func (s *Service) unignoreDue(ctx context.Context) (int, error) {
 		p := strconv.FormatInt(m.ProjectID, 10)
 		return publication{
 			project: m.ProjectID,
-			subject: "issues." + p + "." + ChangeUnignored,
-			msgID:   ChangeUnignored + "-" + strconv.FormatInt(m.IssueID, 10) + "-" + strconv.FormatInt(m.At.UnixMicro(), 36),
+			subject: "issues." + p + "." + streams.ChangeUnignored,
+			msgID:   streams.ChangeUnignored + "-" + strconv.FormatInt(m.IssueID, 10) + "-" + strconv.FormatInt(m.At.UnixMicro(), 36),
 			data:    body,
 		}, nil
 	})
