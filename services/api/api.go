@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/decide"
 )
 
 // Options configure the REST API.
@@ -257,6 +258,7 @@ func (a *API) authorize(c *call) error {
 		return err
 	}
 	c.p = p
+	c.r = r.WithContext(decide.WithActor(ctx, p.Actor()))
 	if err := a.auth.CheckCSRF(r, p); err != nil {
 		return err
 	}
@@ -351,6 +353,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, detail = http.StatusConflict, err.Error()
 	case errors.Is(err, ErrInvalid):
 		status, detail = http.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	case errors.Is(err, ErrNotApplied):
+		// Stored on DECISIONS; grouping applies it shortly.
+		a.respond(w, http.StatusAccepted, map[string]string{"detail": err.Error()})
+		return
+	case errors.Is(err, ErrNoDecisions):
+		status, detail = http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, ErrMailOff):
 		status, detail = http.StatusServiceUnavailable, "mail is not configured (SMTP_HOST)"
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/faultline/faultline/streams"
 )
 
 // Level is what a principal may do in an organisation: its role, capped by
@@ -71,6 +73,18 @@ type Principal struct {
 	Token *Token
 	// Session is the session token when the request is cookie-authenticated.
 	Session string
+}
+
+// Actor is who decides, for decisions the principal makes.
+func (p *Principal) Actor() streams.Actor {
+	a := streams.Actor{}
+	if p.User != nil {
+		a.UserID, a.Name = p.User.ID, p.User.Email
+	}
+	if p.Token != nil {
+		a.TokenID = p.Token.ID
+	}
+	return a
 }
 
 // Cap is the highest level the credentials allow, before roles.

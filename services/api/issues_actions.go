@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/libs/grouping"
+	"github.com/faultline/faultline/libs/groupingrules"
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
-
-	groupsvc "github.com/faultline/faultline/services/grouping"
 )
 
 // Assignment, merging and grouping rules: users' decisions recorded through
@@ -75,28 +77,36 @@ func (s *IssueStore) ResolveAssignee(ctx context.Context, orgID int64, v string)
 }
 
 // Assign sets an issue's assignee (a reference from ResolveAssignee; ""
-// unassigns) through the grouping service.
+// unassigns): a decision that grouping applies.
 func (s *IssueStore) Assign(ctx context.Context, issueID int64, ref string) error {
-	err := groupsvc.Assign(ctx, s.pool, issueID, ref)
-	if errors.Is(err, groupsvc.ErrNoIssue) {
-		return ErrNotFound
-	}
-	return err
+	return s.decide(ctx, &streams.Decision{Kind: streams.DecideAssign, Assignee: &ref}, issueID)
 }
 
-// Merge merges issues of one project into the one with the most events
-// through the grouping service; it returns the parent and the merged ids.
+// Merge merges issues of one project into the one with the most events: a
+// decision that grouping applies. It returns the parent and the merged ids
+// once applied (0 and nil while it waits to be).
 func (s *IssueStore) Merge(ctx context.Context, ids []int64) (int64, []int64, error) {
-	res, err := groupsvc.Merge(ctx, s.pool, ids)
-	switch {
-	case errors.Is(err, groupsvc.ErrNoIssue):
-		return 0, nil, ErrNotFound
-	case errors.Is(err, groupsvc.ErrMergeProjects):
-		return 0, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	case err != nil:
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) < 2 {
+		return 0, nil, fmt.Errorf("%w: merge: want at least two issues", ErrInvalid)
+	}
+	d := &streams.Decision{Kind: streams.DecideMerge}
+	if err := s.decide(ctx, d, ids...); err != nil {
 		return 0, nil, err
 	}
-	return res.Parent, res.Children, nil
+	var parent int64
+	err := s.pool.QueryRow(ctx, `SELECT h.issue_id FROM grouping.issue_hashes h
+		WHERE h.project_id = $1 AND h.hash = $2`, d.ProjectID, d.Issues[0].Hashes[0]).Scan(&parent)
+	if err != nil {
+		return 0, nil, nil // not applied yet
+	}
+	var children []int64
+	for _, id := range ids {
+		if id != parent {
+			children = append(children, id)
+		}
+	}
+	return parent, children, nil
 }
 
 // GroupingRules are a project's grouping rules.
@@ -108,18 +118,22 @@ type GroupingRules struct {
 
 // GroupingRules returns a project's grouping rules.
 func (s *IssueStore) GroupingRules(ctx context.Context, projectID int64) (GroupingRules, error) {
-	r, err := groupsvc.Rules(ctx, s.pool, projectID)
+	r, err := groupingrules.Rules(ctx, s.pool, projectID)
 	return GroupingRules(r), err
 }
 
 // SetGroupingRules validates and stores a project's grouping rules; rules
 // that do not parse are ErrInvalid with the line named.
 func (s *IssueStore) SetGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (GroupingRules, error) {
-	r, err := groupsvc.SetRules(ctx, s.pool, projectID, stack, fingerprint)
-	if errors.Is(err, groupsvc.ErrInvalidRules) {
-		return GroupingRules{}, invalidRules(err)
+	if _, err := grouping.ParseRules(stack, fingerprint); err != nil {
+		return GroupingRules{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return GroupingRules(r), err
+	d := &streams.Decision{Kind: streams.DecideSetRules, ProjectID: projectID,
+		Rules: &streams.Rules{Stacktrace: stack, Fingerprinting: fingerprint}}
+	if err := s.publish(ctx, d); err != nil {
+		return GroupingRules{}, err
+	}
+	return GroupingRules{Stack: stack, Fingerprint: fingerprint, UpdatedAt: d.At}, nil
 }
 
 // Preview sizes.
@@ -130,9 +144,9 @@ const (
 
 // PreviewGroupingRules says what candidate rules would change for the
 // project's last 500 events.
-func (s *IssueStore) PreviewGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (groupsvc.RulesPreview, error) {
-	pv, err := groupsvc.PreviewRules(ctx, s.pool, projectID, stack, fingerprint, previewEvents, previewSample)
-	if errors.Is(err, groupsvc.ErrInvalidRules) {
+func (s *IssueStore) PreviewGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (groupingrules.RulesPreview, error) {
+	pv, err := groupingrules.PreviewRules(ctx, s.pool, projectID, stack, fingerprint, previewEvents, previewSample)
+	if errors.Is(err, groupingrules.ErrInvalidRules) {
 		return pv, invalidRules(err)
 	}
 	return pv, err
@@ -141,7 +155,7 @@ func (s *IssueStore) PreviewGroupingRules(ctx context.Context, projectID int64, 
 // invalidRules turns the grouping service's refusal into ErrInvalid with
 // the parse error ("fingerprint rules line 2: ...").
 func invalidRules(err error) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), groupsvc.ErrInvalidRules.Error()+": "))
+	return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), groupingrules.ErrInvalidRules.Error()+": "))
 }
 
 // AssigneeNames returns the name and email of an assigned user, or the name

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	groupsvc "github.com/faultline/faultline/services/grouping"
@@ -76,6 +77,7 @@ func (e *restEnv) startGrouping() *pipeline {
 	if err := streams.Apply(ctx, nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
+	e.store.SetDecisions(decide.New(nc.NC, nc.JS, 10*time.Second))
 	opt := groupsvc.DefaultOptions()
 	opt.Workers = 1
 	runCtx, stop := context.WithCancel(context.Background())

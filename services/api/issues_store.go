@@ -16,9 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/event"
 	"github.com/faultline/faultline/libs/grouping"
-	groupsvc "github.com/faultline/faultline/services/grouping"
+	"github.com/faultline/faultline/streams"
 )
 
 // IssueStore reads the grouping service's projection (schema grouping):
@@ -28,14 +29,17 @@ import (
 // every call to projects the principal may see (an issue's ProjectID says
 // which).
 type IssueStore struct {
-	pool *pgxpool.Pool
+	pool      *pgxpool.Pool
+	decisions *decide.Publisher // nil: decisions are refused
 }
 
 // NewIssueStore returns an issue store over pool.
-func NewIssueStore(pool *pgxpool.Pool) *IssueStore { return &IssueStore{pool: pool} }
+func NewIssueStore(pool *pgxpool.Pool, d *decide.Publisher) *IssueStore {
+	return &IssueStore{pool: pool, decisions: d}
+}
 
 // Issues is the issue store over the same database.
-func (s *Store) Issues() *IssueStore { return &IssueStore{pool: s.pool} }
+func (s *Store) Issues() *IssueStore { return &IssueStore{pool: s.pool, decisions: s.decisions} }
 
 // eventDecoder decompresses stored events. DecodeAll is safe for concurrent
 // use; the decoder holds no request state.
@@ -421,42 +425,36 @@ const (
 	StatusUnresolved            = "unresolved"
 )
 
-// SetStatus records u on the issue through the grouping service.
+// SetStatus records u on the issue: a decision on the DECISIONS stream,
+// which grouping applies.
 func (s *IssueStore) SetStatus(ctx context.Context, issueID int64, u StatusUpdate) error {
-	var err error
+	var d streams.Decision
 	switch u.Status {
 	case StatusResolved:
-		err = groupsvc.Resolve(ctx, s.pool, issueID, false)
+		d.Kind = streams.DecideResolve
 	case StatusResolvedInNextRelease:
-		err = groupsvc.Resolve(ctx, s.pool, issueID, true)
+		d.Kind = streams.DecideResolveInNextRelease
 	case StatusUnresolved:
-		err = groupsvc.Unresolve(ctx, s.pool, issueID)
+		d.Kind = streams.DecideUnresolve
 	case StatusIgnored:
 		if u.IgnoreCount < 0 || u.IgnoreUserCount < 0 || u.IgnoreDuration < 0 {
 			return fmt.Errorf("%w: ignore conditions cannot be negative", ErrInvalid)
 		}
-		until := groupsvc.IgnoreUntil{Events: u.IgnoreCount, Users: u.IgnoreUserCount}
+		d.Kind = streams.DecideIgnore
+		d.Ignore = &streams.IgnoreUntil{Count: u.IgnoreCount, Users: u.IgnoreUserCount}
 		if u.IgnoreDuration > 0 {
-			until.Time = time.Now().Add(u.IgnoreDuration)
+			d.Ignore.Until = time.Now().Add(u.IgnoreDuration).UTC()
 		}
-		err = groupsvc.Ignore(ctx, s.pool, issueID, until)
 	default:
 		return fmt.Errorf("%w: status: want resolved, resolvedInNextRelease, ignored or unresolved, not %q", ErrInvalid, clipForError(u.Status))
 	}
-	if errors.Is(err, groupsvc.ErrNoIssue) {
-		return ErrNotFound
-	}
-	return err
+	return s.decide(ctx, &d, issueID)
 }
 
-// DeleteIssue deletes an issue with its events and tags through the
-// grouping service.
+// DeleteIssue deletes an issue with its events and tags: a decision that
+// grouping applies.
 func (s *IssueStore) DeleteIssue(ctx context.Context, issueID int64) error {
-	err := groupsvc.Delete(ctx, s.pool, issueID)
-	if errors.Is(err, groupsvc.ErrNoIssue) {
-		return ErrNotFound
-	}
-	return err
+	return s.decide(ctx, &streams.Decision{Kind: streams.DecideDeleteIssue}, issueID)
 }
 
 // --- events

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/pg"
 )
 
@@ -34,7 +35,12 @@ var Migrations = pg.Migrations{Service: "api", FS: migrationsFS, Dir: "migration
 type Store struct {
 	pool      *pgxpool.Pool
 	publicURL string
+	decisions *decide.Publisher
 }
+
+// SetDecisions gives the store the publisher it records people's decisions
+// with (without one, they are refused with ErrNoDecisions).
+func (s *Store) SetDecisions(d *decide.Publisher) { s.decisions = d }
 
 // NewStore returns a store; publicURL builds DSNs.
 func NewStore(pool *pgxpool.Pool, publicURL string) *Store {

@@ -2,9 +2,12 @@ package grouping
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -22,33 +25,38 @@ import (
 //     hash the deleted issue had, and keeps those received after it, so the
 //     new generation has the issues the live one has.
 func Delete(ctx context.Context, pool *pgxpool.Pool, issueID int64) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("issue %d: begin: %w", issueID, err)
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := lockProjectChanges(ctx, tx, []int64{issueID}); err != nil {
+			return fmt.Errorf("issue %d: %w", issueID, err)
+		}
+		return deleteIssue(ctx, tx, issueID, decision{at: time.Now().UTC()})
+	})
+}
+
+// deleteIssue deletes an issue in tx, which holds its project's
+// issue-changes lock, and announces it.
+func deleteIssue(ctx context.Context, tx pgx.Tx, issueID int64, d decision) error {
+	m := streams.IssueMessage{IssueID: issueID, Change: streams.ChangeDeleted, Decision: d.id, Actor: d.actor, At: d.at}
+	err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level FROM grouping.issues WHERE id = $1`, issueID).
+		Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("issue %d: %w", issueID, ErrNoIssue)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := lockProjectChanges(ctx, tx, []int64{issueID}); err != nil {
+	if err != nil {
 		return fmt.Errorf("issue %d: %w", issueID, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO grouping.tombstones (project_id, issue_id, hashes)
-		SELECT project_id, issue_id, array_agg(hash ORDER BY hash) FROM grouping.issue_hashes
-		WHERE issue_id = $1 GROUP BY project_id, issue_id`, issueID); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO grouping.tombstones (project_id, issue_id, hashes, deleted_at)
+		SELECT project_id, issue_id, array_agg(hash ORDER BY hash), $2 FROM grouping.issue_hashes
+		WHERE issue_id = $1 GROUP BY project_id, issue_id`, issueID, d.at); err != nil {
 		return fmt.Errorf("issue %d: record tombstone: %w", issueID, err)
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM grouping.issues WHERE id = $1`, issueID)
-	if err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM grouping.issues WHERE id = $1`, issueID); err != nil {
 		return fmt.Errorf("issue %d: delete: %w", issueID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("issue %d: %w", issueID, ErrNoIssue)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM grouping.events WHERE issue_id = $1`, issueID); err != nil {
 		return fmt.Errorf("issue %d: delete events: %w", issueID, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("issue %d: commit: %w", issueID, err)
-	}
-	return nil
+	return announce(ctx, tx, m, streams.ChangeDeleted+"-"+strconv.FormatInt(issueID, 10))
 }
 
 // tombstones maps each hash of a deleted issue to when its (latest)

@@ -189,7 +189,15 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
 	}
-	return s.consume(ctx, cons)
+	if s.opt.Quiet {
+		return s.consume(ctx, cons)
+	}
+	dctx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- s.runDecisions(dctx) }()
+	err = s.consume(ctx, cons)
+	stop()
+	return errors.Join(err, <-errc)
 }
 
 // consume processes cons's messages until ctx ends.

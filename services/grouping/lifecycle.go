@@ -50,6 +50,15 @@ func (st *issueState) transition(events []*prepared, timesSeen, users int64) (st
 			}
 		}
 		change = streams.ChangeRegressed
+	case streams.StatusResolvedInRelease:
+		// Fixed in that release: events of it or of a newer one regress.
+		for _, p := range events {
+			if p.received.After(st.statusChangedAt) && p.release != "" &&
+				(p.release == st.resolvedInRelease || releaseNewer(p.release, st.resolvedInRelease)) {
+				consider(p)
+			}
+		}
+		change = streams.ChangeRegressed
 	case streams.StatusIgnored:
 		met := st.ignoreUntilCount != nil && timesSeen-st.ignoreBaseCount >= *st.ignoreUntilCount ||
 			st.ignoreUntilUsers != nil && users-st.ignoreBaseUsers >= *st.ignoreUntilUsers

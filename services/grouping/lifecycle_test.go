@@ -69,27 +69,27 @@ func TestLifecycle(t *testing.T) {
 	send("app@1.1.0", "a")
 	step("event from a newer release", streams.StatusUnresolved, streams.ChangeRegressed)
 
-	must(Ignore(ctx, e.pool, id, IgnoreUntil{Events: 2}))
+	must(Ignore(ctx, e.pool, id, streams.IgnoreUntil{Count: 2}))
 	send("app@1.1.0", "a")
 	step("ignored, 1 of 2 events", streams.StatusIgnored, "")
 	send("app@1.1.0", "a")
 	step("ignored, 2 of 2 events", streams.StatusUnresolved, streams.ChangeUnignored)
 
-	must(Ignore(ctx, e.pool, id, IgnoreUntil{Users: 2}))
+	must(Ignore(ctx, e.pool, id, streams.IgnoreUntil{Users: 2}))
 	send("app@1.1.0", "a")
 	send("app@1.1.0", "b")
 	step("ignored, 1 new user of 2", streams.StatusIgnored, "")
 	send("app@1.1.0", "c")
 	step("ignored, 2 new users of 2", streams.StatusUnresolved, streams.ChangeUnignored)
 
-	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now().Add(time.Hour)}))
+	must(Ignore(ctx, e.pool, id, streams.IgnoreUntil{Until: time.Now().Add(time.Hour)}))
 	send("app@1.1.0", "a")
 	step("ignored for an hour", streams.StatusIgnored, "")
-	must(Ignore(ctx, e.pool, id, IgnoreUntil{Time: time.Now()}))
+	must(Ignore(ctx, e.pool, id, streams.IgnoreUntil{Until: time.Now()}))
 	send("app@1.1.0", "a")
 	step("ignore time passed", streams.StatusUnresolved, streams.ChangeUnignored)
 
-	must(Ignore(ctx, e.pool, id, IgnoreUntil{}))
+	must(Ignore(ctx, e.pool, id, streams.IgnoreUntil{}))
 	send("app@1.1.0", "d")
 	step("ignored forever", streams.StatusIgnored, "")
 
@@ -167,10 +167,10 @@ func TestIgnoreUntilTimeEnds(t *testing.T) {
 	e.waitEvents(e.pool, 2)
 	soon, later := issueByTitle(t, e.pool, "SoonError").ID, issueByTitle(t, e.pool, "LaterError").ID
 	until := time.Now().Add(time.Second).Truncate(time.Microsecond)
-	if err := Ignore(ctx, e.pool, later, IgnoreUntil{Time: time.Now().Add(time.Hour)}); err != nil {
+	if err := Ignore(ctx, e.pool, later, streams.IgnoreUntil{Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Ignore(ctx, e.pool, soon, IgnoreUntil{Time: until}); err != nil {
+	if err := Ignore(ctx, e.pool, soon, streams.IgnoreUntil{Until: until}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ignore to end", func() (bool, string) {
@@ -220,7 +220,7 @@ func TestDecisionsAnnounced(t *testing.T) {
 	steps := []func() error{
 		func() error { return Resolve(ctx, e.pool, id, true) },
 		func() error { return Assign(ctx, e.pool, id, "ana@example.com") },
-		func() error { return Ignore(ctx, e.pool, id, IgnoreUntil{Events: 10}) },
+		func() error { return Ignore(ctx, e.pool, id, streams.IgnoreUntil{Count: 10}) },
 		func() error { return Unresolve(ctx, e.pool, id) },
 		func() error { return Assign(ctx, e.pool, id, "") },
 	}

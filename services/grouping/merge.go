@@ -54,7 +54,7 @@ func Merge(ctx context.Context, pool *pgxpool.Pool, ids []int64) (MergeResult, e
 		if res, err = mergeIssues(ctx, tx, "grouping", ids, true); err != nil {
 			return err
 		}
-		return announceMerge(ctx, tx, res)
+		return announceMerge(ctx, tx, res, decision{at: time.Now().UTC()})
 	})
 	return res, err
 }
@@ -62,13 +62,13 @@ func Merge(ctx context.Context, pool *pgxpool.Pool, ids []int64) (MergeResult, e
 // announceMerge writes issues.<project>.merged to the outbox, in the
 // merge's transaction: the grouping service's outbox sweeper publishes it
 // (the api process that merges has no NATS connection of its own).
-func announceMerge(ctx context.Context, tx pgx.Tx, res MergeResult) error {
-	m := streams.IssueMessage{IssueID: res.Parent, Change: streams.ChangeMerged, Children: res.Children}
-	if err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level, now() FROM grouping.issues WHERE id = $1`,
-		res.Parent).Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level, &m.At); err != nil {
+func announceMerge(ctx context.Context, tx pgx.Tx, res MergeResult, d decision) error {
+	m := streams.IssueMessage{IssueID: res.Parent, Change: streams.ChangeMerged, Children: res.Children,
+		Decision: d.id, Actor: d.actor, At: d.at}
+	if err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level FROM grouping.issues WHERE id = $1`,
+		res.Parent).Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level); err != nil {
 		return fmt.Errorf("merge: announce: %w", err)
 	}
-	m.At = m.At.UTC()
 	msgID := streams.ChangeMerged + "-" + strconv.FormatInt(res.Parent, 10)
 	for _, c := range res.Children {
 		msgID += "-" + strconv.FormatInt(c, 10)

@@ -126,7 +126,7 @@ func TestReplayOneProject(t *testing.T) {
 		Scan(&ignored); err != nil {
 		t.Fatal(err)
 	}
-	if err := Ignore(ctx, e.pool, ignored, IgnoreUntil{Events: 1000}); err != nil {
+	if err := Ignore(ctx, e.pool, ignored, streams.IgnoreUntil{Count: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	before6 := projectSnapshot(t, e.pool, 6)

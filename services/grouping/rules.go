@@ -78,3 +78,10 @@ func (c *ruleCache) load(ctx context.Context) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// invalidate makes the next load read the rules again.
+func (c *ruleCache) invalidate() {
+	c.mu.Lock()
+	c.loadedAt = time.Time{}
+	c.mu.Unlock()
+}

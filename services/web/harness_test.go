@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg/pgtest"
@@ -79,6 +80,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.store = api.NewStore(e.db.Pool, e.srv.URL)
+	e.store.SetDecisions(decide.New(e.nc.NC, e.nc.JS, 10*time.Second))
 	rest.SetStore(e.store)
 	dash, err := web.New(web.Options{PublicURL: e.srv.URL}, rest, log)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/services/api"
 )
 
@@ -137,7 +138,8 @@ func (w *Web) page(h func(http.ResponseWriter, *http.Request)) http.HandlerFunc 
 				return
 			}
 		}
-		h(rw, r.WithContext(context.WithValue(r.Context(), ctxPrincipal, p)))
+		ctx := decide.WithActor(context.WithValue(r.Context(), ctxPrincipal, p), p.Actor())
+		h(rw, r.WithContext(ctx))
 	}
 }
 

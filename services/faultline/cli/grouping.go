@@ -7,13 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/event"
 	"github.com/faultline/faultline/libs/grouping"
+	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/streams"
 )
 
 const groupingExplainUsage = `usage: faultline grouping explain FILE.json [--rules FILE]
@@ -151,6 +156,22 @@ func groupingRules(ctx context.Context, cfg config.Config, args []string, out io
 	if id == 0 {
 		return fmt.Errorf("grouping rules: no project %s", *proj)
 	}
+	if args[0] == "set" {
+		// A rule change is a decision: published on DECISIONS for the
+		// grouping role to apply.
+		if cfg.NATSURL == "" {
+			return errors.New("grouping rules set: set NATS_URL to the running faultline's NATS (the embedded one listens with NATS_LISTEN)")
+		}
+		nc, err := natsx.Connect(cfg.NATSURL, nil, "faultline grouping rules", slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer nc.Close(context.WithoutCancel(ctx))
+		if _, err := nc.JS.Stream(ctx, streams.Decisions); err != nil {
+			return fmt.Errorf("grouping rules set: stream %s: %w", streams.Decisions, err)
+		}
+		store.SetDecisions(decide.New(nc.NC, nc.JS, 5*time.Second))
+	}
 	issues := store.Issues()
 	cur, err := issues.GroupingRules(ctx, id)
 	if err != nil {
@@ -174,7 +195,9 @@ func groupingRules(ctx context.Context, cfg config.Config, args []string, out io
 		if err := read(*fpFile, &cur.Fingerprint); err != nil {
 			return err
 		}
-		if cur, err = issues.SetGroupingRules(ctx, id, cur.Stack, cur.Fingerprint); err != nil {
+		if cur, err = issues.SetGroupingRules(ctx, id, cur.Stack, cur.Fingerprint); errors.Is(err, api.ErrNotApplied) {
+			fmt.Fprintln(os.Stderr, "grouping rules: stored; grouping applies them when it runs")
+		} else if err != nil {
 			return fmt.Errorf("grouping rules set %s: %w", *proj, err)
 		}
 	}

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg/pgtest"
+	"github.com/faultline/faultline/services/grouping"
+	"github.com/faultline/faultline/streams"
 )
 
 // "grouping explain" prints the same explanation as the grouping package's
@@ -91,8 +96,22 @@ func quote(s string) string {
 }
 
 func TestGroupingRulesGetSet(t *testing.T) {
-	db := pgtest.NewT(t)
-	env := map[string]string{"DATABASE_URL": db.URL}
+	db := pgtest.NewT(t, migrationSets...)
+	// Rule changes are decisions: a grouping replica applies them.
+	srv := natstest.Start(t)
+	nc := srv.Connect(t)
+	if err := streams.Apply(context.Background(), nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	gctx, stop := context.WithCancel(context.Background())
+	gsvc, err := grouping.New(gctx, db.Pool, nc, grouping.DefaultOptions(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gdone := make(chan struct{})
+	go func() { defer close(gdone); gsvc.Run(gctx) }()
+	t.Cleanup(func() { stop(); <-gdone })
+	env := map[string]string{"DATABASE_URL": db.URL, "NATS_URL": srv.URL}
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := Run(context.Background(), args, func(k string) string { return env[k] }, &out)

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/services/api"
@@ -256,6 +257,10 @@ func startGateway(ctx context.Context, d *deps) (*role, error) {
 	}, nil
 }
 
+// decisionWait bounds how long a request that records a decision waits for
+// grouping to apply it before answering 202.
+const decisionWait = 2 * time.Second
+
 func startAPI(ctx context.Context, d *deps) (*role, error) {
 	kv, err := d.nats.JS.KeyValue(ctx, streams.KeysBucket)
 	if err != nil {
@@ -274,6 +279,7 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 				return nil // ctx ended
 			}
 			store := api.NewStore(pool, d.cfg.PublicURL)
+			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
 			if su := d.cfg.CreateSuperuser; su != nil {
 				created, err := store.EnsureSuperuser(ctx, su.Email, su.Password)
 				if err != nil {
@@ -309,6 +315,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 				return nil // ctx ended
 			}
 			store := api.NewStore(pool, d.cfg.PublicURL)
+			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
 			rest.SetStore(store)
 			dash.SetBackend(store, pool)
 			return nil

@@ -1,4 +1,8 @@
-package grouping
+// Package groupingrules reads a project's grouping rules from grouping's
+// tables and previews what candidate rules would change, for the api and
+// web roles and the CLI. It only reads: rule changes are decisions on the
+// DECISIONS stream, applied by the grouping role.
+package groupingrules
 
 import (
 	"context"
@@ -16,10 +20,8 @@ import (
 	"github.com/faultline/faultline/libs/grouping"
 )
 
-// Per-project grouping rules, read and written by the api service and the
-// CLI through these functions (the grouping service owns the table). The
-// replicas see a change within Options.RulesRefresh; events already grouped
-// stay where they are until a replay.
+// Events already grouped stay where they are when the rules change, until a
+// replay.
 
 // ErrInvalidRules wraps the parse error of rules that are refused; its
 // message names the rule set and the line.
@@ -51,23 +53,6 @@ func ValidateRules(stack, fingerprint string) (*grouping.Rules, error) {
 	r, err := grouping.ParseRules(stack, fingerprint)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
-	}
-	return r, nil
-}
-
-// SetRules validates and stores project's grouping rules.
-func SetRules(ctx context.Context, pool *pgxpool.Pool, project int64, stack, fingerprint string) (ProjectRules, error) {
-	if _, err := ValidateRules(stack, fingerprint); err != nil {
-		return ProjectRules{}, err
-	}
-	r := ProjectRules{Stack: stack, Fingerprint: fingerprint}
-	err := pool.QueryRow(ctx, `INSERT INTO grouping.project_rules (project_id, stack_rules, fingerprint_rules, updated_at)
-		VALUES ($1, $2, $3, now())
-		ON CONFLICT (project_id) DO UPDATE SET stack_rules = EXCLUDED.stack_rules,
-			fingerprint_rules = EXCLUDED.fingerprint_rules, updated_at = now()
-		RETURNING updated_at`, project, stack, fingerprint).Scan(&r.UpdatedAt)
-	if err != nil {
-		return r, fmt.Errorf("project %d: store grouping rules: %w", project, err)
 	}
 	return r, nil
 }
