@@ -52,12 +52,13 @@ func TestStatus(t *testing.T) {
 	// A grouping consumer that was given two envelopes, refused them once
 	// and holds them again unacknowledged: lag 3, ack pending 2, 2 redelivered.
 	cons, err := nc.JS.CreateOrUpdateConsumer(ctx, streams.Ingest, jetstream.ConsumerConfig{
-		Durable: "grouping", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Hour})
+		Durable: "grouping", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Hour,
+		MaxAckPending: 2}) // so the second fetch waits for the naks, and then gets the refused envelopes first
 	if err != nil {
 		t.Fatal(err)
 	}
 	fetch := func() []jetstream.Msg {
-		b, err := cons.FetchNoWait(2)
+		b, err := cons.Fetch(2, jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,9 +75,6 @@ func TestStatus(t *testing.T) {
 		if err := m.Nak(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := nc.NC.Flush(); err != nil { // the naks reach the server before the next pull
-		t.Fatal(err)
 	}
 	for _, m := range fetch() {
 		if md, err := m.Metadata(); err != nil || md.NumDelivered != 2 {
