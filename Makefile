@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/faultline
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-unit test-e2e fuzz bench lint fmt deps clean
+.PHONY: run build test test-unit test-deploy test-e2e fuzz bench lint fmt deps clean
 
 build:
 	$(GO) build -o $(BIN) ./services/faultline
@@ -13,13 +13,19 @@ run: build
 
 # Everything CI runs, from a fresh clone: services first, then every test.
 test: deps build
-	$(GO) vet ./... ./e2e/...
+	$(GO) vet ./... ./e2e/... ./deploy/...
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) test-deploy
 	$(MAKE) fuzz
 	$(MAKE) test-e2e
 
 test-unit:
 	$(GO) test -count=1 ./...
+
+# compose.yaml, the Dockerfile, the Helm chart and the Grafana dashboard,
+# checked with their own parsers (a module of its own: deploy/go.mod).
+test-deploy:
+	cd deploy && $(GO) test -count=1 ./...
 
 test-e2e: build
 	cd e2e && FAULTLINE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
@@ -35,7 +41,7 @@ deps:
 	@scripts/deps.sh
 
 lint:
-	$(GO) vet ./... ./e2e/...
+	$(GO) vet ./... ./e2e/... ./deploy/...
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 
 fmt:

@@ -37,6 +37,9 @@ Commands:
                                    create a user (and make them a member of ORG)
   token create --user EMAIL [--scopes read,write,admin] [--org ORG [--project P]]
                                    create an API token and print it last
+  status [--json]                  streams, consumers (lag, ack pending, redeliveries), projection
+                                   generations, and whether NATS, Postgres and ClickHouse answer
+  healthcheck [URL]                GET URL (default http://127.0.0.1:PORT/healthz), exit 1 unless 2xx
   config                           print the environment variables and their defaults
   version                          print the version
 
@@ -65,6 +68,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if explainArgs, ok := groupingExplainArgs(rest); ok {
 			return groupingExplain(explainArgs, out)
 		}
+	case "healthcheck":
+		return healthcheck(ctx, rest, getenv, out)
 	case "config":
 		for _, v := range config.Variables {
 			fmt.Fprintf(out, "%-34s %-28s %s\n", v.Name, v.Default, v.Help)
@@ -89,6 +94,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return serve(ctx, cfg, log, []string{cmd}, rest)
 	case "migrate":
 		return migrate(ctx, cfg, out)
+	case "status":
+		return status(ctx, cfg, rest, out)
 	case "replay":
 		return replay(ctx, cfg, log, rest, out)
 	case "project":
