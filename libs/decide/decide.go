@@ -42,6 +42,30 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
+// Publish stores d on the DECISIONS stream without waiting for its
+// application (a project's deletion may take a while).
+func (p *Publisher) Publish(ctx context.Context, d *streams.Decision) error {
+	if d.ID == "" {
+		d.ID = NewID()
+	}
+	if d.At.IsZero() {
+		d.At = time.Now().UTC()
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: streams.DecisionSubject(d.ProjectID, d.Kind), Data: body,
+		Header: nats.Header{jetstream.MsgIDHeader: {d.ID}}}
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(streams.Decisions)); err != nil {
+		return fmt.Errorf("publish decision %s: %w", d.Kind, err)
+	}
+	return nil
+}
+
 // Decide stores d on the DECISIONS stream (filling its id and time when
 // unset) and waits until grouping applied it. applied is false when the
 // wait ran out: the decision is stored and will be applied.

@@ -21,9 +21,13 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg/pgtest"
 	"github.com/faultline/faultline/services/api"
 	groupsvc "github.com/faultline/faultline/services/grouping"
+	"github.com/faultline/faultline/streams"
 )
 
 // restEnv is a real API over a fresh Postgres database, served by httptest,
@@ -35,6 +39,8 @@ type restEnv struct {
 	api   *api.API
 	srv   *httptest.Server
 	mail  *smtpCatcher
+	nats  *natstest.Server
+	nc    *natsx.Conn
 }
 
 type restOption func(*api.Options)
@@ -59,6 +65,16 @@ func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 		t.Fatal(err)
 	}
 	e.store = api.NewStore(e.db.Pool, e.srv.URL)
+	// Decisions (project deletions among them) go to an embedded JetStream;
+	// startGrouping runs the replica that applies them.
+	e.nats = natstest.Start(t)
+	e.nc = e.nats.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := streams.Apply(ctx, e.nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	e.store.SetDecisions(decide.New(e.nc.NC, e.nc.JS, 10*time.Second))
 	e.api.SetStore(e.store)
 	r := chi.NewRouter()
 	e.api.Mount(r)

@@ -15,9 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
-	"github.com/faultline/faultline/libs/natsx/natstest"
 	groupsvc "github.com/faultline/faultline/services/grouping"
 	"github.com/faultline/faultline/streams"
 )
@@ -70,14 +68,7 @@ type pipeline struct {
 func (e *restEnv) startGrouping() *pipeline {
 	t := e.t
 	t.Helper()
-	srv := natstest.Start(t)
-	nc := srv.Connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := streams.Apply(ctx, nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	e.store.SetDecisions(decide.New(nc.NC, nc.JS, 10*time.Second))
+	nc := e.nc
 	opt := groupsvc.DefaultOptions()
 	opt.Workers = 1
 	runCtx, stop := context.WithCancel(context.Background())

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -161,9 +163,43 @@ func (s *Store) UpdateOrganization(ctx context.Context, id int64, name, slug *st
 }
 
 // DeleteOrganization deletes an organisation with its projects and keys; the
-// keys leave the gateway's bucket through the NOTIFY trigger.
+// keys leave the gateway's bucket through the NOTIFY trigger, and each
+// project's deletion is a decision grouping applies to its issues and events.
 func (s *Store) DeleteOrganization(ctx context.Context, id int64) error {
-	return s.execOne(ctx, `DELETE FROM api.organizations WHERE id = $1`, id)
+	return s.deleteProjects(ctx, `DELETE FROM api.organizations WHERE id = $1`,
+		`SELECT id FROM api.projects WHERE organization_id = $1`, id)
+}
+
+// deleteProjects runs del, and publishes the deletion of the projects that
+// sel lists before committing it.
+func (s *Store) deleteProjects(ctx context.Context, del, sel string, id int64) error {
+	if s.decisions == nil {
+		return ErrNoDecisions
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sel, id)
+		if err != nil {
+			return err
+		}
+		projects, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, del, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		actor := decide.ActorFrom(ctx)
+		for _, p := range projects {
+			if err := s.decisions.Publish(ctx, &streams.Decision{Kind: streams.DecideDeleteProject, ProjectID: p, Actor: actor}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) execOne(ctx context.Context, sql string, args ...any) error {
@@ -653,7 +689,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *OrgProject, u ProjectUpdat
 // DeleteProject deletes a project and its keys; the keys leave the gateway's
 // bucket through the NOTIFY trigger.
 func (s *Store) DeleteProject(ctx context.Context, id int64) error {
-	return s.execOne(ctx, `DELETE FROM api.projects WHERE id = $1`, id)
+	return s.deleteProjects(ctx, `DELETE FROM api.projects WHERE id = $1`, `SELECT $1::bigint`, id)
 }
 
 // SetProjectTeam gives a project to a team or takes it away.
