@@ -274,7 +274,7 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, migrationSets...)
+			pool, err := d.pg.Wait(ctx, api.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
@@ -310,7 +310,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 	return &role{
 		mount: dash.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, migrationSets...)
+			pool, err := d.pg.Wait(ctx, api.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
@@ -327,7 +327,7 @@ func startGrouping(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "grouping"))
 	return &role{
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, migrationSets...)
+			pool, err := d.pg.Wait(ctx, grouping.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
@@ -357,7 +357,8 @@ func newLazyPool(url string, log *slog.Logger) *lazyPool {
 	return &lazyPool{url: url, log: log, done: make(chan struct{})}
 }
 
-// Wait returns the pool once Postgres is reachable and sets are migrated.
+// Wait returns the pool once Postgres is reachable and sets, the calling
+// role's own migrations, are applied: each role applies only its own.
 func (l *lazyPool) Wait(ctx context.Context, sets ...pg.Migrations) (*pgxpool.Pool, error) {
 	l.once.Do(func() {
 		go func() {
@@ -366,16 +367,11 @@ func (l *lazyPool) Wait(ctx context.Context, sets ...pg.Migrations) (*pgxpool.Po
 			for {
 				pool, err := pg.Open(ctx, l.url)
 				if err == nil {
-					if n, merr := pg.Migrate(ctx, pool, sets...); merr == nil {
-						l.log.Info("postgres ready", slog.Int("migrations_applied", n))
-						l.mu.Lock()
-						l.pool = pool
-						l.mu.Unlock()
-						return
-					} else {
-						err = merr
-						pool.Close()
-					}
+					l.log.Info("postgres ready")
+					l.mu.Lock()
+					l.pool = pool
+					l.mu.Unlock()
+					return
 				}
 				l.log.Warn("postgres unavailable; retrying", slog.Any("error", err), slog.Duration("in", backoff))
 				select {
@@ -394,11 +390,28 @@ func (l *lazyPool) Wait(ctx context.Context, sets ...pg.Migrations) (*pgxpool.Po
 	case <-l.done:
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.pool == nil {
+	pool := l.pool
+	l.mu.Unlock()
+	if pool == nil {
 		return nil, errors.Join(errors.New("postgres not opened"), l.err)
 	}
-	return l.pool, nil
+	backoff := 500 * time.Millisecond
+	for {
+		n, err := pg.Migrate(ctx, pool, sets...)
+		if err == nil {
+			if n > 0 && len(sets) > 0 {
+				l.log.Info("migrations applied", slog.Int("count", n), slog.String("service", sets[0].Service))
+			}
+			return pool, nil
+		}
+		l.log.Warn("migrations failed; retrying", slog.Any("error", err), slog.Duration("in", backoff))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 15*time.Second)
+	}
 }
 
 func (l *lazyPool) Close() {
