@@ -1,50 +1,22 @@
 package sourcemap
 
 import (
-	"archive/zip"
 	"bytes"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/faultline/faultline/libs/sourcemap/sourcemaptest"
 )
 
 const testDebugID = "C941E2E2-6B7D-4A34-9BC4-7F2B6E3E0A11"
 
-// testBundle is an artifact bundle as sentry-cli writes it, holding the
-// esbuild testdata build.
-func testBundle(t testing.TB, manifest string, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	add := func(name string, data []byte) {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-	}
-	if manifest != "" {
-		add("manifest.json", []byte(manifest))
-	}
-	for name, data := range files {
-		add(name, data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-const testManifest = `{"org":"acme","project":"web","release":"1.0","files":{
-	"_/_/app.min.js":{"url":"~/app.min.js","type":"minified_source","headers":{"debug-id":"` + testDebugID + `","Sourcemap":"app.min.js.map"}},
-	"_/_/app.min.js.map":{"url":"~/app.min.js.map","type":"source_map","headers":{"debug-id":"` + testDebugID + `"}}}}`
-
-func esbuildBundle(t testing.TB) []byte {
-	js, _ := os.ReadFile("testdata/app.min.js")
-	sm, _ := os.ReadFile("testdata/app.min.js.map")
-	return testBundle(t, testManifest, map[string][]byte{"_/_/app.min.js": js, "_/_/app.min.js.map": sm})
-}
+var (
+	testBundle    = sourcemaptest.Bundle
+	testManifest  = sourcemaptest.Manifest
+	esbuildBundle = sourcemaptest.EsbuildBundle
+)
 
 func TestOpenBundle(t *testing.T) {
 	data := esbuildBundle(t)

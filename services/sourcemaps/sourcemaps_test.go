@@ -1,13 +1,10 @@
 package sourcemaps_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +15,13 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg/pgtest"
+	"github.com/faultline/faultline/libs/sourcemap/sourcemaptest"
 	"github.com/faultline/faultline/libs/sourcemapindex"
 	"github.com/faultline/faultline/services/sourcemaps"
 	"github.com/faultline/faultline/streams"
 )
 
-const debugID = "c941e2e2-6b7d-4a34-9bc4-7f2b6e3e0a11"
+const debugID = sourcemaptest.DebugID
 
 type env struct {
 	t   *testing.T
@@ -56,29 +54,7 @@ func start(t *testing.T) *env {
 	return &env{t: t, nc: nc, db: db, ctx: ctx}
 }
 
-// bundle is an artifact bundle of testdata's esbuild build, as sentry-cli
-// makes it after `sourcemaps inject`.
-func bundle(t *testing.T) []byte {
-	dir := "../../libs/sourcemap/testdata/"
-	js, err := os.ReadFile(dir + "app.min.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm, _ := os.ReadFile(dir + "app.min.js.map")
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, data := range map[string][]byte{
-		"manifest.json": []byte(`{"org":"acme","release":"1.0","files":{
-			"_/_/app.min.js":{"url":"~/app.min.js","type":"minified_source","headers":{"debug-id":"` + debugID + `","Sourcemap":"app.min.js.map"}},
-			"_/_/app.min.js.map":{"url":"~/app.min.js.map","type":"source_map","headers":{"debug-id":"` + debugID + `"}}}}`),
-		"_/_/app.min.js": js, "_/_/app.min.js.map": sm,
-	} {
-		w, _ := zw.Create(name)
-		w.Write(data)
-	}
-	zw.Close()
-	return buf.Bytes()
-}
+func bundle(t *testing.T) []byte { return sourcemaptest.EsbuildBundle(t) }
 
 func sha1hex(b []byte) string {
 	s := sha1.Sum(b)
