@@ -72,11 +72,15 @@ func (ix *Index) frames(ctx context.Context, e *event.Event, debugIDs map[string
 	var firstErr error
 	for i := range in {
 		f := &in[i]
-		if f.AbsPath == "" || f.Lineno <= 0 || f.Colno <= 0 || f.Platform != "" && f.Platform != "javascript" && f.Platform != "node" {
+		file := f.AbsPath
+		if file == "" {
+			file = f.Filename // @sentry/node sends the absolute path as filename only
+		}
+		if file == "" || f.Lineno <= 0 || f.Colno <= 0 || f.Platform != "" && f.Platform != "javascript" && f.Platform != "node" {
 			continue
 		}
-		m, mapURL, err := ix.Find(ctx, Frame{ProjectID: e.ProjectID, DebugID: debugIDs[f.AbsPath],
-			Release: e.Release, Dist: e.Dist, AbsPath: f.AbsPath})
+		m, mapURL, err := ix.Find(ctx, Frame{ProjectID: e.ProjectID, DebugID: debugIDs[file],
+			Release: e.Release, Dist: e.Dist, AbsPath: file})
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

@@ -106,7 +106,7 @@ func (e *env) assemble(cmd streams.AssembleCommand) (state, detail string) {
 func minifiedEvent(t *testing.T, project int64, release, debugMeta string) *event.Event {
 	payload := `{"platform":"node","release":"` + release + `","exception":{"values":[{"type":"Error","value":"boom: not a number: x",
 	"stacktrace":{"frames":[
-	 {"function":"s","abs_path":"/srv/app/dist/app.min.js","filename":"/srv/app/dist/app.min.js","lineno":1,"colno":403,"in_app":true},
+	 {"function":"s","filename":"/srv/app/dist/app.min.js","module":"app.min","lineno":1,"colno":403,"in_app":true},
 	 {"function":"i","abs_path":"/srv/app/dist/app.min.js","filename":"/srv/app/dist/app.min.js","lineno":1,"colno":335,"in_app":true}]}}]}` +
 		debugMeta + `}`
 	e, err := event.Normalize([]byte(payload), event.Meta{ProjectID: project, Received: time.Now()})
