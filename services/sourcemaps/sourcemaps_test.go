@@ -24,13 +24,13 @@ import (
 const debugID = sourcemaptest.DebugID
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	nc  *natsx.Conn
 	db  *pgtest.DB
 	ctx context.Context
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := natstest.Start(t)
@@ -54,7 +54,7 @@ func start(t *testing.T) *env {
 	return &env{t: t, nc: nc, db: db, ctx: ctx}
 }
 
-func bundle(t *testing.T) []byte { return sourcemaptest.EsbuildBundle(t) }
+func bundle(t testing.TB) []byte { return sourcemaptest.EsbuildBundle(t) }
 
 func sha1hex(b []byte) string {
 	s := sha1.Sum(b)
@@ -103,7 +103,7 @@ func (e *env) assemble(cmd streams.AssembleCommand) (state, detail string) {
 
 // minifiedEvent is what @sentry/node sends for runApp("x") thrown from
 // testdata's app.min.js.
-func minifiedEvent(t *testing.T, project int64, release, debugMeta string) *event.Event {
+func minifiedEvent(t testing.TB, project int64, release, debugMeta string) *event.Event {
 	payload := `{"platform":"node","release":"` + release + `","exception":{"values":[{"type":"Error","value":"boom: not a number: x",
 	"stacktrace":{"frames":[
 	 {"function":"s","filename":"/srv/app/dist/app.min.js","module":"app.min","lineno":1,"colno":403,"in_app":true},
@@ -193,5 +193,31 @@ func TestAssembleErrors(t *testing.T) {
 		if state, detail := e.assemble(c.cmd); state != "error" || !strings.Contains(detail, c.detail) {
 			t.Errorf("%s: state %s, detail %q", name, state, detail)
 		}
+	}
+}
+
+// BenchmarkSymbolicate is the cost of symbolicating one event of two
+// minified frames with a warm cache (the map parsed, its location known).
+func BenchmarkSymbolicate(b *testing.B) {
+	e := start(b)
+	zipped := bundle(b)
+	cmd := streams.AssembleCommand{OrgID: 1, Checksum: sha1hex(zipped), Chunks: e.upload(zipped, 1<<20), ProjectIDs: []int64{7}}
+	if state, detail := e.assemble(cmd); state != "ok" {
+		b.Fatalf("state %s: %s", state, detail)
+	}
+	ix, err := sourcemapindex.New(e.ctx, e.db.Pool, e.nc.JS, sourcemapindex.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := make([]*event.Event, b.N+1)
+	for i := range events {
+		events[i] = minifiedEvent(b, 7, "1.0", "")
+	}
+	if n, err := ix.Symbolicate(e.ctx, events[b.N]); n != 2 || err != nil {
+		b.Fatalf("warm-up mapped %d frames: %v", n, err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ix.Symbolicate(e.ctx, events[i])
 	}
 }
