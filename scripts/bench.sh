@@ -15,6 +15,9 @@ echo "== machine: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "== go benchmarks"
 $GO test -run='^$' -bench=. -benchmem ./libs/envelope ./services/gateway
 
+echo "== symbolication: one event of two minified JavaScript frames, warm source-map cache"
+$GO test -run='^$' -bench='^BenchmarkSymbolicate$' -benchmem ./services/sourcemaps
+
 echo "== grouping: a backlog of 20,000 error events cleared into Postgres, and the same rows by raw CopyFrom"
 # events/s is the backlog cleared end to end (fetch, normalize, group, store,
 # publish, ack) by one replica; raw_copy_events/s the stored rows copied into

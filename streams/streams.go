@@ -159,7 +159,7 @@ func Apply(ctx context.Context, js jetstream.JetStream, o IngestOptions) error {
 	if _, err := js.CreateOrUpdateObjectStore(ctx, BlobsConfig(o)); err != nil {
 		return fmt.Errorf("apply object store %s: %w", BlobsBucket, err)
 	}
-	return nil
+	return applySourcemaps(ctx, js, o)
 }
 
 // Wait retries Apply until it succeeds or ctx ends: a cluster may still be

@@ -68,6 +68,7 @@ type Event struct {
 	SDK         *SDK
 	Fingerprint []string
 	Security    *SecurityReport // csp, hpkp, expect-ct and expect-staple reports
+	DebugMeta   *DebugMeta      // debug_meta: the images (source maps by debug id, ...) the event refers to
 	CulpritSent string          // the deprecated "culprit" the SDK sent, if any
 	StartTime   time.Time       // transactions: start_timestamp
 
@@ -90,6 +91,22 @@ type Exception struct {
 	ThreadID   string      `json:"thread_id,omitempty"`
 	Mechanism  *Mechanism  `json:"mechanism,omitempty"`
 	Stacktrace *Stacktrace `json:"stacktrace,omitempty"`
+	// RawStacktrace is the stack trace as the SDK sent it when Stacktrace
+	// was symbolicated (minified JavaScript mapped to its sources).
+	RawStacktrace *Stacktrace `json:"raw_stacktrace,omitempty"`
+}
+
+// DebugMeta lists the debug files an event refers to.
+type DebugMeta struct {
+	Images []DebugImage `json:"images,omitempty"`
+}
+
+// DebugImage is one debug file: for JavaScript, type "sourcemap", the
+// debug id injected into the bundle and the URL it was loaded from.
+type DebugImage struct {
+	Type     string `json:"type,omitempty"`
+	DebugID  string `json:"debug_id,omitempty"`
+	CodeFile string `json:"code_file,omitempty"`
 }
 
 // Mechanism says how an exception was captured.

@@ -131,6 +131,7 @@ func (e *Event) stored() any {
 		HPKP           *SecurityReport             `json:"hpkp,omitempty"`
 		ExpectCT       *SecurityReport             `json:"expectct,omitempty"`
 		ExpectStaple   *SecurityReport             `json:"expectstaple,omitempty"`
+		DebugMeta      *DebugMeta                  `json:"debug_meta,omitempty"`
 	}{
 		EventID: e.EventID, ProjectID: e.ProjectID,
 		Timestamp: epochSeconds(e.Timestamp), StartTimestamp: epochSeconds(e.StartTime), Received: epochSeconds(e.Received),
@@ -140,6 +141,7 @@ func (e *Event) stored() any {
 		Exception: valuesPtr(e.Exceptions), Threads: valuesPtr(e.Threads), Stacktrace: e.Stacktrace,
 		Breadcrumbs: valuesPtr(storedBreadcrumbs(e.Breadcrumbs)), Tags: e.Tags, User: e.User, Request: e.Request,
 		Contexts: e.Contexts, Extra: e.Extra, Modules: e.Modules, SDK: e.SDK, Fingerprint: e.Fingerprint,
+		DebugMeta: e.DebugMeta,
 	}
 	if s := e.Security; s != nil {
 		switch s.Kind {

@@ -82,6 +82,7 @@ type rawEvent struct {
 	HPKP           json.RawMessage       `json:"hpkp"`
 	ExpectCT       json.RawMessage       `json:"expectct"`
 	ExpectStaple   json.RawMessage       `json:"expectstaple"`
+	DebugMeta      json.RawMessage       `json:"debug_meta"`
 }
 
 // Normalize turns an "event", "transaction" or "raw_security" item payload
@@ -132,6 +133,7 @@ func Normalize(payload []byte, m Meta) (*Event, error) {
 	e.Extra = databags(object(r.Extra))
 	e.SDK = readSDK(r.SDK)
 	e.TraceID = traceID(e.Contexts)
+	e.DebugMeta = readDebugMeta(r.DebugMeta)
 	for _, f := range r.Fingerprint {
 		if len(e.Fingerprint) == maxFingerprint {
 			break
@@ -823,4 +825,32 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-3]) + "..."
+}
+
+const maxDebugImages = 256
+
+// readDebugMeta keeps the images of debug_meta that name a debug id.
+func readDebugMeta(b json.RawMessage) *DebugMeta {
+	var raw struct {
+		Images []struct {
+			Type     flexString `json:"type"`
+			DebugID  flexString `json:"debug_id"`
+			CodeFile flexString `json:"code_file"`
+		} `json:"images"`
+	}
+	if b = firstSet(b); b == nil || lenient(b, &raw) != nil {
+		return nil
+	}
+	var dm DebugMeta
+	for _, im := range raw.Images {
+		if im.DebugID == "" || len(dm.Images) == maxDebugImages {
+			continue
+		}
+		dm.Images = append(dm.Images, DebugImage{Type: truncate(string(im.Type), maxShort),
+			DebugID: truncate(string(im.DebugID), 64), CodeFile: truncate(string(im.CodeFile), maxPath)})
+	}
+	if len(dm.Images) == 0 {
+		return nil
+	}
+	return &dm
 }

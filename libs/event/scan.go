@@ -470,7 +470,7 @@ var eventFields = []string{"event_id", "timestamp", "start_timestamp", "type", "
 	"sentry.interfaces.message", "exception", "sentry.interfaces.exception", "threads", "stacktrace",
 	"sentry.interfaces.stacktrace", "breadcrumbs", "tags", "user", "sentry.interfaces.user", "request",
 	"sentry.interfaces.http", "contexts", "extra", "modules", "sdk", "fingerprint", "csp", "hpkp",
-	"expectct", "expectstaple"}
+	"expectct", "expectstaple", "debug_meta"}
 
 func (r *rawEvent) decodeAt(b []byte, i int) int { return decodeFields(b, i, eventFields, r) }
 
@@ -552,6 +552,8 @@ func (r *rawEvent) set(name string, w *walker) {
 		r.ExpectCT = json.RawMessage(w.value())
 	case "expectstaple":
 		r.ExpectStaple = json.RawMessage(w.value())
+	case "debug_meta":
+		r.DebugMeta = json.RawMessage(w.value())
 	}
 }
 

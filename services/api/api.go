@@ -39,11 +39,12 @@ func OptionsFrom(c config.Config) Options {
 // tokens. Its store arrives when Postgres is ready; until then every route
 // answers 503.
 type API struct {
-	opt    Options
-	store  atomic.Pointer[Store]
-	auth   *Authenticator
-	mailer *Mailer
-	log    *slog.Logger
+	opt     Options
+	store   atomic.Pointer[Store]
+	auth    *Authenticator
+	mailer  *Mailer
+	log     *slog.Logger
+	uploads atomic.Pointer[uploads] // source-map chunks and assembly (chunks.go)
 
 	loginByIP      *attemptLimiter // every sign-in attempt from an address
 	loginByAccount *attemptLimiter // failed sign-ins of one account
@@ -149,7 +150,7 @@ func (a *API) routes() []route {
 		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
 		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, LevelWrite, 204, "", "", a.deleteKey},
 		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, LevelWrite, 200, "", "ProjectKey", a.rotateKey},
-	}, append(a.issueRoutes(), a.groupingRulesRoutes()...)...)
+	}, append(append(a.issueRoutes(), a.groupingRulesRoutes()...), a.sourcemapRoutes()...)...)
 }
 
 // RouteInfo describes one route, for documentation and tests.

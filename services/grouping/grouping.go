@@ -36,6 +36,7 @@ import (
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/libs/sourcemapindex"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -100,6 +101,7 @@ type Service struct {
 	nats  *natsx.Conn
 	blobs jetstream.ObjectStore
 	log   *slog.Logger
+	maps  *sourcemapindex.Index // symbolicates JavaScript frames before grouping
 	rules *ruleCache
 	zenc  *zstd.Encoder
 	zdec  *zstd.Decoder
@@ -134,6 +136,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, r
 	if opt.Workers <= 0 {
 		opt.Workers = 1
 	}
+	maps, err := sourcemapindex.New(ctx, pool, nc.JS, sourcemapindex.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
 	// One encoder per worker: EncodeAll waits for a free one.
 	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(opt.Workers))
 	if err != nil {
@@ -152,7 +158,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, r
 		changesKey = lockKey ^ 0x5a5a5a5a
 	}
 	return &Service{
-		opt: opt, pool: pool, nats: nc, blobs: blobs, log: log,
+		opt: opt, pool: pool, nats: nc, blobs: blobs, log: log, maps: maps,
 		rules: newRuleCache(pool, log, opt.RulesRefresh),
 		zenc:  zenc, zdec: zdec, m: newMetrics(reg),
 		partitions: map[time.Time]bool{},

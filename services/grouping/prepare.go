@@ -142,6 +142,7 @@ func (s *Service) decode(ctx context.Context, m *message) error {
 		if err != nil {
 			return reject("item %d (%s): %v", i, it.Type, err)
 		}
+		s.symbolicate(ctx, e)
 		p, err := s.group(e, rules, project, received, env.Header.EventID, n)
 		if err != nil {
 			return reject("item %d (%s): %v", i, it.Type, err)

@@ -87,7 +87,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, log, rolesAll, rest)
-	case "gateway", "api", "grouping", "web":
+	case "gateway", "api", "grouping", "web", "sourcemaps":
 		if cfg.NATSURL == "" {
 			return fmt.Errorf("%s: NATS_URL is required when running one role; 'faultline serve' embeds NATS", cmd)
 		}

@@ -11,10 +11,11 @@ import (
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/grouping"
+	"github.com/faultline/faultline/services/sourcemaps"
 )
 
 // migrationSets are every service's migrations, in dependency order.
-var migrationSets = []pg.Migrations{api.Migrations, grouping.Migrations}
+var migrationSets = []pg.Migrations{api.Migrations, grouping.Migrations, sourcemaps.Migrations}
 
 func migrate(ctx context.Context, cfg config.Config, out io.Writer) error {
 	pool, err := pg.Open(ctx, cfg.DatabaseURL)

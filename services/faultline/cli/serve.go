@@ -29,11 +29,12 @@ import (
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/gateway"
 	"github.com/faultline/faultline/services/grouping"
+	"github.com/faultline/faultline/services/sourcemaps"
 	"github.com/faultline/faultline/services/web"
 	"github.com/faultline/faultline/streams"
 )
 
-var rolesAll = []string{"gateway", "api", "grouping", "web"}
+var rolesAll = []string{"gateway", "api", "grouping", "web", "sourcemaps"}
 
 // deps is what roles share in one process.
 type deps struct {
@@ -53,10 +54,11 @@ type role struct {
 }
 
 var roleStarters = map[string]func(context.Context, *deps) (*role, error){
-	"gateway":  startGateway,
-	"api":      startAPI,
-	"grouping": startGrouping,
-	"web":      startWeb,
+	"gateway":    startGateway,
+	"api":        startAPI,
+	"grouping":   startGrouping,
+	"web":        startWeb,
+	"sourcemaps": startSourcemaps,
 }
 
 // gcPercent is the garbage collector's target for long-running roles when
@@ -271,6 +273,9 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := rest.SetUploads(ctx, d.nats.JS); err != nil {
+		return nil, err
+	}
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
@@ -332,6 +337,24 @@ func startGrouping(_ context.Context, d *deps) (*role, error) {
 				return nil // ctx ended
 			}
 			svc, err := grouping.New(ctx, pool, d.nats, grouping.OptionsFrom(d.cfg), d.reg, log)
+			if err != nil {
+				return err
+			}
+			return svc.Run(ctx)
+		},
+	}, nil
+}
+
+// startSourcemaps assembles uploaded artifact bundles.
+func startSourcemaps(_ context.Context, d *deps) (*role, error) {
+	log := d.log.With(slog.String("role", "sourcemaps"))
+	return &role{
+		run: func(ctx context.Context) error {
+			pool, err := d.pg.Wait(ctx, migrationSets...)
+			if err != nil {
+				return nil // ctx ended
+			}
+			svc, err := sourcemaps.New(ctx, pool, d.nats, sourcemaps.DefaultOptions(), log)
 			if err != nil {
 				return err
 			}
