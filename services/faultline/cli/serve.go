@@ -350,7 +350,7 @@ func startSourcemaps(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "sourcemaps"))
 	return &role{
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, migrationSets...)
+			pool, err := d.pg.Wait(ctx, sourcemaps.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
