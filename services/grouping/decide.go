@@ -190,7 +190,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		return announceMerge(ctx, tx, res, dd)
 	case streams.DecideDeleteIssue:
 		for _, id := range ids {
-			if err := deleteIssue(ctx, tx, id, dd); err != nil {
+			if err := deleteIssue(ctx, tx, s.schema, id, dd); err != nil {
 				return err
 			}
 		}

@@ -29,15 +29,15 @@ func Delete(ctx context.Context, pool *pgxpool.Pool, issueID int64) error {
 		if _, err := lockProjectChanges(ctx, tx, []int64{issueID}); err != nil {
 			return fmt.Errorf("issue %d: %w", issueID, err)
 		}
-		return deleteIssue(ctx, tx, issueID, decision{at: time.Now().UTC()})
+		return deleteIssue(ctx, tx, "grouping", issueID, decision{at: time.Now().UTC()})
 	})
 }
 
 // deleteIssue deletes an issue in tx, which holds its project's
 // issue-changes lock, and announces it.
-func deleteIssue(ctx context.Context, tx pgx.Tx, issueID int64, d decision) error {
+func deleteIssue(ctx context.Context, tx pgx.Tx, schema string, issueID int64, d decision) error {
 	m := streams.IssueMessage{IssueID: issueID, Change: streams.ChangeDeleted, Decision: d.id, Actor: d.actor, At: d.at}
-	err := tx.QueryRow(ctx, `SELECT project_id, status, title, culprit, level FROM grouping.issues WHERE id = $1`, issueID).
+	err := tx.QueryRow(ctx, sq(schema, `SELECT project_id, status, title, culprit, level FROM grouping.issues WHERE id = $1`), issueID).
 		Scan(&m.ProjectID, &m.Status, &m.Title, &m.Culprit, &m.Level)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("issue %d: %w", issueID, ErrNoIssue)
@@ -45,16 +45,19 @@ func deleteIssue(ctx context.Context, tx pgx.Tx, issueID int64, d decision) erro
 	if err != nil {
 		return fmt.Errorf("issue %d: %w", issueID, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO grouping.tombstones (project_id, issue_id, hashes, deleted_at)
+	if _, err := tx.Exec(ctx, sq(schema, `INSERT INTO grouping.tombstones (project_id, issue_id, hashes, deleted_at)
 		SELECT project_id, issue_id, array_agg(hash ORDER BY hash), $2 FROM grouping.issue_hashes
-		WHERE issue_id = $1 GROUP BY project_id, issue_id`, issueID, d.at); err != nil {
+		WHERE issue_id = $1 GROUP BY project_id, issue_id`), issueID, d.at); err != nil {
 		return fmt.Errorf("issue %d: record tombstone: %w", issueID, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM grouping.issues WHERE id = $1`, issueID); err != nil {
+	if _, err := tx.Exec(ctx, sq(schema, `DELETE FROM grouping.issues WHERE id = $1`), issueID); err != nil {
 		return fmt.Errorf("issue %d: delete: %w", issueID, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM grouping.events WHERE issue_id = $1`, issueID); err != nil {
+	if _, err := tx.Exec(ctx, sq(schema, `DELETE FROM grouping.events WHERE issue_id = $1`), issueID); err != nil {
 		return fmt.Errorf("issue %d: delete events: %w", issueID, err)
+	}
+	if schema != "grouping" {
+		return nil
 	}
 	return announce(ctx, tx, m, streams.ChangeDeleted+"-"+strconv.FormatInt(issueID, 10))
 }

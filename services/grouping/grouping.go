@@ -118,6 +118,10 @@ type Service struct {
 	// tombstones, during a replay, are the deleted issues' hashes: their
 	// events are not replayed.
 	tombstones tombstones
+	// feed, during a replay, are the decisions to apply in order with the
+	// events; held is an envelope that waits for the decisions before it.
+	feed *decisionFeed
+	held jetstream.Msg
 
 	partMu     sync.Mutex
 	partitions map[time.Time]bool
@@ -157,9 +161,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, r
 		lockKey = int32(xxhash.Sum64String(opt.Schema))
 		changesKey = lockKey ^ 0x5a5a5a5a
 	}
+	rules := newRuleCache(pool, log, opt.RulesRefresh)
+	rules.schema = opt.Schema
 	return &Service{
 		opt: opt, pool: pool, nats: nc, blobs: blobs, log: log, maps: maps,
-		rules: newRuleCache(pool, log, opt.RulesRefresh),
+		rules: rules,
 		zenc:  zenc, zdec: zdec, m: newMetrics(reg),
 		partitions: map[time.Time]bool{},
 		schema:     opt.Schema, lockKey: lockKey, changesKey: changesKey,
@@ -231,19 +237,35 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	defer wg.Wait()
 
 	// Two stages: while one batch is in Postgres the next is normalized.
-	batches := make(chan []*message, 1)
+	// During a replay a decision passes between batches, and the next batch
+	// is prepared only once it is applied (a rule change regroups it).
+	batches := make(chan work, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(batches)
 		for {
-			b := s.collect(ctx, ch)
+			b, d := s.collect(ctx, ch)
+			if d != nil {
+				w := work{dec: d, done: make(chan struct{})}
+				select {
+				case batches <- w:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case <-w.done:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
 			if b == nil {
 				return
 			}
 			s.prepareAll(ctx, b)
 			select {
-			case batches <- b:
+			case batches <- work{msgs: b}:
 			case <-ctx.Done():
 				return
 			}
@@ -266,7 +288,13 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	}()
 	defer close(pubq)
 	failures := 0
-	for b := range batches {
+	for w := range batches {
+		if w.dec != nil {
+			s.applyInOrder(ctx, w.dec)
+			close(w.done)
+			continue
+		}
+		b := w.msgs
 		if err := s.handle(ctx, b, pubq); err != nil {
 			if ctx.Err() != nil {
 				break
@@ -285,29 +313,58 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	return nil
 }
 
+// work is a prepared batch, or a decision to apply between batches.
+type work struct {
+	msgs []*message
+	dec  *streams.Decision
+	done chan struct{} // closed once dec is applied
+}
+
 // collect waits for a message, then takes what else is ready, up to a
-// batch, lingering briefly for more.
-func (s *Service) collect(ctx context.Context, ch <-chan jetstream.Msg) []*message {
+// batch, lingering briefly for more. During a replay it ends the batch
+// before an envelope received after the next decision, and returns that
+// decision alone when it is due.
+func (s *Service) collect(ctx context.Context, ch <-chan jetstream.Msg) ([]*message, *streams.Decision) {
 	var b []*message
-	select {
-	case m := <-ch:
+	// take adds m to the batch, or holds it back behind a due decision.
+	take := func(m jetstream.Msg) bool {
+		if s.feed != nil && s.feed.dueBefore(m) {
+			s.held = m
+			return false
+		}
 		b = append(b, &message{msg: m})
-	case <-ctx.Done():
-		return nil
+		return true
+	}
+	if m := s.held; m != nil {
+		s.held = nil
+		if !take(m) {
+			return nil, s.feed.pop()
+		}
+	} else {
+		select {
+		case m := <-ch:
+			if !take(m) {
+				return nil, s.feed.pop()
+			}
+		case <-ctx.Done():
+			return nil, nil
+		}
 	}
 	linger := time.NewTimer(s.opt.Linger)
 	defer linger.Stop()
 	for len(b) < s.opt.BatchSize {
 		select {
 		case m := <-ch:
-			b = append(b, &message{msg: m})
+			if !take(m) {
+				return b, nil
+			}
 		case <-linger.C:
-			return b
+			return b, nil
 		case <-ctx.Done():
-			return b
+			return b, nil
 		}
 	}
-	return b
+	return b, nil
 }
 
 func (s *Service) prepareAll(ctx context.Context, b []*message) {

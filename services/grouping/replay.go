@@ -93,6 +93,17 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, o ReplayOpt
 		return err
 	}
 	s.tombstones = tombs
+	decisions, err := loadDecisions(ctx, nc, o.Project, log)
+	if err != nil {
+		return err
+	}
+	s.feed = &decisionFeed{ds: decisions}
+	// Rules set before decisions were recorded hold from the start; those
+	// changed by a decision take effect at its time.
+	if _, err := pool.Exec(ctx, `INSERT INTO grouping_next.project_rules SELECT * FROM grouping.project_rules r
+		WHERE NOT EXISTS (SELECT 1 FROM grouping.decisions d WHERE d.project_id = r.project_id AND d.kind = 'set_rules')`); err != nil {
+		return fmt.Errorf("seed the new generation's rules: %w", err)
+	}
 	cc := s.ConsumerConfig()
 	cc.Durable, cc.Name = "", opt.Consumer
 	cc.Description = "grouping replay into a new generation"
@@ -176,6 +187,16 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, o ReplayOpt
 			time.Sleep(100 * time.Millisecond)
 		}
 		stopReplay()
+		// Decisions made while the replay ran (and any it has not reached)
+		// apply now; those applied already are skipped by their ids.
+		late, err := loadDecisions(ctx, nc, o.Project, log)
+		if err != nil {
+			return err
+		}
+		for i := range late {
+			s.applyInOrder(ctx, &late[i])
+		}
+		fmt.Fprintf(o.Progress, "replay: applied %d decisions in order with the events\n", len(late))
 		merged, err := reapplyMerges(ctx, tx, nextSchema, o.Project)
 		if err != nil {
 			return err
@@ -184,11 +205,15 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, o ReplayOpt
 		if _, err := applyTombstones(ctx, tx, nextSchema, o.Project, lastTomb); err != nil {
 			return err
 		}
-		n, err := carryDecisions(ctx, tx)
-		if err != nil {
-			return err
+		if len(late) == 0 {
+			// Decisions made before they were recorded on DECISIONS carry
+			// over by events, as they did then.
+			n, err := carryDecisions(ctx, tx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(o.Progress, "replay: carried %d decisions over\n", n)
 		}
-		fmt.Fprintf(o.Progress, "replay: carried %d decisions over\n", n)
 		if o.Project != 0 {
 			old = ""
 			return replaceProject(ctx, tx, o.Project)

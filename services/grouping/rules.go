@@ -18,6 +18,8 @@ type ruleCache struct {
 	log     *slog.Logger
 	refresh time.Duration
 
+	schema   string // whose project_rules: "grouping", or a replay's generation
+
 	mu       sync.RWMutex
 	rules    map[int64]*grouping.Rules
 	loadedAt time.Time
@@ -29,7 +31,7 @@ func newRuleCache(pool *pgxpool.Pool, log *slog.Logger, refresh time.Duration) *
 	if err != nil {
 		panic("grouping: empty rules do not parse: " + err.Error())
 	}
-	return &ruleCache{pool: pool, log: log, refresh: refresh, rules: map[int64]*grouping.Rules{}, none: none}
+	return &ruleCache{pool: pool, log: log, refresh: refresh, rules: map[int64]*grouping.Rules{}, none: none, schema: "grouping"}
 }
 
 // get returns project's rules, or the empty rule set.
@@ -51,7 +53,7 @@ func (c *ruleCache) load(ctx context.Context) error {
 	if fresh {
 		return nil
 	}
-	rows, err := c.pool.Query(ctx, `SELECT project_id, stack_rules, fingerprint_rules FROM grouping.project_rules`)
+	rows, err := c.pool.Query(ctx, `SELECT project_id, stack_rules, fingerprint_rules FROM `+c.schema+`.project_rules`)
 	if err != nil {
 		return err
 	}
