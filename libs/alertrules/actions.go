@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Channels an action delivers through.
@@ -108,5 +109,37 @@ func checkURL(s string) error {
 	return nil
 }
 
-// CheckURL is checkURL for webhook URLs set elsewhere (the webhooks plugin).
-func CheckURL(s string) error { return checkURL(s) }
+// SplitURLs reads the webhooks plugin's setting: one URL a line, blank
+// lines ignored.
+func SplitURLs(raw string) []string {
+	var out []string
+	for _, l := range strings.Split(raw, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// CheckWebhookURLs validates the webhooks plugin's setting: the messages
+// for its "urls" field, nil when it is good.
+func CheckWebhookURLs(raw string) []string {
+	var errs []string
+	urls := SplitURLs(raw)
+	if len(urls) > 20 {
+		errs = append(errs, "At most 20 URLs.")
+	}
+	for _, u := range urls {
+		if len(u) > 2048 || checkURL(u) != nil {
+			errs = append(errs, fmt.Sprintf("%q is not an http or https URL.", clip(u, 100)))
+		}
+	}
+	return errs
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
