@@ -276,7 +276,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 		if err != nil {
 			return 0, fmt.Errorf("triggers: %w", err)
 		}
-		type key struct{ id, change string }
+		type key struct{ ID, Change string }
 		added, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
 		if err != nil {
 			return 0, fmt.Errorf("triggers: %w", err)
@@ -308,7 +308,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 		for i, id := range trigIDs {
 			k := key{id, trigChanges[i]}
 			raw, ok := have[id]
-			if !isNew[k] || !ok || trigItems[i].history || seen[id+k.change] {
+			if !isNew[k] || !ok || trigItems[i].history || seen[id+k.Change] {
 				continue
 			}
 			if it := byID[id]; it != nil && it.fresh {
@@ -318,10 +318,10 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			if err != nil {
 				continue
 			}
-			seen[id+k.change] = true
+			seen[id+k.Change] = true
 			im := trigItems[i].im
-			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[k.change], change: k.change,
-				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.change + ":" + im.EventID})
+			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[k.Change], change: k.Change,
+				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID})
 		}
 	}
 	// 4. Fresh events: every event, and the issue changes waiting for them.
