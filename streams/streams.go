@@ -151,6 +151,9 @@ func Apply(ctx context.Context, js jetstream.JetStream, o IngestOptions) error {
 	if _, err := js.CreateOrUpdateStream(ctx, DecisionsConfig(o)); err != nil {
 		return fmt.Errorf("apply stream %s: %w", Decisions, err)
 	}
+	if _, err := js.CreateOrUpdateStream(ctx, AlertingConfig(o)); err != nil {
+		return fmt.Errorf("apply stream %s: %w", Alerting, err)
+	}
 	for _, kv := range []jetstream.KeyValueConfig{KeysConfig(o.Replicas), LimitsConfig(o.Replicas)} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
 			return fmt.Errorf("apply bucket %s: %w", kv.Bucket, err)

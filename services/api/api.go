@@ -49,6 +49,8 @@ type API struct {
 	loginByIP      *attemptLimiter // every sign-in attempt from an address
 	loginByAccount *attemptLimiter // failed sign-ins of one account
 	mailByIP       *attemptLimiter // password-reset requests and invitation acceptances
+
+	alerting atomic.Pointer[AlertingBus] // alert-rule commands (alert_rules.go)
 }
 
 // New returns the API. Call SetStore once Postgres is ready.
@@ -240,6 +242,9 @@ func (a *API) serve(rt route) http.HandlerFunc {
 			return
 		}
 		body, err := rt.handle(c)
+		if errors.Is(err, errAnswered) {
+			return
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return

@@ -1,0 +1,231 @@
+// Package alerting is Faultline's alerting role and the owner of the
+// Postgres schema "alerting": a durable consumer (alerting) of the EVENTS
+// stream that counts events per issue and minute, evaluates the projects'
+// issue-alert rules (libs/alertrules) on events and issue changes, and
+// queues their notifications; a delivery loop that sends them with retries;
+// and the applier of the ALERTING stream's commands (rule and webhooks
+// plugin changes people make through the api).
+//
+// Exactly once: an event is counted once (alerting.seen_events), a rule
+// fires at most once per frequency per issue (alerting.fires, updated
+// conditionally under its row lock), and a notification is keyed by rule,
+// issue and trigger (alerting.notifications) — all in the batch's
+// transaction, so redeliveries and concurrent replicas notify once.
+package alerting
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/klauspost/compress/zstd"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/mailer"
+	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/notify"
+	"github.com/faultline/faultline/libs/outbound"
+	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/streams"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations are the alerting role's schema migrations.
+var Migrations = pg.Migrations{Service: "alerting", FS: migrationsFS, Dir: "migrations"}
+
+// Options configure the role.
+type Options struct {
+	Consumer       string // durable consumer of EVENTS
+	CommandsName   string // durable consumer of ALERTING
+	BatchSize      int
+	Linger         time.Duration
+	AckWait        time.Duration
+	PublicURL      string
+	AllowPrivate   bool            // ALLOW_PRIVATE_WEBHOOKS
+	Backoff        []time.Duration // waits after failed attempts; one more failure is final
+	Poll           time.Duration   // how often the delivery queue is looked at
+	SendTimeout    time.Duration
+	MaxSending     int    // deliveries in flight per replica
+	PagerDutyURL   string // Events API v2 endpoint
+	RulesRefresh   time.Duration
+	SMTP           config.SMTPConfig
+	MailTLS        *mailer.Mailer // overrides SMTP (tests)
+	HistoryRetains time.Duration  // counts kept
+}
+
+// DefaultOptions are the production options.
+func DefaultOptions() Options {
+	return Options{
+		Consumer:       "alerting",
+		CommandsName:   "alerting",
+		BatchSize:      500,
+		Linger:         20 * time.Millisecond,
+		AckWait:        time.Minute,
+		Backoff:        []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute},
+		Poll:           250 * time.Millisecond,
+		SendTimeout:    10 * time.Second,
+		MaxSending:     64,
+		PagerDutyURL:   notify.PagerDutyURL,
+		RulesRefresh:   time.Second,
+		HistoryRetains: 61 * 24 * time.Hour,
+	}
+}
+
+// OptionsFrom derives the options from the process configuration and the
+// environment's ALLOW_PRIVATE_WEBHOOKS.
+func OptionsFrom(c config.Config, getenv func(string) string) Options {
+	o := DefaultOptions()
+	o.PublicURL = c.PublicURL
+	o.SMTP = c.SMTP
+	o.AllowPrivate = getenv("ALLOW_PRIVATE_WEBHOOKS") == "true"
+	return o
+}
+
+// Service is one alerting replica.
+type Service struct {
+	opt    Options
+	pool   *pgxpool.Pool
+	nats   *natsx.Conn
+	log    *slog.Logger
+	zdec   *zstd.Decoder
+	rules  *ruleCache
+	dir    *directory
+	sender *notify.Sender
+	poke   chan struct{}
+
+	startMu sync.Mutex
+	since   time.Time // messages stored before the consumer existed are history
+}
+
+// New prepares a replica; the streams must be applied and the migrations run.
+func New(pool *pgxpool.Pool, nc *natsx.Conn, opt Options, log *slog.Logger) (*Service, error) {
+	zdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		return nil, err
+	}
+	m := opt.MailTLS
+	if m == nil {
+		m = mailer.New(opt.SMTP)
+	}
+	timeout := opt.SendTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &Service{
+		opt: opt, pool: pool, nats: nc, log: log, zdec: zdec,
+		rules: newRuleCache(pool, opt.RulesRefresh),
+		dir:   &directory{pool: pool},
+		sender: &notify.Sender{
+			HTTP: outbound.NewClient(outbound.Options{AllowPrivate: opt.AllowPrivate, Timeout: timeout}),
+			Mail: m,
+		},
+		poke: make(chan struct{}, 1),
+	}, nil
+}
+
+// HTTPClient is the client deliveries use.
+func (s *Service) HTTPClient() *http.Client { return s.sender.HTTP }
+
+// ConsumerConfig is the EVENTS consumer's definition. A new consumer
+// starts at the stream's end: what happened before alerting existed is
+// history, not news.
+func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        s.opt.Consumer,
+		Description:    "alerting: rules evaluated on grouped events and issue changes",
+		FilterSubjects: []string{"events.*.grouped", "issues.*.*"},
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.opt.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  max(20*s.opt.BatchSize, 1000),
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	}
+}
+
+// Run consumes and delivers until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events, s.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %q: %w", s.opt.Consumer, err)
+	}
+	s.startMu.Lock()
+	s.since = info.Created
+	s.startMu.Unlock()
+	cmds, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Alerting, jetstream.ConsumerConfig{
+		Durable:       s.opt.CommandsName,
+		Description:   "alerting: rule and plugin changes",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %q on %s: %w", s.opt.CommandsName, streams.Alerting, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, part := range []func(context.Context) error{
+		func(ctx context.Context) error { return s.consume(ctx, cons) },
+		func(ctx context.Context) error { return s.consumeCommands(ctx, cmds) },
+		s.deliverLoop,
+		s.maintain,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := part(ctx); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// maintain prunes what no rule can look at any more.
+func (s *Service) maintain(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		for _, q := range []struct {
+			sql string
+			age time.Duration
+		}{
+			{`DELETE FROM alerting.seen_events WHERE received < $1`, 24 * time.Hour},
+			{`DELETE FROM alerting.triggers WHERE at < $1`, 24 * time.Hour},
+			{`DELETE FROM alerting.counts WHERE minute < $1`, s.opt.HistoryRetains},
+			{`DELETE FROM alerting.users WHERE minute < $1`, s.opt.HistoryRetains},
+			{`DELETE FROM alerting.notifications WHERE created_at < $1`, 90 * 24 * time.Hour},
+		} {
+			if _, err := s.pool.Exec(ctx, q.sql, now.Add(-q.age)); err != nil && ctx.Err() == nil {
+				s.log.Warn("alerting maintenance failed", slog.Any("error", err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,258 @@
+package alerting
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/mailer"
+	"github.com/faultline/faultline/libs/mailer/smtptest"
+	"github.com/faultline/faultline/libs/notify"
+	"github.com/faultline/faultline/streams"
+)
+
+const webhooksAction = `{"id":"sentry.rules.actions.notify_event_service.NotifyEventServiceAction","service":"webhooks"}`
+
+// TestFirstSeenExactlyOnceAcrossReplicas: three replicas, every message
+// delivered twice, the issue change before or after its event: each rule
+// notifies once per issue, through a receiver that fails twice first.
+func TestFirstSeenExactlyOnceAcrossReplicas(t *testing.T) {
+	h := newHarness(t)
+	h.start(3)
+	hook := newReceiver(t, 2)
+	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
+		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL+"/hook\n"))}); ans.Errors != nil || ans.Detail != "" {
+		t.Fatalf("plugin refused: %+v", ans)
+	}
+	rule := h.rule(`{"name":"new issues","actionMatch":"all","frequency":30,"environment":"prod",
+		"conditions":[{"id":"sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
+		"filters":[{"id":"sentry.rules.filters.level.LevelFilter","match":"gte","level":"40"}],
+		"actions":[` + webhooksAction + `]}`)
+	now := time.Now().UTC()
+	const issues = 4
+	for i := range int64(issues) {
+		id := newID()
+		created := streams.IssueMessage{IssueID: 100 + i, Change: streams.ChangeCreated, Title: "TimeoutError: db", Level: "error", EventID: id, At: now}
+		for range 2 { // redelivered, in both orders
+			if i%2 == 0 {
+				h.issue(created)
+				h.grouped(100+i, id, now, event(id, ""))
+			} else {
+				h.grouped(100+i, id, now, event(id, ""))
+				h.issue(created)
+			}
+		}
+		h.grouped(100+i, newID(), now, event(newID(), "")) // a second event is not "first seen"
+	}
+	h.waitCount(issues*2, `SELECT count(*) FROM alerting.seen_events`)
+	got := hook.waitOK(t, issues)
+	time.Sleep(300 * time.Millisecond) // anything extra would arrive by now
+	if n := h.count(`SELECT count(*) FROM alerting.notifications WHERE rule_id = $1`, rule); n != issues {
+		t.Fatalf("%d notifications, want %d", n, issues)
+	}
+	ok := map[string]int{}
+	for _, r := range hook.got() {
+		if r.status == 200 {
+			var body map[string]any
+			json.Unmarshal(r.body, &body)
+			ok[body["id"].(string)]++
+		}
+	}
+	if len(ok) != issues || len(hook.got()) != issues+2 {
+		t.Fatalf("received %v in %d requests, want %d issues once each after 2 failures", ok, len(got), issues)
+	}
+	// The body is Sentry's webhook-plugin shape, signed with the project's secret.
+	r := hook.got()[len(hook.got())-1]
+	var sec string
+	h.db.Pool.QueryRow(h.ctx, `SELECT secret FROM alerting.secrets WHERE project_id = 1`).Scan(&sec)
+	if r.header.Get(notify.HeaderSignature) != notify.Sign([]byte(sec), r.body) || r.header.Get(notify.HeaderTimestamp) == "" {
+		t.Fatalf("signature %q does not match the body", r.header.Get(notify.HeaderSignature))
+	}
+	var body map[string]any
+	json.Unmarshal(r.body, &body)
+	for _, k := range []string{"id", "project", "project_name", "project_slug", "level", "culprit", "message", "url", "triggering_rules", "event"} {
+		if _, ok := body[k]; !ok {
+			t.Errorf("webhook body lacks %q: %s", k, r.body)
+		}
+	}
+	if !strings.HasPrefix(body["url"].(string), "http://faultline.test:8080/organizations/acme/issues/") || body["project_slug"] != "backend" {
+		t.Errorf("url %v, project_slug %v", body["url"], body["project_slug"])
+	}
+	// Every attempt is recorded: two retried failures, then one success per issue.
+	h.waitCount(issues, `SELECT count(*) FROM alerting.attempts WHERE status = 'sent'`)
+	if n := h.count(`SELECT count(*) FROM alerting.attempts WHERE status = 'retrying' AND error LIKE '%503%'`); n != 2 {
+		t.Errorf("%d retried attempts recorded, want 2", n)
+	}
+}
+
+// TestFrequencyFiresOnceAtThreshold: more than 5 events in an hour fires
+// at the sixth event, and not again within the rule's frequency.
+func TestFrequencyFiresOnceAtThreshold(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	hook := newReceiver(t, 0)
+	h.rule(`{"name":"busy","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}],
+		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	now := time.Now().UTC()
+	for i := range 5 {
+		id := newID()
+		h.grouped(7, id, now.Add(time.Duration(i)*time.Second), event(id, ""))
+	}
+	h.waitCount(5, `SELECT count(*) FROM alerting.seen_events`)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 0 {
+		t.Fatalf("fired at 5 events: %d notifications", n)
+	}
+	sixth := newID()
+	h.grouped(7, sixth, now.Add(6*time.Second), event(sixth, ""))
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications WHERE trigger_id = $1`, "event:"+sixth)
+	for i := range 20 {
+		id := newID()
+		h.grouped(7, id, now.Add(time.Duration(7+i)*time.Second), event(id, ""))
+	}
+	h.waitCount(26, `SELECT count(*) FROM alerting.seen_events`)
+	hook.waitOK(t, 1)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(hook.got()); n != 1 {
+		t.Fatalf("%d Slack messages within the frequency, want 1", n)
+	}
+	var msg map[string]any
+	json.Unmarshal(hook.got()[0].body, &msg)
+	if msg["text"] == nil || msg["blocks"] == nil {
+		t.Fatalf("not a Slack incoming-webhook message: %s", hook.got()[0].body)
+	}
+}
+
+// TestSpike: a rise of more than 100 % over the same hour a day before
+// fires on a burst after a quiet baseline, not on steady load.
+func TestSpike(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	h.rule(`{"name":"spike","conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":100,
+		"interval":"1h","comparisonType":"percent","comparisonInterval":"1d"}],"actions":[` + webhooksAction + `]}`)
+	now := time.Now().UTC()
+	day := now.Add(-24 * time.Hour)
+	send := func(issue int64, at time.Time, n int) {
+		for i := range n {
+			id := newID()
+			h.grouped(issue, id, at.Add(-time.Duration(i)*time.Second), event(id, ""))
+		}
+	}
+	send(1, day, 3)  // quiet baseline
+	send(2, day, 20) // steady
+	h.waitCount(23, `SELECT count(*) FROM alerting.seen_events`)
+	send(2, now, 20)
+	h.waitCount(43, `SELECT count(*) FROM alerting.seen_events`)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 0 {
+		t.Fatalf("steady load fired %d notifications", n)
+	}
+	send(1, now, 10) // burst
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications WHERE issue_id = 1`)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications WHERE issue_id = 2`); n != 0 {
+		t.Fatalf("steady issue notified %d times", n)
+	}
+}
+
+// TestEmailAndChat: a regression mails a member through a real SMTP server
+// (text and HTML with links to PUBLIC_URL) and posts to every chat service.
+func TestEmailAndChat(t *testing.T) {
+	h := newHarness(t)
+	srv := smtptest.Start(t)
+	h.opt.MailTLS = mailer.New(config.SMTPConfig{Host: srv.Host, Port: srv.Port, From: "alerts@faultline.test", TLS: "none"})
+	chat := newReceiver(t, 0)
+	h.opt.PagerDutyURL = chat.URL + "/pagerduty"
+	h.start(1)
+	h.rule(`{"name":"regressions","conditions":[{"id":"sentry.rules.conditions.regression_event.RegressionEventCondition"}],
+		"actions":[{"id":"sentry.mail.actions.NotifyEmailAction","targetType":"Member","targetIdentifier":1},
+		{"id":"faultline.rules.actions.DiscordWebhookAction","webhook_url":"` + chat.URL + `/discord"},
+		{"id":"faultline.rules.actions.MattermostWebhookAction","webhook_url":"` + chat.URL + `/mattermost"},
+		{"id":"faultline.rules.actions.MSTeamsWebhookAction","webhook_url":"` + chat.URL + `/teams"},
+		{"id":"faultline.rules.actions.PagerDutyAction","routing_key":"0123456789abcdef0123456789abcdef"}]}`)
+	id := newID()
+	now := time.Now().UTC()
+	h.grouped(9, id, now, event(id, ""))
+	h.issue(streams.IssueMessage{IssueID: 9, Change: streams.ChangeRegressed, Title: "TimeoutError: db", Level: "error", EventID: id, At: now})
+	reqs := chat.waitOK(t, 4)
+	byPath := map[string]map[string]any{}
+	for _, r := range reqs {
+		var m map[string]any
+		json.Unmarshal(r.body, &m)
+		byPath[r.path] = m
+	}
+	if byPath["/discord"]["embeds"] == nil || byPath["/mattermost"]["attachments"] == nil ||
+		byPath["/teams"]["type"] != "message" || byPath["/pagerduty"]["event_action"] != "trigger" {
+		t.Fatalf("chat payloads: %v", byPath)
+	}
+	mails := srv.Wait(1, 10*time.Second)
+	if len(mails) != 1 || mails[0].To[0] != "dev@example.com" {
+		t.Fatalf("mail: %+v", mails)
+	}
+	msg, err := mails[0].Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if !strings.Contains(subj, "Regression: TimeoutError: db") || msg.Header.Get("From") != "<alerts@faultline.test>" {
+		t.Errorf("subject %q from %q", subj, msg.Header.Get("From"))
+	}
+	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	parts := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(p)
+		parts++
+		if !strings.Contains(string(b), "http://faultline.test:8080/organizations/acme/issues/9/") {
+			t.Errorf("part %s has no link to the issue: %s", p.Header.Get("Content-Type"), b)
+		}
+	}
+	if parts != 2 {
+		t.Errorf("%d parts, want text and HTML", parts)
+	}
+}
+
+// TestHistoryIsNotNotified: what the stream held before the consumer
+// existed (a replay, a new install over an old stream) notifies nobody.
+func TestHistoryIsNotNotified(t *testing.T) {
+	h := newHarness(t)
+	hook := newReceiver(t, 0)
+	id := newID()
+	h.grouped(5, id, time.Now(), event(id, ""))
+	h.issue(streams.IssueMessage{IssueID: 5, Change: streams.ChangeCreated, EventID: id, At: time.Now()})
+	h.start(1)
+	h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks", Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL))})
+	h.rule(`{"name":"all","conditions":[{"id":"sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],"actions":[` + webhooksAction + `]}`)
+	later := newID()
+	h.grouped(6, later, time.Now(), event(later, ""))
+	h.issue(streams.IssueMessage{IssueID: 6, Change: streams.ChangeCreated, EventID: later, At: time.Now()})
+	hook.waitOK(t, 1)
+	time.Sleep(200 * time.Millisecond)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 1 || len(hook.got()) != 1 {
+		t.Fatalf("%d notifications, %d requests: history was notified", n, len(hook.got()))
+	}
+}
+
+// TestInvalidRuleCommand: the applier answers Sentry's field errors.
+func TestInvalidRuleCommand(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	ans := h.command(streams.AlertCommand{Kind: streams.AlertRuleCreate, Rule: json.RawMessage(`{"name":"x","conditions":[],"actions":[]}`)})
+	if len(ans.Errors["conditions"]) == 0 || len(ans.Errors["actions"]) == 0 || ans.RuleID != 0 {
+		t.Fatalf("answer %+v", ans)
+	}
+	ans = h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks", Config: json.RawMessage(`{"urls":"ftp://x"}`)})
+	if len(ans.Errors["urls"]) == 0 {
+		t.Fatalf("answer %+v", ans)
+	}
+}

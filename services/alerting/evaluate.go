@@ -1,0 +1,533 @@
+package alerting
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faultline/faultline/libs/alertrules"
+	"github.com/faultline/faultline/streams"
+)
+
+// item is one EVENTS message of a batch.
+type item struct {
+	msg     jetstream.Msg
+	history bool // stored before the consumer existed: counted, never notified
+	g       *streams.GroupedMessage
+	ev      *alertrules.Event
+	compact []byte // ev as JSON, kept in seen_events
+	im      *streams.IssueMessage
+	fresh   bool // a grouped event not counted before
+}
+
+// evaluation is one thing rules are evaluated on.
+type evaluation struct {
+	project, issue int64
+	trigger        alertrules.Trigger
+	change         string // created, regressed, unignored, "" for an event
+	ev             *alertrules.Event
+	raw            json.RawMessage // the event's JSON for webhook bodies
+	eventID        string
+	now            time.Time
+	triggerID      string
+}
+
+var triggerOf = map[string]alertrules.Trigger{
+	streams.ChangeCreated: alertrules.TriggerCreated, streams.ChangeRegressed: alertrules.TriggerRegressed,
+	streams.ChangeUnignored: alertrules.TriggerReappeared,
+}
+
+// consume evaluates EVENTS messages in batches until ctx ends.
+func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
+	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*s.opt.BatchSize))
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
+	}
+	defer cc.Stop()
+	failures := 0
+	for {
+		b := collect(ctx, ch, s.opt.BatchSize, s.opt.Linger)
+		if b == nil {
+			return nil
+		}
+		if err := s.handle(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			wait := min(250*time.Millisecond<<min(failures, 8), 10*time.Second)
+			s.log.Warn("alerting batch failed; nak'ed for redelivery", slog.Int("messages", len(b)), slog.Any("error", err))
+			for _, m := range b {
+				m.NakWithDelay(wait)
+			}
+			continue
+		}
+		failures = 0
+	}
+}
+
+func collect(ctx context.Context, ch <-chan jetstream.Msg, n int, linger time.Duration) []jetstream.Msg {
+	var b []jetstream.Msg
+	select {
+	case m := <-ch:
+		b = append(b, m)
+	case <-ctx.Done():
+		return nil
+	}
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	for len(b) < n {
+		select {
+		case m := <-ch:
+			b = append(b, m)
+		case <-t.C:
+			return b
+		case <-ctx.Done():
+			return b
+		}
+	}
+	return b
+}
+
+// decode reads the batch's messages; the ones that cannot be read are
+// terminated.
+func (s *Service) decode(msgs []jetstream.Msg) []*item {
+	s.startMu.Lock()
+	since := s.since
+	s.startMu.Unlock()
+	var out []*item
+	for _, m := range msgs {
+		it := &item{msg: m}
+		if md, err := m.Metadata(); err == nil && md.Timestamp.Before(since) {
+			it.history = true
+		}
+		var err error
+		if strings.HasPrefix(m.Subject(), "events.") {
+			var g streams.GroupedMessage
+			if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
+				it.g = &g
+				if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
+					it.compact, err = json.Marshal(it.ev)
+				}
+			}
+		} else {
+			var im streams.IssueMessage
+			if im, err = streams.DecodeIssue(m.Data()); err == nil {
+				it.im = &im
+			}
+		}
+		if err != nil {
+			s.log.Warn("EVENTS message rejected", slog.String("subject", m.Subject()), slog.Any("error", err))
+			m.TermWithReason(clip(err.Error(), 200))
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// handle counts, evaluates and queues one batch in one transaction, then
+// acknowledges it.
+func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) error {
+	items := s.decode(msgs)
+	if len(items) == 0 {
+		return nil
+	}
+	rules, err := s.rules.get(ctx)
+	if err != nil {
+		return err
+	}
+	queued := 0
+	for attempt := 0; ; attempt++ {
+		queued = 0
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			queued, err = s.store(ctx, tx, items, rules)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if err == nil || attempt >= 4 || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		it.msg.Ack()
+	}
+	if queued > 0 {
+		select {
+		case s.poke <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func uuidOf(hex32 string) (string, bool) {
+	if len(hex32) != 32 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(hex32); err != nil {
+		return "", false
+	}
+	return hex32[:8] + "-" + hex32[8:12] + "-" + hex32[12:16] + "-" + hex32[16:20] + "-" + hex32[20:], true
+}
+
+func minute(t time.Time) time.Time { return t.UTC().Truncate(time.Minute) }
+
+// store is the batch's transaction; it returns how many deliveries it
+// queued.
+func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map[int64][]rule) (int, error) {
+	// 1. Events not counted before.
+	var ids []string
+	var issues []int64
+	var received []time.Time
+	var compact [][]byte
+	byID := map[string]*item{}
+	for _, it := range items {
+		if it.g == nil {
+			continue
+		}
+		u, ok := uuidOf(it.g.EventID)
+		if !ok || byID[u] != nil {
+			continue
+		}
+		byID[u] = it
+		ids, issues, received, compact = append(ids, u), append(issues, it.g.IssueID), append(received, it.g.Received), append(compact, it.compact)
+	}
+	var freshIDs []string
+	if len(ids) > 0 {
+		rows, err := tx.Query(ctx, `INSERT INTO alerting.seen_events (event_id, issue_id, received, event)
+			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::jsonb[]) ON CONFLICT DO NOTHING RETURNING event_id::text`,
+			ids, issues, received, compact)
+		if err != nil {
+			return 0, fmt.Errorf("claim events: %w", err)
+		}
+		if freshIDs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return 0, fmt.Errorf("claim events: %w", err)
+		}
+		for _, id := range freshIDs {
+			byID[id].fresh = true
+		}
+	}
+	// 2. Counts, users, releases, issues.
+	if err := s.count(ctx, tx, items); err != nil {
+		return 0, err
+	}
+	// 3. Issue changes: triggers to rendezvous with their events.
+	var evals []evaluation
+	seen := map[string]bool{} // event id + change evaluated
+	var trigIDs, trigChanges []string
+	var trigIssues []int64
+	var trigAt []time.Time
+	var trigItems []*item
+	for _, it := range items {
+		im := it.im
+		if im == nil {
+			continue
+		}
+		switch im.Change {
+		case streams.ChangeAssigned:
+			assignee := ""
+			if im.Assignee != nil {
+				assignee = *im.Assignee
+			}
+			if _, err := tx.Exec(ctx, `UPDATE alerting.issues SET assignee = $2 WHERE issue_id = $1`, im.IssueID, assignee); err != nil {
+				return 0, fmt.Errorf("assignee: %w", err)
+			}
+			continue
+		case streams.ChangeCreated, streams.ChangeRegressed, streams.ChangeUnignored:
+		default:
+			continue // a decision triggers nothing a rule does not ask for
+		}
+		if u, ok := uuidOf(im.EventID); ok {
+			trigIDs, trigChanges, trigIssues, trigAt, trigItems = append(trigIDs, u), append(trigChanges, im.Change), append(trigIssues, im.IssueID), append(trigAt, im.At), append(trigItems, it)
+			continue
+		}
+		if !it.history { // unignored by the passing of time: no event
+			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[im.Change], change: im.Change,
+				ev: &alertrules.Event{Level: im.Level, Title: im.Title, Culprit: im.Culprit}, now: im.At,
+				triggerID: im.Change + ":" + strconv.FormatInt(im.At.UnixMicro(), 36)})
+		}
+	}
+	if len(trigIDs) > 0 {
+		rows, err := tx.Query(ctx, `INSERT INTO alerting.triggers (event_id, change, issue_id, at)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING RETURNING event_id::text, change`,
+			trigIDs, trigChanges, trigIssues, trigAt)
+		if err != nil {
+			return 0, fmt.Errorf("triggers: %w", err)
+		}
+		type key struct{ ID, Change string }
+		added, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+		if err != nil {
+			return 0, fmt.Errorf("triggers: %w", err)
+		}
+		isNew := map[key]bool{}
+		for _, k := range added {
+			isNew[k] = true
+		}
+		// A trigger whose event was counted (by this batch or an earlier
+		// one) is evaluated now with it; otherwise its event evaluates it
+		// when it comes. Both sides lock the issue's row first (count), so
+		// one of them sees the other.
+		rows, err = tx.Query(ctx, `SELECT event_id::text, event FROM alerting.seen_events WHERE event_id = ANY($1::uuid[])`, trigIDs)
+		if err != nil {
+			return 0, fmt.Errorf("trigger events: %w", err)
+		}
+		type seenEv struct {
+			ID    string
+			Event []byte
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[seenEv])
+		if err != nil {
+			return 0, fmt.Errorf("trigger events: %w", err)
+		}
+		have := map[string][]byte{}
+		for _, f := range found {
+			have[f.ID] = f.Event
+		}
+		for i, id := range trigIDs {
+			k := key{id, trigChanges[i]}
+			raw, ok := have[id]
+			if !isNew[k] || !ok || trigItems[i].history || seen[id+k.Change] {
+				continue
+			}
+			if it := byID[id]; it != nil && it.fresh {
+				continue // evaluated below, with the fresh event
+			}
+			ev, err := alertrules.DecodeEvent(raw)
+			if err != nil {
+				continue
+			}
+			seen[id+k.Change] = true
+			im := trigItems[i].im
+			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[k.Change], change: k.Change,
+				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID})
+		}
+	}
+	// 4. Fresh events: every event, and the issue changes waiting for them.
+	if len(freshIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT event_id::text, change FROM alerting.triggers WHERE event_id = ANY($1::uuid[])`, freshIDs)
+		if err != nil {
+			return 0, fmt.Errorf("waiting triggers: %w", err)
+		}
+		type waiting struct{ ID, Change string }
+		ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[waiting])
+		if err != nil {
+			return 0, fmt.Errorf("waiting triggers: %w", err)
+		}
+		changes := map[string][]string{}
+		for _, w := range ws {
+			changes[w.ID] = append(changes[w.ID], w.Change)
+		}
+		for _, id := range freshIDs {
+			it := byID[id]
+			if it.history {
+				continue
+			}
+			g := it.g
+			base := evaluation{project: g.ProjectID, issue: g.IssueID, ev: it.ev, raw: g.Event, eventID: g.EventID, now: g.Received}
+			for _, c := range changes[id] {
+				if seen[id+c] {
+					continue
+				}
+				seen[id+c] = true
+				e := base
+				e.trigger, e.change, e.triggerID = triggerOf[c], c, c+":"+g.EventID
+				evals = append(evals, e)
+			}
+			e := base
+			e.trigger, e.triggerID = alertrules.TriggerEvent, "event:"+g.EventID
+			evals = append(evals, e)
+		}
+	}
+	if len(evals) == 0 {
+		return 0, nil
+	}
+	return s.evaluate(ctx, tx, evals, rules)
+}
+
+// count adds the fresh events to the per-minute counts, users, releases
+// and issues, in key order so replicas never deadlock.
+func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
+	type ck struct {
+		project, issue int64
+		minute         time.Time
+	}
+	type uk struct {
+		issue  int64
+		minute time.Time
+		user   string
+	}
+	type rk struct {
+		project int64
+		release string
+	}
+	type is struct {
+		project int64
+		first   time.Time
+		n       int64
+	}
+	counts, users, releases, iss := map[ck]int64{}, map[uk]bool{}, map[rk]time.Time{}, map[int64]*is{}
+	touch := func(issue, project int64, t time.Time, n int64) {
+		x := iss[issue]
+		if x == nil {
+			x = &is{project: project, first: t}
+			iss[issue] = x
+		}
+		if t.Before(x.first) {
+			x.first = t
+		}
+		x.n += n
+	}
+	for _, it := range items {
+		if it.g != nil && it.fresh {
+			g, m := it.g, minute(it.g.Received)
+			counts[ck{g.ProjectID, g.IssueID, m}]++
+			counts[ck{g.ProjectID, 0, m}]++
+			if u := it.ev.UserKey(); u != "" {
+				users[uk{g.IssueID, m, clip(u, 200)}] = true
+			}
+			if r := it.ev.Release; r != "" {
+				k := rk{g.ProjectID, clip(r, 200)}
+				if t, ok := releases[k]; !ok || g.Received.Before(t) {
+					releases[k] = g.Received
+				}
+			}
+			touch(g.IssueID, g.ProjectID, g.Received, 1)
+		}
+		if it.im != nil && triggerOf[it.im.Change] != 0 {
+			touch(it.im.IssueID, it.im.ProjectID, it.im.At, 0)
+		}
+	}
+	// issues first: their rows are what an issue change and its event
+	// rendezvous on.
+	ids := make([]int64, 0, len(iss))
+	for id := range iss {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var projs, ns []int64
+	var firsts []time.Time
+	for _, id := range ids {
+		projs, firsts, ns = append(projs, iss[id].project), append(firsts, iss[id].first), append(ns, iss[id].n)
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.issues (issue_id, project_id, first_seen, times_seen)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
+			ON CONFLICT (issue_id) DO UPDATE SET times_seen = issues.times_seen + excluded.times_seen,
+				first_seen = least(issues.first_seen, excluded.first_seen)`, ids, projs, firsts, ns); err != nil {
+			return fmt.Errorf("issues: %w", err)
+		}
+	}
+	if len(counts) > 0 {
+		keys := make([]ck, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			a, b := keys[i], keys[j]
+			if a.issue != b.issue {
+				return a.issue < b.issue
+			}
+			if a.project != b.project {
+				return a.project < b.project
+			}
+			return a.minute.Before(b.minute)
+		})
+		var p, i, n []int64
+		var m []time.Time
+		for _, k := range keys {
+			p, i, m, n = append(p, k.project), append(i, k.issue), append(m, k.minute), append(n, counts[k])
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.counts (project_id, issue_id, minute, n)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
+			ON CONFLICT (issue_id, project_id, minute) DO UPDATE SET n = counts.n + excluded.n`, p, i, m, n); err != nil {
+			return fmt.Errorf("counts: %w", err)
+		}
+	}
+	if len(users) > 0 {
+		var i []int64
+		var m []time.Time
+		var u []string
+		for k := range users {
+			i, m, u = append(i, k.issue), append(m, k.minute), append(u, k.user)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.users (issue_id, minute, user_key)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u); err != nil {
+			return fmt.Errorf("users: %w", err)
+		}
+	}
+	if len(releases) > 0 {
+		var p []int64
+		var r []string
+		var t []time.Time
+		for k, v := range releases {
+			p, r, t = append(p, k.project), append(r, k.release), append(t, v)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.releases (project_id, release, first_seen)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
+			ON CONFLICT (project_id, release) DO UPDATE SET first_seen = least(releases.first_seen, excluded.first_seen)
+			WHERE excluded.first_seen < releases.first_seen`, p, r, t); err != nil {
+			return fmt.Errorf("releases: %w", err)
+		}
+	}
+	return nil
+}
+
+// windowCounts is a Counter over counts fetched for one evaluation.
+type windowCounts map[alertrules.Window]int64
+
+func (w windowCounts) Count(x alertrules.Window) int64 { return w[x] }
+
+// counts fetches the windows rules need for an issue at time now. Windows
+// are whole minutes ending with now's minute.
+func counts(ctx context.Context, tx pgx.Tx, project, issue int64, now time.Time, ws []alertrules.Window) (windowCounts, error) {
+	out := windowCounts{}
+	if len(ws) == 0 {
+		return out, nil
+	}
+	end := minute(now).Add(time.Minute)
+	var kinds []int32
+	var starts, ends []time.Time
+	for _, w := range ws {
+		e := end.Add(-w.Offset)
+		kinds, starts, ends = append(kinds, int32(w.Kind)), append(starts, e.Add(-w.Length)), append(ends, e)
+	}
+	rows, err := tx.Query(ctx, `SELECT CASE w.kind
+		WHEN 0 THEN (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = $2 AND project_id = $1 AND minute >= w.s AND minute < w.e)
+		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = $2 AND minute >= w.s AND minute < w.e)
+		ELSE (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = 0 AND project_id = $1 AND minute >= w.s AND minute < w.e) END
+		FROM unnest($3::int[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS w(kind, s, e, i) ORDER BY w.i`,
+		project, issue, kinds, starts, ends)
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	for i, w := range ws {
+		out[w] = ns[i]
+	}
+	return out, nil
+}

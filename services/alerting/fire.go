@@ -1,0 +1,198 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/faultline/faultline/libs/alertrules"
+	"github.com/faultline/faultline/libs/alertstore"
+	"github.com/faultline/faultline/libs/notify"
+)
+
+// evaluate runs the projects' rules on evals and queues the notifications
+// of those that fire.
+func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule) (int, error) {
+	// In issue order, so replicas take the rows of alerting.fires in the
+	// same order.
+	sort.SliceStable(evals, func(i, j int) bool { return evals[i].issue < evals[j].issue })
+	var issueIDs []int64
+	projects := map[int64]bool{}
+	for _, e := range evals {
+		if len(rules[e.project]) > 0 {
+			issueIDs = append(issueIDs, e.issue)
+			projects[e.project] = true
+		}
+	}
+	if len(issueIDs) == 0 {
+		return 0, nil
+	}
+	state := map[int64]alertrules.Issue{}
+	rows, err := tx.Query(ctx, `SELECT issue_id, first_seen, times_seen, assignee FROM alerting.issues WHERE issue_id = ANY($1)`, issueIDs)
+	if err != nil {
+		return 0, fmt.Errorf("issue state: %w", err)
+	}
+	for rows.Next() {
+		var is alertrules.Issue
+		if err := rows.Scan(&is.ID, &is.FirstSeen, &is.TimesSeen, &is.Assignee); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		state[is.ID] = is
+	}
+	rows.Close()
+	latest := map[int64]string{}
+	var projIDs []int64
+	for p := range projects {
+		projIDs = append(projIDs, p)
+	}
+	rows, err = tx.Query(ctx, `SELECT DISTINCT ON (project_id) project_id, release FROM alerting.releases
+		WHERE project_id = ANY($1) ORDER BY project_id, first_seen DESC, release DESC`, projIDs)
+	if err != nil {
+		return 0, fmt.Errorf("latest releases: %w", err)
+	}
+	for rows.Next() {
+		var p int64
+		var r string
+		if err := rows.Scan(&p, &r); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		latest[p] = r
+	}
+	rows.Close()
+
+	type countKey struct {
+		issue int64
+		at    time.Time
+	}
+	cache := map[countKey]windowCounts{}
+	queued := 0
+	for _, e := range evals {
+		rs := rules[e.project]
+		if len(rs) == 0 {
+			continue
+		}
+		ck := countKey{e.issue, minute(e.now)}
+		wc, ok := cache[ck]
+		if !ok {
+			var ws []alertrules.Window
+			seen := map[alertrules.Window]bool{}
+			for _, r := range rs {
+				for _, w := range r.Windows() {
+					if !seen[w] {
+						seen[w] = true
+						ws = append(ws, w)
+					}
+				}
+			}
+			if wc, err = counts(ctx, tx, e.project, e.issue, e.now, ws); err != nil {
+				return 0, err
+			}
+			cache[ck] = wc
+		}
+		is := state[e.issue]
+		is.ID = e.issue
+		in := &alertrules.Input{Trigger: e.trigger, Event: e.ev, Issue: is, Now: e.now, LatestRelease: latest[e.project], Counts: wc}
+		for _, r := range rs {
+			if !r.Matches(in) {
+				continue
+			}
+			n, err := s.fire(ctx, tx, r, e)
+			if err != nil {
+				return 0, err
+			}
+			queued += n
+		}
+	}
+	return queued, nil
+}
+
+// fire records that r fired for e, unless the rule notified about the
+// issue within its frequency or this trigger was already notified, and
+// queues a delivery per destination.
+func (s *Service) fire(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (int, error) {
+	var won bool
+	err := tx.QueryRow(ctx, `INSERT INTO alerting.fires (rule_id, issue_id, fired_at) VALUES ($1, $2, $3)
+		ON CONFLICT (rule_id, issue_id) DO UPDATE SET fired_at = excluded.fired_at
+		WHERE fires.fired_at <= excluded.fired_at - make_interval(mins => $4)
+		RETURNING true`, r.id, e.issue, e.now, r.Frequency).Scan(&won)
+	if err == pgx.ErrNoRows {
+		return 0, nil // throttled
+	}
+	if err != nil {
+		return 0, fmt.Errorf("throttle: %w", err)
+	}
+	var nid int64
+	err = tx.QueryRow(ctx, `INSERT INTO alerting.notifications (rule_id, issue_id, trigger_id, project_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING RETURNING id`, r.id, e.issue, e.triggerID, e.project).Scan(&nid)
+	if err == pgx.ErrNoRows {
+		return 0, nil // notified before
+	}
+	if err != nil {
+		return 0, fmt.Errorf("notification: %w", err)
+	}
+	p, err := s.dir.project(ctx, tx, e.project)
+	if err != nil {
+		return 0, fmt.Errorf("project: %w", err)
+	}
+	a := &notify.Alert{RuleID: r.id, RuleName: r.Name, Trigger: e.change, ProjectID: e.project, Project: p.Slug, OrgSlug: p.Org,
+		IssueID: e.issue, Title: e.ev.Title, Culprit: e.ev.Culprit, Level: e.ev.Level, Platform: e.ev.Platform,
+		Message: e.ev.Message, EventID: e.eventID, Event: e.raw, At: e.now, PublicURL: s.opt.PublicURL}
+	if a.Trigger == "" {
+		a.Trigger = "event"
+	}
+	if a.Message == "" {
+		a.Message = a.Title
+	}
+	type dest struct {
+		channel, kind, target string
+		body                  any
+	}
+	var ds []dest
+	for _, act := range r.Actions {
+		switch act.Channel {
+		case alertrules.ChannelWebhooks:
+			urls, _, err := alertstore.WebhookURLs(ctx, tx, e.project)
+			if err != nil {
+				return 0, err
+			}
+			for _, u := range urls {
+				ds = append(ds, dest{act.Channel, "http", u, notify.Webhook(a)})
+			}
+		case alertrules.ChannelSlack:
+			ds = append(ds, dest{act.Channel, "http", act.URL, notify.Slack(a)})
+		case alertrules.ChannelDiscord:
+			ds = append(ds, dest{act.Channel, "http", act.URL, notify.Discord(a)})
+		case alertrules.ChannelMattermost:
+			ds = append(ds, dest{act.Channel, "http", act.URL, notify.Mattermost(a)})
+		case alertrules.ChannelTeams:
+			ds = append(ds, dest{act.Channel, "http", act.URL, notify.Teams(a)})
+		case alertrules.ChannelPagerDuty:
+			ds = append(ds, dest{act.Channel, "http", s.opt.PagerDutyURL, notify.PagerDuty(a, act.RoutingKey, act.Severity)})
+		case alertrules.ChannelEmail:
+			to, err := s.dir.recipients(ctx, tx, e.project, act)
+			if err != nil {
+				return 0, err
+			}
+			for _, addr := range to {
+				ds = append(ds, dest{act.Channel, "mail", addr, notify.Mail(a, addr)})
+			}
+		}
+	}
+	for _, d := range ds {
+		b, err := json.Marshal(d.body)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.deliveries (notification_id, project_id, rule_id, issue_id, channel, kind, target, body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, nid, e.project, r.id, e.issue, d.channel, d.kind, d.target, b); err != nil {
+			return 0, fmt.Errorf("queue delivery: %w", err)
+		}
+	}
+	return len(ds), nil
+}
