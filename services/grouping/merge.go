@@ -193,8 +193,8 @@ func mergeIssues(ctx context.Context, tx pgx.Tx, schema string, ids []int64, rec
 		}
 	}
 	if record {
-		if _, err := tx.Exec(ctx, `INSERT INTO grouping.merges (project_id, parent_hash, hashes)
-			SELECT $1, $2, array_agg(hash ORDER BY hash) FROM grouping.issue_hashes WHERE issue_id = $3`,
+		if _, err := tx.Exec(ctx, q(`INSERT INTO grouping.merges (project_id, parent_hash, hashes)
+			SELECT $1, $2, array_agg(hash ORDER BY hash) FROM grouping.issue_hashes WHERE issue_id = $3`),
 			parent.project, parent.primaryHash, parent.id); err != nil {
 			return res, fmt.Errorf("merge: record: %w", err)
 		}

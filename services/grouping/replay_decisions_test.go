@@ -3,6 +3,8 @@ package grouping
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -69,7 +71,9 @@ func TestReplayKeepsDecisions(t *testing.T) {
 		t.Fatal("the rule grouped nothing live")
 	}
 	var progress bytes.Buffer
-	if err := Replay(ctx, e.pool, e.nc, ReplayOptions{Progress: &progress, Service: testOptions()}, testLog); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := Replay(rctx, e.pool, e.nc, ReplayOptions{Progress: &progress, Service: testOptions()}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))); err != nil {
 		t.Fatalf("replay: %v\n%s", err, progress.String())
 	}
 	replayed := decisionSnapshot(t, e.pool)
@@ -111,8 +115,8 @@ func decisionSnapshot(t *testing.T, pool *pgxpool.Pool) map[string]any {
 	return map[string]any{
 		"issues": q(`SELECT primary_hash, title, times_seen, users_seen, first_seen, last_seen, status, substatus, status_changed_at,
 			resolved_in_release, ignore_until_count, ignore_base_count, assignee FROM grouping.issues ORDER BY primary_hash`),
-		"hashes": q(`SELECT h.hash, i.primary_hash FROM grouping.issue_hashes h JOIN grouping.issues i ON i.id = h.issue_id ORDER BY h.hash`),
-		"events": q(`SELECT e.event_id, i.primary_hash, e.hashes FROM grouping.events e JOIN grouping.issues i ON i.id = e.issue_id ORDER BY e.event_id`),
+		"hashes":   q(`SELECT h.hash, i.primary_hash FROM grouping.issue_hashes h JOIN grouping.issues i ON i.id = h.issue_id ORDER BY h.hash`),
+		"events":   q(`SELECT e.event_id, i.primary_hash, e.hashes FROM grouping.events e JOIN grouping.issues i ON i.id = e.issue_id ORDER BY e.event_id`),
 		"timeouts": timeouts,
 	}
 }
