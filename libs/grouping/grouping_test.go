@@ -522,6 +522,7 @@ func TestExplainGolden(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no events")
 	}
+	browsers, _ := filepath.Glob("testdata/browsers/*.json")
 	stack, fp := splitRulesFile(t, "testdata/rules.txt")
 	rules, err := ParseRules(stack, fp)
 	if err != nil {
@@ -537,6 +538,9 @@ func TestExplainGolden(t *testing.T) {
 		runs = append(runs, run{filepath.Base(n), base + ".json", nil})
 	}
 	runs = append(runs, run{"go_error.json", "go_error.rules.json", rules}, run{"js_browser.json", "js_browser.rules.json", rules})
+	for _, n := range browsers {
+		runs = append(runs, run{filepath.Join("..", "browsers", filepath.Base(n)), "browsers_" + filepath.Base(n), nil})
+	}
 	for _, r := range runs {
 		t.Run(r.golden, func(t *testing.T) {
 			res := Compute(normalize(t, readEvent(t, r.event)), r.rules)

@@ -50,7 +50,7 @@ func normalizeJSFunction(raw string) (name string, steps []string) {
 		}
 	}
 	if strings.HasSuffix(name, "<") {
-		return "", append(steps, `a Firefox anonymous function ("<" suffix)`)
+		return "", append(steps, `Firefox's "<" suffix`)
 	}
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name, steps = name[i+1:], append(steps, "kept the innermost name of Firefox's outer/inner")

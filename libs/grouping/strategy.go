@@ -465,12 +465,15 @@ func buildFrameParts(f *event.Frame, platform string) *frameParts {
 	}
 	fn := newComponent("function")
 	raw := firstNonEmpty(f.Function, f.RawFunction, f.Symbol)
-	var name string
+	var name, anonHint string
 	if js {
 		var steps []string
 		name, steps = normalizeJSFunction(raw)
-		if name != "" && len(steps) > 0 {
+		switch {
+		case name != "" && len(steps) > 0:
 			fn.Hint = "normalized from " + strconv.Quote(raw) + ": " + strings.Join(steps, "; ")
+		case name == "" && len(steps) > 0:
+			anonHint = "ignored anonymous function (" + strings.Join(steps, "; ") + ")"
 		}
 	} else {
 		name = trimFunction(raw)
@@ -479,7 +482,7 @@ func buildFrameParts(f *event.Frame, platform string) *frameParts {
 		if raw != "" {
 			fn.Values = []any{raw}
 		}
-		fn.ignore("ignored unknown or anonymous function")
+		fn.ignore(firstNonEmpty(anonHint, "ignored unknown or anonymous function"))
 	} else {
 		fn.Values = []any{name}
 	}
