@@ -25,7 +25,9 @@ type refParamKind struct {
 	re     *regexp.Regexp
 }
 
-func refWord(c byte) bool { return c == '_' || c >= '0' && c <= '9' || (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+func refWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || (c|0x20) >= 'a' && (c|0x20) <= 'z'
+}
 
 // refBoundary is \b before s[i].
 func refBoundary(s string, i int) bool {

@@ -363,9 +363,9 @@ func normalizeModule(m string) string {
 // by later events with the same frame (partsCache). Nothing changes them
 // once built.
 type frameParts struct {
-	values []any
+	values     []any
 	lowQuality string // why a JavaScript frame never groups (native or eval'd code), or ""
-	key    string // the values that contribute, when the frame does
+	key        string // the values that contribute, when the frame does
 }
 
 // frameKey is what a frame's parts are built from.
