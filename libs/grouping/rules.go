@@ -596,14 +596,8 @@ type globFast struct {
 }
 
 func newGlobFast(g string, fold bool) globFast {
-	lead, trail := strings.HasPrefix(g, "**"), strings.HasSuffix(g, "**") && len(g) >= 4
-	lit := g
-	if lead {
-		lit = lit[2:]
-	}
-	if trail {
-		lit = lit[:len(lit)-2]
-	}
+	lit, lead := strings.CutPrefix(g, "**")
+	lit, trail := strings.CutSuffix(lit, "**")
 	if lit == "" || strings.ContainsAny(lit, "*?[") || !isASCII(lit) {
 		return globFast{}
 	}
