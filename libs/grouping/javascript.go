@@ -185,8 +185,19 @@ var defaultRules = sync.OnceValue(func() []StackRule {
 	if err != nil {
 		panic("grouping: built-in JavaScript rules: " + err.Error())
 	}
+	// A frame's parts hold which built-in rules match it: at most 64
+	// rules, each matching on what the parts are built from.
+	if len(r.Stack) > 64 {
+		panic("grouping: more than 64 built-in rules")
+	}
 	for i := range r.Stack {
-		r.Stack[i].Text = "built-in " + r.Stack[i].Text
+		sr := &r.Stack[i]
+		sr.Text = "built-in " + sr.Text
+		for _, m := range sr.Matchers {
+			if len(sr.Caller)+len(sr.Callee) > 0 || !(m.Key == "family" || m.Key == "path" || m.Key == "module" || m.Key == "function") {
+				panic("grouping: built-in rule " + sr.Text + " matches more than the frame's parts")
+			}
+		}
 	}
 	return r.Stack
 })

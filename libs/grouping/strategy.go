@@ -102,10 +102,21 @@ func (g *grouper) applyStackRules(st *event.Stacktrace) *stackState {
 		return s
 	}
 	n := len(st.Frames)
+	var anyBuiltin uint64
+	for i := 0; i < n && len(builtin) > 0; i++ {
+		anyBuiltin |= g.partsOf(st, s, i).builtin
+	}
 	for ri := range len(builtin) + len(project) {
+		if ri < len(builtin) && anyBuiltin&(1<<ri) == 0 {
+			continue // the rule matches no frame
+		}
 		rule := ruleAt(builtin, project, ri)
 		for i := 0; i < n; i++ {
-			if !allMatch(rule.Matchers, g.view(st, s, i)) {
+			if ri < len(builtin) {
+				if s.parts[i].builtin&(1<<ri) == 0 {
+					continue
+				}
+			} else if !allMatch(rule.Matchers, g.view(st, s, i)) {
 				continue
 			}
 			if len(rule.Caller) > 0 && (i == 0 || !allMatch(rule.Caller, g.view(st, s, i-1))) {
@@ -366,6 +377,7 @@ type frameParts struct {
 	values     []any
 	lowQuality string // why a JavaScript frame never groups (native or eval'd code), or ""
 	key        string // the values that contribute, when the frame does
+	builtin    uint64 // bit i: the i-th built-in rule matches the frame
 }
 
 // frameKey is what a frame's parts are built from.
@@ -386,13 +398,19 @@ var partsCache = struct {
 
 const maxCachedParts = 16384
 
-// frameComponent is the component of the i-th frame of st (s is its state).
-func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kind string) (*Component, *frameParts) {
+// partsOf is the parts of the i-th frame of st (s is its state).
+func (g *grouper) partsOf(st *event.Stacktrace, s *stackState, i int) *frameParts {
 	p := s.parts[i]
 	if p == nil {
 		p = g.cachedFrameParts(&st.Frames[i])
 		s.parts[i] = p
 	}
+	return p
+}
+
+// frameComponent is the component of the i-th frame of st (s is its state).
+func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kind string) (*Component, *frameParts) {
+	p := g.partsOf(st, s, i)
 	fs := s.frames[i]
 	c := &Component{ID: "frame", Contributes: true, Values: p.values}
 	switch {
@@ -508,6 +526,12 @@ func buildFrameParts(f *event.Frame, platform string) *frameParts {
 	p.key = leafValues(&Component{Contributes: true, Values: values})
 	if js {
 		p.lowQuality = jsLowQualityFrame(raw, firstNonEmpty(f.AbsPath, f.Filename))
+		v := frameView{f: f, platform: platform}
+		for i, r := range defaultRules() {
+			if allMatch(r.Matchers, v) {
+				p.builtin |= 1 << i
+			}
+		}
 	}
 	return p
 }
