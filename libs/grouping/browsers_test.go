@@ -2,7 +2,6 @@ package grouping
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -22,13 +21,9 @@ import (
 // context lines, names from the map or the enclosing scope).
 var browserNames = []string{"chrome", "edge", "firefox", "safari"}
 
+// readBrowser reads testdata/browsers/name.
 func readBrowser(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "browsers", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return readEvent(t, filepath.Join("..", "browsers", name))
 }
 
 func TestBrowsersGroupTogether(t *testing.T) {
