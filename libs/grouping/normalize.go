@@ -50,6 +50,25 @@ func Parameterize(msg string) string {
 	return b.String()
 }
 
+// parameterKinds are the placeholders Parameterize writes.
+var parameterKinds = []string{"<url>", "<email>", "<swift_txn_id>", "<hostname>", "<uuid>", "<datetime>", "<date>",
+	"<time>", "<ip>", "<hex>", "<sha1>", "<md5>", "<float>", "<int>", "<quoted>", "<bool>"}
+
+// parameterHint says what Parameterize replaced in msg (norm), for
+// explanations: "" when nothing.
+func parameterHint(msg, norm string) string {
+	if norm == msg {
+		return ""
+	}
+	var kinds []string
+	for _, k := range parameterKinds {
+		if strings.Contains(norm, k) && !strings.Contains(msg, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return "stripped event-specific values: " + strings.Join(kinds, ", ")
+}
+
 // paramTriggers are the bytes one of which every parameter has, unless it
 // is a URL.
 const paramTriggers = "0123456789'\"@.=-:"

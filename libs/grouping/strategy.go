@@ -330,9 +330,7 @@ func (g *grouper) exceptionComponent(ex *event.Exception, kind string) *Componen
 	} else {
 		norm := Parameterize(v)
 		val.Values = []any{norm}
-		if norm != v {
-			val.Hint = "stripped event-specific values"
-		}
+		val.Hint = parameterHint(v, norm)
 	}
 	c.Values = append(c.Values, typ, val)
 	return c.settle("ignored because no part of the exception contributes")
@@ -608,9 +606,7 @@ func (g *grouper) messageComponent() *Component {
 	}
 	norm := Parameterize(msg)
 	c := newComponent("message", norm)
-	if norm != msg {
-		c.Hint = "stripped event-specific values"
-	}
+	c.Hint = parameterHint(msg, norm)
 	return c
 }
 
