@@ -476,12 +476,12 @@ func TestParameterize(t *testing.T) {
 		{"user 42 not found", "user <int> not found"},
 		{"took 3.25s", "took <float>s"},
 		{"id 6f1c2a9e-5b7d-4c3e-9a1f-2b3c4d5e6f70", "id <uuid>"},
-		{"from 10.0.0.1 and ::1 and fe80::1ff:fe23:4567:890a", "from <ip> and ::<int> and <ip>"},
+		{"from 10.0.0.1 and ::1 and fe80::1ff:fe23:4567:890a", "from <ip> and <ip> and <ip>"},
 		{"mail bob.smith@example.co.uk now", "mail <email> now"},
 		{"GET https://api.example.com/v1/users/9?x=1 failed", "GET <url> failed"},
 		{"at 2024-05-01T10:00:03.5+02:00 and 2024-05-01 and 10:22:01", "at <datetime> and <date> and <time>"},
 		{"on Wed, 01 May 2024 10:00:00 GMT", "on <datetime>"},
-		{"ptr 0x7ffd5e2a and sha 3f786850e387550fdab836ed7e6dc881de23001b", "ptr <hex> and sha <hex>"},
+		{"ptr 0x7ffd5e2a and sha 3f786850e387550fdab836ed7e6dc881de23001b", "ptr <hex> and sha <sha1>"},
 		{"key 'user_id' missing in \"profile\"", "key <quoted> missing in <quoted>"},
 		{"deadbeef cafe user42 v2", "deadbeef cafe user42 v2"},
 		{"no parameters here", "no parameters here"},
@@ -522,6 +522,7 @@ func TestExplainGolden(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no events")
 	}
+	browsers, _ := filepath.Glob("testdata/browsers/*.json")
 	stack, fp := splitRulesFile(t, "testdata/rules.txt")
 	rules, err := ParseRules(stack, fp)
 	if err != nil {
@@ -537,6 +538,9 @@ func TestExplainGolden(t *testing.T) {
 		runs = append(runs, run{filepath.Base(n), base + ".json", nil})
 	}
 	runs = append(runs, run{"go_error.json", "go_error.rules.json", rules}, run{"js_browser.json", "js_browser.rules.json", rules})
+	for _, n := range browsers {
+		runs = append(runs, run{filepath.Join("..", "browsers", filepath.Base(n)), "browsers_" + filepath.Base(n), nil})
+	}
 	for _, r := range runs {
 		t.Run(r.golden, func(t *testing.T) {
 			res := Compute(normalize(t, readEvent(t, r.event)), r.rules)

@@ -7,16 +7,23 @@ import (
 )
 
 // Parameterize replaces what varies between occurrences of the same message
-// (numbers, hex values, UUIDs, IP addresses, e-mails, dates and times, URLs,
-// quoted values) by placeholders such as <int> and <uuid>.
+// by placeholders, as Sentry's grouping does: URLs, e-mails, OpenStack
+// Swift transaction ids, host names (under common top-level domains),
+// UUIDs, dates and times (ISO 8601; RFC 822, 850, 1123 and 2822, numeric
+// zones included; JavaScript's Date strings), IPv4 and IPv6 addresses
+// (with a /prefix length, or IPv4-mapped), hex values, SHA-1 and MD5-like
+// hashes, numbers (a "-" between two words is a dash, not a minus sign),
+// quoted values and the booleans after "=" in any case: <url>, <email>,
+// <swift_txn_id>, <hostname>, <uuid>, <datetime>, <date>, <time>, <ip>,
+// <hex>, <sha1>, <md5>, <float>, <int>, <quoted>, <bool>.
 func Parameterize(msg string) string {
 	if len(msg) > 8192 {
 		msg = msg[:8192]
 	}
-	if !strings.ContainsAny(msg, "0123456789'\"@") && !strings.Contains(msg, "://") {
+	if !strings.ContainsAny(msg, paramTriggers) && !strings.Contains(msg, "://") {
 		return msg // nothing any pattern could match
 	}
-	sc := paramScanner{s: msg}
+	sc := paramScanner{s: msg, hostDot: -1}
 	var b strings.Builder
 	last := 0
 	for i := 0; ; {
@@ -25,14 +32,9 @@ func Parameterize(msg string) string {
 			break
 		}
 		i = end
-		tok := msg[start:end]
-		if name == "hex" && !strings.HasPrefix(tok, "0x") && !strings.HasPrefix(tok, "0X") {
-			switch {
-			case strings.Trim(tok, "0123456789") == "":
-				name = "int"
-			case strings.Trim(tok, "abcdefABCDEF") == "":
-				continue // a word such as "deadbeef" or "facade"
-			}
+		name, keep := classifyParam(name, msg[start:end])
+		if !keep {
+			continue
 		}
 		if b.Len() == 0 {
 			b.Grow(len(msg))
@@ -46,6 +48,91 @@ func Parameterize(msg string) string {
 	}
 	b.WriteString(msg[last:])
 	return b.String()
+}
+
+// parameterKinds are the placeholders Parameterize writes.
+var parameterKinds = []string{"<url>", "<email>", "<swift_txn_id>", "<hostname>", "<uuid>", "<datetime>", "<date>",
+	"<time>", "<ip>", "<hex>", "<sha1>", "<md5>", "<float>", "<int>", "<quoted>", "<bool>"}
+
+// parameterHint says what Parameterize replaced in msg (norm), for
+// explanations: "" when nothing.
+func parameterHint(msg, norm string) string {
+	if norm == msg {
+		return ""
+	}
+	var kinds []string
+	for _, k := range parameterKinds {
+		if strings.Contains(norm, k) && !strings.Contains(msg, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return "stripped event-specific values: " + strings.Join(kinds, ", ")
+}
+
+// paramTriggers are the bytes one of which every parameter has, unless it
+// is a URL.
+const paramTriggers = "0123456789'\"@.=-:"
+
+// classifyParam names a hex match by what it looks like: digits only are
+// an <int>, 40 and 32 digits a <sha1> and an <md5>; letters only are a
+// word ("deadbeef", "facade") and stay (keep false).
+func classifyParam(name, tok string) (string, bool) {
+	if name != "hex" || strings.HasPrefix(tok, "0x") || strings.HasPrefix(tok, "0X") {
+		return name, true
+	}
+	switch {
+	case strings.Trim(tok, "0123456789") == "":
+		return "int", true
+	case strings.Trim(tok, "abcdefABCDEF") == "":
+		return "", false
+	case len(tok) == 40:
+		return "sha1", true
+	case len(tok) == 32:
+		return "md5", true
+	}
+	return name, true
+}
+
+// topLevelDomains are the top-level domains a <hostname> ends with: the
+// hundred most common, as Sentry takes them (lower or upper case).
+var topLevelDomains = []string{
+	"com", "net", "org", "jp", "de", "uk", "fr", "br", "it", "ru", "es", "me", "gov", "pl", "ca", "au", "cn",
+	"co", "in", "nl", "edu", "info", "eu", "ch", "id", "at", "kr", "cz", "mx", "be", "tv", "se", "tr", "tw",
+	"al", "ua", "ir", "vn", "cl", "sk", "ly", "cc", "to", "no", "fi", "us", "pt", "dk", "ar", "hu", "tk", "gr",
+	"il", "news", "ro", "my", "biz", "ie", "za", "nz", "sg", "ee", "th", "io", "xyz", "pe", "bg", "hk", "rs",
+	"lt", "link", "ph", "club", "si", "site", "mobi", "by", "cat", "wiki", "la", "ga", "xxx", "cf", "hr", "ng",
+	"jobs", "online", "kz", "ug", "gq", "ae", "is", "lv", "pro", "fm", "tips", "ms", "sa", "app",
+}
+
+var tldSet = func() map[string]bool {
+	m := make(map[string]bool, len(topLevelDomains))
+	for _, t := range topLevelDomains {
+		m[t] = true
+	}
+	return m
+}()
+
+// isTLD: t is a top-level domain, all in lower or all in upper case.
+func isTLD(t string) bool {
+	if len(t) < 2 || len(t) > 6 {
+		return false
+	}
+	var buf [6]byte
+	upper, lower := false, false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+			c |= 0x20
+		default:
+			return false
+		}
+		buf[i] = c
+	}
+	return upper != lower && tldSet[string(buf[:len(t)])]
 }
 
 // isVolatileSegment tells a path segment that changes with every

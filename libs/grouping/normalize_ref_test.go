@@ -14,56 +14,113 @@ import (
 var (
 	refVolatileSegmentRE = regexp.MustCompile(`^(?:v?\d+(?:[._-]\d+)*|[0-9a-f]{7,40})$`)
 	refNameVersionRE     = regexp.MustCompile(`[.-]v?\d+(?:\.\d+)+`)
-	refParamRE           = regexp.MustCompile(strings.Join([]string{
-		`(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>()\[\]{}]+)`,
-		`(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})`,
-		`(?P<uuid>\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b)`,
-		`(?P<datetime>\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2}\b)?)`,
-		`(?P<datetime>\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2}(?: [A-Z]{3}|[+-]\d{4})?)`,
-		`(?P<date>\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b)`,
-		`(?P<time>\b\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\b)`,
-		`(?P<ip>\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|\b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?\b)`,
-		`(?P<hex>\b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b)`,
-		`(?P<float>-?\b\d+\.\d+)`,
-		`(?P<int>-?\b\d+)`,
-		`(?P<quoted>'[^'\n]{1,200}'|"[^"\n]{1,200}")`,
-	}, "|"))
-	refParamNames = refParamRE.SubexpNames()
+	refTLDs              = strings.Join(topLevelDomains, "|")
 )
+
+// refParamKind is one kind of parameter: its regexp, anchored where the
+// scan stands, and what must come before it (RE2 has no lookbehind).
+type refParamKind struct {
+	name   string
+	before func(s string, i int) bool
+	re     *regexp.Regexp
+}
+
+func refWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || (c|0x20) >= 'a' && (c|0x20) <= 'z'
+}
+
+// refBoundary is \b before s[i].
+func refBoundary(s string, i int) bool {
+	return (i > 0 && refWord(s[i-1])) != (i < len(s) && refWord(s[i]))
+}
+
+func refAnywhere(string, int) bool { return true }
+
+// refNotWordBefore: not after a word character (a minus sign, not a dash
+// between two words; "::" not inside "Class::method").
+func refNotWordBefore(s string, i int) bool { return i == 0 || !refWord(s[i-1]) }
+
+func refNotWordOrColonBefore(s string, i int) bool {
+	return i == 0 || (!refWord(s[i-1]) && s[i-1] != ':')
+}
+
+func refAfterEquals(s string, i int) bool { return i > 0 && s[i-1] == '=' }
+
+// refParamKinds are tried in order at each position; the first that
+// matches wins, with its leftmost-first (Perl) extent.
+var refParamKinds = func() []refParamKind {
+	const (
+		h    = `[0-9a-fA-F]{1,4}`
+		v4   = `(?:\d{1,3}\.){3}\d{1,3}`
+		cidr = `(?:/\d{1,3}\b|\b)`
+		mon  = `(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)`
+		day  = `(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)`
+	)
+	k := func(name string, before func(string, int) bool, re string) refParamKind {
+		return refParamKind{name, before, regexp.MustCompile(`^(?:` + re + `)`)}
+	}
+	tlds := `(?:` + refTLDs + `|` + strings.ToUpper(refTLDs) + `)`
+	return []refParamKind{
+		k("url", refBoundary, `[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>()\[\]{}]+`),
+		k("email", refAnywhere, `[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`),
+		k("swift_txn_id", refBoundary, `tx[0-9a-f]{21}-[0-9a-f]{10}\S*`),
+		k("hostname", refBoundary, `(?:[a-zA-Z0-9-]{1,63}\.)+`+tlds+`\b`),
+		k("uuid", refBoundary, `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`),
+		k("datetime", refBoundary, `\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2}\b)?`),
+		// RFC 822, 1123 and 2822 ("Mon, 2 Jan 2006 15:04:05 -0700"), RFC 850
+		// ("Monday, 02-Jan-06 15:04:05 MST").
+		k("datetime", refBoundary, `(?:(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|`+day[3:len(day)-1]+`), )?`+
+			`\d{1,2}[ -]`+mon+`[ -]\d{2,4} \d{2}:\d{2}(?::\d{2})?\b(?: (?:[+-]\d{4}|[A-Z]{2,4}|Z)\b)?`),
+		// JavaScript's Date.prototype.toString.
+		k("datetime", refBoundary, day+` `+mon+` \d{2} \d{4} \d{2}:\d{2}:\d{2} GMT[+-]\d{4}(?: \([A-Za-z ]{1,64}\))?`),
+		k("date", refBoundary, `\d{4}-\d{2}-\d{2}\b|\d{1,2}/\d{1,2}/\d{2,4}\b`),
+		k("time", refBoundary, `\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\b`),
+		k("ip", refBoundary, v4+cidr+`|(?:`+h+`:){7}`+h+cidr+`|(?:`+h+`:){1,6}:(?:`+h+`(?::`+h+`)*)?`+cidr),
+		k("ip", refNotWordOrColonBefore, `::(?:[fF]{4}:)?`+v4+cidr+`|::`+h+`(?::`+h+`)*`+cidr),
+		k("hex", refBoundary, `0[xX][0-9a-fA-F]+\b|[0-9a-fA-F]{8,}\b`),
+		k("float", refBoundary, `\d+\.\d+`),
+		k("float", refNotWordBefore, `-\d+\.\d+`),
+		k("int", refBoundary, `\d+`),
+		k("int", refNotWordBefore, `-\d+`),
+		k("quoted", refAnywhere, `'[^'\n]{1,200}'|"[^"\n]{1,200}"`),
+		k("bool", refAfterEquals, `(?:[tT][rR][uU][eE]|[fF][aA][lL][sS][eE])\b`),
+	}
+}()
 
 func refParameterize(msg string) string {
 	if len(msg) > 8192 {
 		msg = msg[:8192]
 	}
-	if !strings.ContainsAny(msg, "0123456789'\"@") && !strings.Contains(msg, "://") {
-		return msg
-	}
-	idx := refParamRE.FindAllStringSubmatchIndex(msg, -1)
-	if idx == nil {
+	if !strings.ContainsAny(msg, paramTriggers) && !strings.Contains(msg, "://") {
 		return msg
 	}
 	var b strings.Builder
 	last := 0
-	for _, m := range idx {
-		name := ""
-		for g := 1; 2*g < len(m); g++ {
-			if m[2*g] >= 0 {
-				name = refParamNames[g]
+	for i := 0; i < len(msg); {
+		name, end := "", -1
+		for _, k := range refParamKinds {
+			if !k.before(msg, i) {
+				continue
+			}
+			if m := k.re.FindStringIndex(msg[i:]); m != nil {
+				name, end = k.name, i+m[1]
 				break
 			}
 		}
-		tok := msg[m[0]:m[1]]
-		if name == "hex" && !strings.HasPrefix(tok, "0x") && !strings.HasPrefix(tok, "0X") {
-			switch {
-			case strings.Trim(tok, "0123456789") == "":
-				name = "int"
-			case strings.Trim(tok, "abcdefABCDEF") == "":
-				continue
-			}
+		if end < 0 {
+			i++
+			continue
 		}
-		b.WriteString(msg[last:m[0]])
-		b.WriteString("<" + name + ">")
-		last = m[1]
+		name, keep := classifyParam(name, msg[i:end])
+		if keep {
+			b.WriteString(msg[last:i])
+			b.WriteString("<" + name + ">")
+			last = end
+		}
+		i = end
+	}
+	if last == 0 {
+		return msg
 	}
 	b.WriteString(msg[last:])
 	return b.String()
@@ -163,6 +220,15 @@ var paramSeeds = []string{
 	"3ee.1.2.3.4.5 1.2.3 1.2.3.4.5 256.256.256.256",
 	"id=00000000000 0X1F 0xg 0x",
 	"x@y.z a@b.co mail@-x.io",
+	"connect to db-2.example.com failed; to API.EXAMPLE.NET, Mixed.Com and a.com.br or x.com-y, x.com_1, main.rs",
+	"route 10.0.0.0/8 and 2001:db8::/32 and 2001:db8::1/128 via ::ffff:192.0.2.128 and ::FFFF:1.2.3.4/33 and ::abcd:1",
+	"Foo::bar() and a ::1 b:::1 and x::y",
+	"Mon, 02 Jan 2006 15:04:05 -0700 and Monday, 02-Jan-06 15:04:05 MST and 5 Jan 24 10:00 Z and Sat, 1 Feb 2020 10:00:61 GMTX",
+	"Thu Jan 02 2025 15:04:05 GMT+0100 (Central European Standard Time) and Thu Jan 02 2025 15:04:05 GMT-0500",
+	"ok=true done=FALSE x=True1 y= false z=falsey",
+	"txb5b7f3d4e2c1a0f9e8d7c-0065f1a2b3 and txb5b7f3d4e2c1a0f9e8d7c-0065f1a2b3-dfw1 (retry) tx0123456789abcdef01234-0123456789",
+	"range 1-2-3 and port-8080, -5 and a-1 and 12:345:6789",
+	"sha1 3f786850e387550fdab836ed7e6dc881de23001b md5 9e107d9d372bb6826bd81d3542a419d6 hex 9e107d9d372bb",
 }
 
 func FuzzNormalizeFilenameMatchesRegexp(f *testing.F) {

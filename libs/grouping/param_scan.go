@@ -12,6 +12,9 @@ type paramScanner struct {
 	// The email local part run that starts at or before the current
 	// position ends at emailRun; emailEnd is where the email ends, or -1.
 	emailRun, emailEnd int
+	// A host name's labels up to the first '.' at hostDot are followed by
+	// the same labels whatever the start: hostEnd is where it ends, or -1.
+	hostDot, hostEnd int
 }
 
 // next is the first match at or after i: its start, end and kind, or
@@ -34,6 +37,16 @@ func (p *paramScanner) next(i int) (start, end int, kind string) {
 				return i, e, "email"
 			}
 		}
+		if b && c == 't' {
+			if e := p.swiftTxn(i); e >= 0 {
+				return i, e, "swift_txn_id"
+			}
+		}
+		if b && isLabel(c) {
+			if e := p.hostname(i); e >= 0 {
+				return i, e, "hostname"
+			}
+		}
 		if b && isHex(c) {
 			if e := p.uuid(i); e >= 0 {
 				return i, e, "uuid"
@@ -44,8 +57,11 @@ func (p *paramScanner) next(i int) (start, end int, kind string) {
 				return i, e, "datetime"
 			}
 		}
-		if b && (c == 'M' || c == 'T' || c == 'W' || c == 'F' || c == 'S') {
+		if b && (isDigit(c) || (c >= 'A' && c <= 'Z')) {
 			if e := p.datetimeRFC(i); e >= 0 {
+				return i, e, "datetime"
+			}
+			if e := p.datetimeJS(i); e >= 0 {
 				return i, e, "datetime"
 			}
 		}
@@ -61,11 +77,18 @@ func (p *paramScanner) next(i int) (start, end int, kind string) {
 			if e := p.ip(i); e >= 0 {
 				return i, e, "ip"
 			}
+		}
+		if c == ':' && (i == 0 || (!isWordByte(s[i-1]) && s[i-1] != ':')) {
+			if e := p.ip6Leading(i); e >= 0 {
+				return i, e, "ip"
+			}
+		}
+		if b && isHex(c) {
 			if e := p.hex(i); e >= 0 {
 				return i, e, "hex"
 			}
 		}
-		if (b && isDigit(c)) || (c == '-' && i+1 < len(s) && isDigit(s[i+1])) {
+		if (b && isDigit(c)) || (c == '-' && i+1 < len(s) && isDigit(s[i+1]) && (i == 0 || !isWordByte(s[i-1]))) {
 			j := i
 			if c == '-' {
 				j++
@@ -79,6 +102,11 @@ func (p *paramScanner) next(i int) (start, end int, kind string) {
 		if c == '\'' || c == '"' {
 			if e := p.quoted(i); e >= 0 {
 				return i, e, "quoted"
+			}
+		}
+		if i > 0 && s[i-1] == '=' {
+			if e := p.boolean(i); e >= 0 {
+				return i, e, "bool"
 			}
 		}
 	}
@@ -201,17 +229,15 @@ func (p *paramScanner) nHex(i, n int) int {
 	return i + n
 }
 
-// uuid: \b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b
+// uuid: \b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b
+// (without dashes it is an <md5>, as Sentry has it).
 func (p *paramScanner) uuid(i int) int {
 	j := p.nHex(i, 8)
-	for _, n := range []int{4, 4, 4, 12} {
-		if j < 0 {
+	for _, n := range [...]int{4, 4, 4, 12} {
+		if j < 0 || !p.at(j, '-') {
 			return -1
 		}
-		if p.at(j, '-') {
-			j++
-		}
-		j = p.nHex(j, n)
+		j = p.nHex(j+1, n)
 	}
 	if j < 0 || !p.boundary(j) {
 		return -1
@@ -271,54 +297,143 @@ func (p *paramScanner) isoDate(i int) int {
 	return p.nDigits(j+1, 2)
 }
 
-// datetimeRFC: \b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2}(?: [A-Z]{3}|[+-]\d{4})?
-func (p *paramScanner) datetimeRFC(i int) int {
-	s := p.s
-	if i+5 > len(s) {
+// prefixFold is s[i:] starting with w, ASCII letters in either case.
+func (p *paramScanner) hasPrefix(i int, w string) bool {
+	return i >= 0 && i+len(w) <= len(p.s) && p.s[i:i+len(w)] == w
+}
+
+// month is the end of a month's abbreviation at i, or -1.
+func (p *paramScanner) month(i int) int {
+	if i+3 > len(p.s) {
 		return -1
 	}
-	switch s[i : i+3] {
+	switch p.s[i : i+3] {
+	case "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
+		return i + 3
+	}
+	return -1
+}
+
+// weekday is the end of a day's abbreviation at i, or -1.
+func (p *paramScanner) weekday(i int) int {
+	if i+3 > len(p.s) {
+		return -1
+	}
+	switch p.s[i : i+3] {
 	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
-	default:
-		return -1
+		return i + 3
 	}
-	if s[i+3:i+5] != ", " {
-		return -1
+	return -1
+}
+
+var weekdayNames = [...]string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+
+// datetimeRFC: \b(?:(?:Monday|…|Sunday|Mon|…|Sun), )?\d{1,2}[ -]MON[ -]\d{2,4}
+// \d{2}:\d{2}(?::\d{2})?\b(?: (?:[+-]\d{4}|[A-Z]{2,4}|Z)\b)?
+func (p *paramScanner) datetimeRFC(i int) int {
+	j := i
+	if !isDigit(p.s[i]) {
+		d := -1
+		for _, w := range weekdayNames {
+			if p.hasPrefix(i, w) {
+				d = i + len(w)
+				break
+			}
+		}
+		if d < 0 || !p.hasPrefix(d, ", ") {
+			d = p.weekday(i)
+		}
+		if d < 0 || !p.hasPrefix(d, ", ") {
+			return -1
+		}
+		j = d + 2
 	}
-	j := i + 5
 	d := p.digits(j)
-	if d-j < 1 || d-j > 2 || !p.at(d, ' ') {
+	if d-j < 1 || d-j > 2 || !(p.at(d, ' ') || p.at(d, '-')) {
 		return -1
 	}
-	j = d + 1
-	if j+4 > len(s) || s[j] < 'A' || s[j] > 'Z' || s[j+1] < 'a' || s[j+1] > 'z' || s[j+2] < 'a' || s[j+2] > 'z' || s[j+3] != ' ' {
+	if j = p.month(d + 1); j < 0 || !(p.at(j, ' ') || p.at(j, '-')) {
 		return -1
 	}
-	j = p.nDigits(j+4, 4)
+	d = p.digits(j + 1)
+	if d-(j+1) < 2 || d-(j+1) > 4 || !p.at(d, ' ') {
+		return -1
+	}
+	if j = p.nDigits(d+1, 2); j < 0 || !p.at(j, ':') {
+		return -1
+	}
+	if j = p.nDigits(j+1, 2); j < 0 {
+		return -1
+	}
+	if p.at(j, ':') {
+		if k := p.nDigits(j+1, 2); k >= 0 && p.boundary(k) {
+			j = k
+		} else if !p.boundary(j) {
+			return -1
+		}
+	} else if !p.boundary(j) {
+		return -1
+	}
+	if !p.at(j, ' ') {
+		return j
+	}
+	z := j + 1
+	if p.at(z, '+') || p.at(z, '-') {
+		if k := p.nDigits(z+1, 4); k >= 0 && p.boundary(k) {
+			return k
+		}
+	}
+	u := z
+	for u < len(p.s) && p.s[u] >= 'A' && p.s[u] <= 'Z' {
+		u++
+	}
+	if n := u - z; n >= 2 && n <= 4 && p.boundary(u) {
+		return u
+	}
+	if p.at(z, 'Z') && p.boundary(z+1) {
+		return z + 1
+	}
+	return j
+}
+
+// datetimeJS: \bDAY MON \d{2} \d{4} \d{2}:\d{2}:\d{2} GMT[+-]\d{4}(?: \([A-Za-z ]{1,64}\))?
+func (p *paramScanner) datetimeJS(i int) int {
+	j := p.weekday(i)
 	if j < 0 || !p.at(j, ' ') {
 		return -1
 	}
+	if j = p.month(j + 1); j < 0 || !p.at(j, ' ') {
+		return -1
+	}
+	for _, n := range [...]int{2, 4} {
+		if j = p.nDigits(j+1, n); j < 0 || !p.at(j, ' ') {
+			return -1
+		}
+	}
+	j++
 	for k := 0; k < 3; k++ {
 		if k > 0 {
 			if !p.at(j, ':') {
 				return -1
 			}
 			j++
-		} else {
-			j++
 		}
 		if j = p.nDigits(j, 2); j < 0 {
 			return -1
 		}
 	}
-	if p.at(j, ' ') && j+4 <= len(s) {
-		if u := s[j+1 : j+4]; u[0] >= 'A' && u[0] <= 'Z' && u[1] >= 'A' && u[1] <= 'Z' && u[2] >= 'A' && u[2] <= 'Z' {
-			return j + 4
-		}
+	if !p.hasPrefix(j, " GMT") || !(p.at(j+4, '+') || p.at(j+4, '-')) {
+		return -1
 	}
-	if p.at(j, '+') || p.at(j, '-') {
-		if k := p.nDigits(j+1, 4); k >= 0 {
-			return k
+	if j = p.nDigits(j+5, 4); j < 0 {
+		return -1
+	}
+	if p.hasPrefix(j, " (") {
+		k := p.run(j+2, func(c byte) bool { return isLetter(c) || c == ' ' })
+		if n := k - (j + 2); n >= 1 && p.at(k, ')') {
+			if n <= 64 {
+				return k + 1
+			}
 		}
 	}
 	return j
@@ -372,30 +487,49 @@ func (p *paramScanner) time(i int) int {
 	return -1
 }
 
-// ip: \b(?:\d{1,3}\.){3}\d{1,3}\b
-// | \b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b
-// | \b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?\b
+// ipEnd: (?:/\d{1,3}\b|\b) at i, where an address ends with its prefix
+// length, or -1.
+func (p *paramScanner) ipEnd(i int) int {
+	if p.at(i, '/') {
+		if d := p.digits(i + 1); d-(i+1) >= 1 && d-(i+1) <= 3 && p.boundary(d) {
+			return d
+		}
+	}
+	if p.boundary(i) {
+		return i
+	}
+	return -1
+}
+
+// ipv4: (?:\d{1,3}\.){3}\d{1,3}, the end or -1.
+func (p *paramScanner) ipv4(i int) int {
+	j := i
+	for k := 0; k < 4; k++ {
+		d := p.digits(j)
+		if d-j < 1 || d-j > 3 {
+			return -1
+		}
+		if k < 3 {
+			if !p.at(d, '.') {
+				return -1
+			}
+			d++
+		}
+		j = d
+	}
+	return j
+}
+
+// ip: \b(?:\d{1,3}\.){3}\d{1,3}END
+// | \b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}END
+// | \b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?END
+// where END is ipEnd.
 func (p *paramScanner) ip(i int) int {
 	if isDigit(p.s[i]) {
-		j := i
-		ok := true
-		for k := 0; k < 4 && ok; k++ {
-			d := p.digits(j)
-			if d-j < 1 || d-j > 3 {
-				ok = false
-				break
+		if j := p.ipv4(i); j >= 0 {
+			if e := p.ipEnd(j); e >= 0 {
+				return e
 			}
-			if k < 3 {
-				if !p.at(d, '.') {
-					ok = false
-					break
-				}
-				d++
-			}
-			j = d
-		}
-		if ok && p.boundary(j) {
-			return j
 		}
 	}
 	// Full form: seven groups then a last one.
@@ -410,8 +544,10 @@ func (p *paramScanner) ip(i int) int {
 		groups++
 	}
 	if groups == 7 {
-		if h := p.run(j, isHex); h-j >= 1 && h-j <= 4 && p.boundary(h) {
-			return h
+		if h := p.run(j, isHex); h-j >= 1 && h-j <= 4 {
+			if e := p.ipEnd(h); e >= 0 {
+				return e
+			}
 		}
 	}
 	// Compressed form: one to six groups, "::", then the rest.
@@ -428,20 +564,48 @@ func (p *paramScanner) ip(i int) int {
 	if groups == 0 || !p.at(j, ':') {
 		return -1
 	}
-	t := j + 1
+	return p.ip6Tail(j + 1)
+}
+
+// ip6Tail: (?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?END after a "::"
+// that ends at t.
+func (p *paramScanner) ip6Tail(t int) int {
 	r := p.run(t, isHex) - t
 	for a := min(4, r); a >= 1; a-- {
 		if e := p.ip6Rest(t + a); e >= 0 {
 			return e
 		}
 	}
-	if p.boundary(t) {
-		return t
+	return p.ipEnd(t)
+}
+
+// ip6Leading, at a "::" not after a word character or ':':
+// ::(?:[fF]{4}:)?IPV4END | ::[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*END
+func (p *paramScanner) ip6Leading(i int) int {
+	if !p.at(i+1, ':') {
+		return -1
+	}
+	t := i + 2
+	for _, skip := range [...]int{5, 0} {
+		if skip == 5 && !(p.at(t+4, ':') && (p.s[t]|0x20) == 'f' && (p.s[t+1]|0x20) == 'f' && (p.s[t+2]|0x20) == 'f' && (p.s[t+3]|0x20) == 'f') {
+			continue
+		}
+		if j := p.ipv4(t + skip); j >= 0 {
+			if e := p.ipEnd(j); e >= 0 {
+				return e
+			}
+		}
+	}
+	r := p.run(t, isHex) - t
+	for a := min(4, r); a >= 1; a-- {
+		if e := p.ip6Rest(t + a); e >= 0 {
+			return e
+		}
 	}
 	return -1
 }
 
-// ip6Rest: (?::[0-9a-fA-F]{1,4})*\b from i, greedy with backtracking.
+// ip6Rest: (?::[0-9a-fA-F]{1,4})*END from i, greedy with backtracking.
 func (p *paramScanner) ip6Rest(i int) int {
 	for {
 		if !p.at(i, ':') {
@@ -451,10 +615,10 @@ func (p *paramScanner) ip6Rest(i int) int {
 		if r < 1 {
 			break
 		}
-		// Only the longest group can be followed by ':' or \b; shorter
+		// Only the longest group can be followed by ':' or END; shorter
 		// ones are followed by a hex digit.
 		if r > 4 {
-			// {1,4} stops inside the run: neither ':' nor \b follows.
+			// {1,4} stops inside the run: neither ':' nor END follows.
 			break
 		}
 		if e := p.ip6Rest(i + 1 + r); e >= 0 {
@@ -462,10 +626,7 @@ func (p *paramScanner) ip6Rest(i int) int {
 		}
 		break
 	}
-	if p.boundary(i) {
-		return i
-	}
-	return -1
+	return p.ipEnd(i)
 }
 
 // hex: \b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b
@@ -500,4 +661,85 @@ func (p *paramScanner) quoted(i int) int {
 		j += w
 	}
 	return -1
+}
+
+// swiftTxn: \btx[0-9a-f]{21}-[0-9a-f]{10}\S*
+func (p *paramScanner) swiftTxn(i int) int {
+	if !p.hasPrefix(i, "tx") {
+		return -1
+	}
+	lowerHex := func(c byte) bool { return isDigit(c) || (c >= 'a' && c <= 'f') }
+	j := i + 2
+	for _, n := range [...]int{21, 10} {
+		if j+n > len(p.s) {
+			return -1
+		}
+		for k := j; k < j+n; k++ {
+			if !lowerHex(p.s[k]) {
+				return -1
+			}
+		}
+		j += n
+		if n == 21 {
+			if !p.at(j, '-') {
+				return -1
+			}
+			j++
+		}
+	}
+	return p.run(j, func(c byte) bool {
+		return c != ' ' && c != '\t' && c != '\n' && c != '\f' && c != '\r'
+	})
+}
+
+// hostname: \b(?:[a-zA-Z0-9-]{1,63}\.)+TLD\b, TLD as isTLD tells: the
+// labels go as far as they can, then give back from the last until a top-
+// level domain follows.
+func (p *paramScanner) hostname(i int) int {
+	dot := p.run(i, isLabel)
+	if dot-i > 63 || !p.at(dot, '.') {
+		return -1
+	}
+	if dot == p.hostDot {
+		return p.hostEnd
+	}
+	var dotsBuf [8]int
+	dots := append(dotsBuf[:0], dot)
+	for j := dot; ; {
+		n := p.run(j+1, isLabel)
+		if n-(j+1) < 1 || n-(j+1) > 63 || !p.at(n, '.') {
+			break
+		}
+		dots, j = append(dots, n), n
+	}
+	end := -1
+	for k := len(dots) - 1; k >= 0; k-- {
+		if w := p.run(dots[k]+1, isWordByte); isTLD(p.s[dots[k]+1 : w]) {
+			end = w
+			break
+		}
+	}
+	p.hostDot, p.hostEnd = dot, end
+	return end
+}
+
+// boolean: (?:true|false)\b in any case, after "=".
+func (p *paramScanner) boolean(i int) int {
+	for _, w := range [...]string{"true", "false"} {
+		if i+len(w) <= len(p.s) && asciiEqualFold(p.s[i:i+len(w)], w) && p.boundary(i+len(w)) {
+			return i + len(w)
+		}
+	}
+	return -1
+}
+
+// asciiEqualFold: s and lower (lower case ASCII letters) are equal, ASCII
+// letters of s in either case.
+func asciiEqualFold(s, lower string) bool {
+	for k := 0; k < len(s); k++ {
+		if c := s[k]; c|0x20 != lower[k] || !isLetter(c) {
+			return false
+		}
+	}
+	return true
 }

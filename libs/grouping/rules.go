@@ -45,6 +45,8 @@ type Matcher struct {
 	Pattern string
 	Negate  bool
 	re      *regexp.Regexp
+	fast    globFast // a literal pattern's cheap match, when it has one
+	fams    []string // family: the families named
 }
 
 // Action is one stack-trace rule action: +app, -group, ^-group,
@@ -199,12 +201,17 @@ func parseMatcher(t token, frameOnly bool) (Matcher, bool, error) {
 	}
 	switch m.Key {
 	case "path", "package":
-		m.re = compileGlob(strings.ReplaceAll(pattern, `\`, "/"), true, true)
+		g := strings.ReplaceAll(pattern, `\`, "/")
+		m.re, m.fast = compileGlob(g, true, true), newGlobFast(g, true)
 	case "module", "function", "type", "category", "mechanism":
-		m.re = compileGlob(pattern, false, false)
-	case "app", "family":
+		m.re, m.fast = compileGlob(pattern, false, false), newGlobFast(pattern, false)
+	case "family":
+		for _, f := range strings.Split(pattern, ",") {
+			m.fams = append(m.fams, strings.TrimSpace(f))
+		}
+	case "app":
 	default:
-		m.re = compileGlob(pattern, false, true)
+		m.re, m.fast = compileGlob(pattern, false, true), newGlobFast(pattern, true)
 	}
 	return m, true, nil
 }
@@ -464,8 +471,8 @@ func (m *Matcher) matchFrameRaw(v frameView) bool {
 	switch m.Key {
 	case "family":
 		fam := family(v.platform)
-		for _, want := range strings.Split(m.Pattern, ",") {
-			if want = strings.TrimSpace(want); want == "all" || want == fam {
+		for _, want := range m.fams {
+			if want == "all" || want == fam {
 				return true
 			}
 		}
@@ -480,23 +487,23 @@ func (m *Matcher) matchFrameRaw(v frameView) bool {
 		return false
 	case "path":
 		for _, p := range []string{v.f.AbsPath, v.f.Filename} {
-			if p != "" && m.re.MatchString(strings.ReplaceAll(p, `\`, "/")) {
+			if p != "" && m.match(strings.ReplaceAll(p, `\`, "/")) {
 				return true
 			}
 		}
 		return false
 	case "module":
-		return v.f.Module != "" && m.re.MatchString(v.f.Module)
+		return v.f.Module != "" && m.match(v.f.Module)
 	case "function":
-		return v.f.Function != "" && m.re.MatchString(v.f.Function)
+		return v.f.Function != "" && m.match(v.f.Function)
 	case "package":
 		p := strings.ReplaceAll(v.f.Package, `\`, "/")
 		if p == "" {
 			return false
 		}
-		return m.re.MatchString(p) || m.re.MatchString(p[strings.LastIndexByte(p, '/')+1:])
+		return m.match(p) || m.match(p[strings.LastIndexByte(p, '/')+1:])
 	case "category":
-		return v.category != "" && m.re.MatchString(v.category)
+		return v.category != "" && m.match(v.category)
 	}
 	return false
 }
@@ -514,7 +521,7 @@ func (m *Matcher) matchEvent(e *event.Event) bool {
 func (m *Matcher) matchEventRaw(e *event.Event) bool {
 	any := func(vals ...string) bool {
 		for _, v := range vals {
-			if v != "" && m.re.MatchString(v) {
+			if v != "" && m.match(v) {
 				return true
 			}
 		}
@@ -568,4 +575,78 @@ func (m *Matcher) matchEventRaw(e *event.Event) bool {
 		return any(e.Transaction)
 	}
 	return false
+}
+
+// match is m.re.MatchString(s), without the regexp when the pattern is a
+// literal, a prefix ("x**"), a suffix ("**x") or a substring ("**x**") and
+// s is ASCII (so that case folding is byte for byte).
+func (m *Matcher) match(s string) bool {
+	if m.fast.kind != 0 && isASCII(s) {
+		return m.fast.match(s)
+	}
+	return m.re.MatchString(s)
+}
+
+// globFast is a glob without wildcards other than a leading or trailing
+// "**": the literal, where it must be, and whether case folds.
+type globFast struct {
+	lit  string
+	kind byte // 0: none; '=': all of it; '^': a prefix; '$': a suffix; '*': anywhere
+	fold bool
+}
+
+func newGlobFast(g string, fold bool) globFast {
+	lit, lead := strings.CutPrefix(g, "**")
+	lit, trail := strings.CutSuffix(lit, "**")
+	if lit == "" || strings.ContainsAny(lit, "*?[") || !isASCII(lit) {
+		return globFast{}
+	}
+	f := globFast{lit: lit, fold: fold}
+	switch {
+	case lead && trail:
+		f.kind = '*'
+	case lead:
+		f.kind = '$'
+	case trail:
+		f.kind = '^'
+	default:
+		f.kind = '='
+	}
+	return f
+}
+
+func (f globFast) match(s string) bool {
+	eq := func(a string) bool {
+		if f.fold {
+			return strings.EqualFold(a, f.lit)
+		}
+		return a == f.lit
+	}
+	n := len(f.lit)
+	switch f.kind {
+	case '=':
+		return eq(s)
+	case '^':
+		return len(s) >= n && eq(s[:n])
+	case '$':
+		return len(s) >= n && eq(s[len(s)-n:])
+	}
+	if !f.fold {
+		return strings.Contains(s, f.lit)
+	}
+	for i := 0; i+n <= len(s); i++ {
+		if eq(s[i : i+n]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package grouping
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -86,14 +87,36 @@ func (g *grouper) applyStackRules(st *event.Stacktrace) *stackState {
 	for i := range st.Frames {
 		s.frames[i].inApp = st.Frames[i].IsInApp()
 	}
-	if g.rules == nil {
+	var builtin []StackRule
+	for i := range st.Frames {
+		if family(g.platformOf(&st.Frames[i])) == "javascript" {
+			builtin = defaultRules()
+			break
+		}
+	}
+	var project []StackRule
+	if g.rules != nil {
+		project = g.rules.Stack
+	}
+	if len(builtin)+len(project) == 0 {
 		return s
 	}
 	n := len(st.Frames)
-	for ri := range g.rules.Stack {
-		rule := &g.rules.Stack[ri]
+	var anyBuiltin uint64
+	for i := 0; i < n && len(builtin) > 0; i++ {
+		anyBuiltin |= g.partsOf(st, s, i).builtin
+	}
+	for ri := range len(builtin) + len(project) {
+		if ri < len(builtin) && anyBuiltin&(1<<ri) == 0 {
+			continue // the rule matches no frame
+		}
+		rule := ruleAt(builtin, project, ri)
 		for i := 0; i < n; i++ {
-			if !allMatch(rule.Matchers, g.view(st, s, i)) {
+			if ri < len(builtin) {
+				if s.parts[i].builtin&(1<<ri) == 0 {
+					continue
+				}
+			} else if !allMatch(rule.Matchers, g.view(st, s, i)) {
 				continue
 			}
 			if len(rule.Caller) > 0 && (i == 0 || !allMatch(rule.Caller, g.view(st, s, i-1))) {
@@ -135,6 +158,14 @@ func (g *grouper) applyStackRules(st *event.Stacktrace) *stackState {
 		}
 	}
 	return s
+}
+
+// ruleAt is the i-th rule of a then b.
+func ruleAt(a, b []StackRule, i int) *StackRule {
+	if i < len(a) {
+		return &a[i]
+	}
+	return &b[i-len(a)]
 }
 
 // matchFingerprint is the first fingerprint rule that matches e, or nil.
@@ -299,9 +330,7 @@ func (g *grouper) exceptionComponent(ex *event.Exception, kind string) *Componen
 	} else {
 		norm := Parameterize(v)
 		val.Values = []any{norm}
-		if norm != v {
-			val.Hint = "stripped event-specific values"
-		}
+		val.Hint = parameterHint(v, norm)
 	}
 	c.Values = append(c.Values, typ, val)
 	return c.settle("ignored because no part of the exception contributes")
@@ -312,23 +341,12 @@ var junkFunctions = map[string]bool{
 	"Anonymous function": true, "<anonymous function>": true, "[native code]": true,
 }
 
-var (
-	jsIndexSuffixRE = regexp.MustCompile(` \[as [^\]]*\]$| \(index \d+\)$`)
-	hexAddrRE       = regexp.MustCompile(`0x[0-9a-fA-F]+`)
-)
+var hexAddrRE = regexp.MustCompile(`0x[0-9a-fA-F]+`)
 
 // trimFunction is the part of a function name that stays the same from one
-// build and one call to the next.
-func trimFunction(fn, fam string) string {
+// build and one call to the next (JavaScript names: normalizeJSFunction).
+func trimFunction(fn string) string {
 	fn = strings.TrimSpace(fn)
-	if fam == "javascript" {
-		if strings.HasSuffix(fn, "]") || strings.HasSuffix(fn, ")") {
-			fn = jsIndexSuffixRE.ReplaceAllString(fn, "")
-		}
-		for _, p := range []string{"async ", "new ", "Object.", "Module."} {
-			fn = strings.TrimPrefix(fn, p)
-		}
-	}
 	if !strings.Contains(fn, "0x") {
 		return fn // what the regexp needs to match: most names have no address
 	}
@@ -354,9 +372,10 @@ func normalizeModule(m string) string {
 // by later events with the same frame (partsCache). Nothing changes them
 // once built.
 type frameParts struct {
-	values []any
-	native bool   // a JavaScript frame of native code
-	key    string // the values that contribute, when the frame does
+	values     []any
+	lowQuality string // why a JavaScript frame never groups (native or eval'd code), or ""
+	key        string // the values that contribute, when the frame does
+	builtin    uint64 // bit i: the i-th built-in rule matches the frame
 }
 
 // frameKey is what a frame's parts are built from.
@@ -377,13 +396,19 @@ var partsCache = struct {
 
 const maxCachedParts = 16384
 
-// frameComponent is the component of the i-th frame of st (s is its state).
-func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kind string) (*Component, *frameParts) {
+// partsOf is the parts of the i-th frame of st (s is its state).
+func (g *grouper) partsOf(st *event.Stacktrace, s *stackState, i int) *frameParts {
 	p := s.parts[i]
 	if p == nil {
 		p = g.cachedFrameParts(&st.Frames[i])
 		s.parts[i] = p
 	}
+	return p
+}
+
+// frameComponent is the component of the i-th frame of st (s is its state).
+func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kind string) (*Component, *frameParts) {
+	p := g.partsOf(st, s, i)
 	fs := s.frames[i]
 	c := &Component{ID: "frame", Contributes: true, Values: p.values}
 	switch {
@@ -391,8 +416,8 @@ func (g *grouper) frameComponent(st *event.Stacktrace, s *stackState, i int, kin
 		c.ignore("non app frame")
 	case fs.groupOff:
 		c.ignore(fs.groupHint)
-	case p.native:
-		c.ignore("ignored native code frame")
+	case p.lowQuality != "":
+		c.ignore(p.lowQuality)
 	}
 	return c.settle("ignored because the frame has nothing to group by"), p
 }
@@ -424,6 +449,7 @@ func (g *grouper) cachedFrameParts(f *event.Frame) *frameParts {
 
 func buildFrameParts(f *event.Frame, platform string) *frameParts {
 	fam := family(platform)
+	js := fam == "javascript"
 	values := make([]any, 0, 4)
 	var mod *Component
 	if f.Module != "" {
@@ -432,34 +458,56 @@ func buildFrameParts(f *event.Frame, platform string) *frameParts {
 	}
 	if name := firstNonEmpty(f.Filename, f.AbsPath); name != "" {
 		file := newComponent("filename")
-		norm := NormalizeFilename(name)
+		norm, hint, usable := NormalizeFilename(name), "", true
+		if js {
+			var steps []string
+			norm, steps, usable = normalizeJSFilename(name)
+			hint = strings.Join(steps, "; ")
+		} else if norm != name {
+			hint = "stripped the URL origin, query and cache-busting parts"
+		}
+		usable = usable && norm != ""
 		switch {
 		case mod != nil:
 			file.Values = []any{norm}
 			file.ignore("the module takes precedence")
-		case norm == "":
-			file.ignore("no usable file name")
+		case !usable:
+			file.ignore(firstNonEmpty(hint, "no usable file name"))
 		default:
 			file.Values = []any{norm}
-			if norm != name {
-				file.Hint = "stripped the URL origin, query and cache-busting parts"
-			}
+			file.Hint = hint
 		}
 		values = append(values, file)
 	}
 	fn := newComponent("function")
 	raw := firstNonEmpty(f.Function, f.RawFunction, f.Symbol)
-	name := trimFunction(raw, fam)
+	var name, anonHint string
+	if js {
+		var steps []string
+		name, steps = normalizeJSFunction(raw)
+		switch {
+		case name != "" && len(steps) > 0:
+			fn.Hint = "normalized from " + strconv.Quote(raw) + ": " + strings.Join(steps, "; ")
+		case name == "" && len(steps) > 0:
+			anonHint = "ignored anonymous function (" + strings.Join(steps, "; ") + ")"
+		}
+	} else {
+		name = trimFunction(raw)
+	}
 	if junkFunctions[name] {
 		if raw != "" {
 			fn.Values = []any{raw}
 		}
-		fn.ignore("ignored unknown or anonymous function")
+		fn.ignore(firstNonEmpty(anonHint, "ignored unknown or anonymous function"))
 	} else {
 		fn.Values = []any{name}
 	}
 	values = append(values, fn)
-	if line := strings.TrimSpace(f.ContextLine); line != "" {
+	line := strings.TrimSpace(f.ContextLine)
+	if js {
+		line = normalizeContextLine(line)
+	}
+	if line != "" {
 		cl := newComponent("context-line", line)
 		switch {
 		case fn.Contributes:
@@ -467,14 +515,21 @@ func buildFrameParts(f *event.Frame, platform string) *frameParts {
 		case len(line) > 120:
 			cl.Values = []any{line[:120] + "..."}
 			cl.ignore("ignored because the line is too long (minified code?)")
+		case js:
+			cl.Hint = "the frame has no function name: its context line groups"
 		}
 		values = append(values, cl)
 	}
 	p := &frameParts{values: values}
 	p.key = leafValues(&Component{Contributes: true, Values: values})
-	if fam == "javascript" {
-		lower := strings.ToLower(firstNonEmpty(f.AbsPath, f.Filename))
-		p.native = lower == "<anonymous>" || lower == "[native code]" || lower == "native"
+	if js {
+		p.lowQuality = jsLowQualityFrame(raw, firstNonEmpty(f.AbsPath, f.Filename))
+		v := frameView{f: f, platform: platform}
+		for i, r := range defaultRules() {
+			if allMatch(r.Matchers, v) {
+				p.builtin |= 1 << i
+			}
+		}
 	}
 	return p
 }
@@ -551,9 +606,7 @@ func (g *grouper) messageComponent() *Component {
 	}
 	norm := Parameterize(msg)
 	c := newComponent("message", norm)
-	if norm != msg {
-		c.Hint = "stripped event-specific values"
-	}
+	c.Hint = parameterHint(msg, norm)
 	return c
 }
 
