@@ -23,6 +23,9 @@ Roles (long-running):
   api                projects, keys and the REST API (needs NATS_URL and DATABASE_URL)
   grouping           events into issues, from the INGEST stream (needs NATS_URL and DATABASE_URL)
 
+  alerting           issue-alert rules over EVENTS: mail, webhooks, chat (needs NATS_URL and DATABASE_URL;
+                     not in serve's default roles yet: serve --roles ...,alerting)
+
 Commands:
   migrate                          apply database migrations
   replay grouping [--project ID] [--since TIME]
@@ -87,7 +90,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, log, rolesAll, rest)
-	case "gateway", "api", "grouping", "web", "sourcemaps":
+	case "gateway", "api", "grouping", "web", "sourcemaps", "alerting":
 		if cfg.NATSURL == "" {
 			return fmt.Errorf("%s: NATS_URL is required when running one role; 'faultline serve' embeds NATS", cmd)
 		}

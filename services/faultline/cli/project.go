@@ -9,13 +9,14 @@ import (
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/grouping"
 	"github.com/faultline/faultline/services/sourcemaps"
 )
 
 // migrationSets are every service's migrations, in dependency order.
-var migrationSets = []pg.Migrations{api.Migrations, grouping.Migrations, sourcemaps.Migrations}
+var migrationSets = []pg.Migrations{api.Migrations, grouping.Migrations, sourcemaps.Migrations, alerting.Migrations}
 
 func migrate(ctx context.Context, cfg config.Config, out io.Writer) error {
 	pool, err := pg.Open(ctx, cfg.DatabaseURL)

@@ -26,6 +26,7 @@ import (
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/gateway"
 	"github.com/faultline/faultline/services/grouping"
@@ -59,6 +60,7 @@ var roleStarters = map[string]func(context.Context, *deps) (*role, error){
 	"grouping":   startGrouping,
 	"web":        startWeb,
 	"sourcemaps": startSourcemaps,
+	"alerting":   startAlerting, // not in rolesAll yet: its REST routes are still to register
 }
 
 // gcPercent is the garbage collector's target for long-running roles when
@@ -461,4 +463,23 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// startAlerting evaluates issue-alert rules against EVENTS and delivers
+// notifications.
+func startAlerting(_ context.Context, d *deps) (*role, error) {
+	log := d.log.With(slog.String("role", "alerting"))
+	return &role{
+		run: func(ctx context.Context) error {
+			pool, err := d.pg.Wait(ctx, alerting.Migrations)
+			if err != nil {
+				return nil // ctx ended
+			}
+			svc, err := alerting.New(pool, d.nats, alerting.OptionsFrom(d.cfg, os.Getenv), log)
+			if err != nil {
+				return err
+			}
+			return svc.Run(ctx)
+		},
+	}, nil
 }
