@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
 
+	"github.com/faultline/faultline/libs/analyticsquery"
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/clickhouse/chtest"
 	"github.com/faultline/faultline/libs/envelope"
@@ -278,3 +279,57 @@ func TestDropExpired(t *testing.T) {
 	}
 }
 
+func TestQueriesOverConsumedRows(t *testing.T) {
+	e := setup(t)
+	for i := range 30 {
+		e.publish(t, 5, transactionEnvelope(i, "dddddddddddddddddddddddddddddddd"))
+	}
+	e.publish(t, 5, sdk(t, "go-transaction"))
+	e.publishGrouped(t, 5, 9, "0123456789abcdef0123456789abcdef",
+		[]byte(`{"event_id":"0123456789abcdef0123456789abcdef","timestamp":1795308929.5,"level":"error","title":"boom","contexts":{"trace":{"trace_id":"156e9860d974b5e9d216eefba46bb19e","span_id":"1fb830f062f609a1"}}}`))
+	s := e.run(t, testOptions())
+	waitIdle(t, s)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	tbl, err := analyticsquery.Run(ctx, e.ch, analyticsquery.Query{Dataset: analyticsquery.Transactions, Projects: []int64{5},
+		Start: start, End: start.Add(72 * time.Hour), Fields: []string{"transaction", "count()", "count_unique(user)", "p95()", "failure_rate()"},
+		Search: "release:r1", Sort: "transaction"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tbl.Data) != 3 {
+		t.Fatalf("got %d rows, want 3 transactions: %v", len(tbl.Data), tbl.Data)
+	}
+	first := tbl.Data[0]
+	if first["transaction"] != "GET /t/0" || first["count()"] != uint64(10) || first["failure_rate()"] != 0.0 {
+		t.Errorf("first row %v, want GET /t/0 with count 10 and failure rate 0", first)
+	}
+	if p95 := first["p95()"].(float64); p95 < 249 || p95 > 251 {
+		t.Errorf("p95 %v, want 250 ms", p95)
+	}
+	// Another project's rows are invisible.
+	other, err := analyticsquery.Run(ctx, e.ch, analyticsquery.Query{Dataset: analyticsquery.Transactions, Projects: []int64{6},
+		Start: start, End: start.Add(72 * time.Hour), Fields: []string{"count()"}})
+	if err != nil || other.Data[0]["count()"] != uint64(0) {
+		t.Fatalf("project 6 sees %v, %v", other.Data, err)
+	}
+	tr, err := analyticsquery.GetTrace(ctx, e.ch, "156e9860d974b5e9d216eefba46bb19e", []int64{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Roots) != 1 || !tr.Roots[0].IsSegment || len(tr.Roots[0].Children) != 2 {
+		t.Fatalf("trace roots %+v, want the transaction with its 2 direct children", tr.Roots)
+	}
+	var render *analyticsquery.Span
+	for _, c := range tr.Roots[0].Children {
+		if c.Op == "template.render" {
+			render = c
+		}
+		if c.Op == "db.sql" && (len(c.Errors) != 1 || c.Errors[0].IssueID != 9) {
+			t.Errorf("db.sql span errors %+v, want the error of issue 9", c.Errors)
+		}
+	}
+	if render == nil || len(render.Children) != 1 || render.Children[0].Op != "cache.get" {
+		t.Errorf("template.render %+v, want cache.get under it", render)
+	}
+}
