@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is installed and running: Postgres on
-# 127.0.0.1:5432 (trust auth for postgres), the e2e module's npm packages, and
-# chromium for the dashboard's browser tests.
+# 127.0.0.1:5432 (trust auth for postgres), the e2e module's npm packages,
+# chromium for the dashboard's browser tests, and clickhouse-server for the
+# analytics tests (libs/clickhouse/chtest starts its own server per test run;
+# the package's service is not started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,14 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   echo "deps: installing chromium" >&2
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ "${FAULTLINE_NO_CLICKHOUSE:-}" != 1 ] && ! command -v clickhouse-server >/dev/null 2>&1 \
+  && [ ! -x /usr/sbin/clickhouse-server ] && ! command -v clickhouse >/dev/null 2>&1; then
+  echo "deps: installing clickhouse-server" >&2
+  # policy-rc.d or a missing systemd may refuse to start its service: the
+  # tests do not need it, so that is not an error.
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold clickhouse-server >/dev/null \
+    || { [ -x /usr/sbin/clickhouse-server ] || { echo "deps: clickhouse-server did not install" >&2; exit 1; }; }
 fi

@@ -27,7 +27,9 @@ type Config struct {
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
 	DataDir    string // DATA_DIR
 
-	ClickHouseURL string // CLICKHOUSE_URL: empty means analytics off
+	ClickHouseURL          string        // CLICKHOUSE_URL: empty means analytics off
+	AnalyticsBatchSize     int           // ANALYTICS_BATCH_SIZE: rows per ClickHouse insert, at most
+	AnalyticsFlushInterval time.Duration // ANALYTICS_FLUSH_INTERVAL: how long a partial batch waits
 
 	EventRetentionDays int // EVENT_RETENTION_DAYS: stored events older than this are dropped
 
@@ -95,7 +97,9 @@ var Variables = []Variable{
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
 	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
-	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics"},
+	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics, clickhouse://host:9000/database?…; the database is created if missing"},
+	{"ANALYTICS_BATCH_SIZE", "5000", "rows the analytics role buffers per ClickHouse insert, at most"},
+	{"ANALYTICS_FLUSH_INTERVAL", "1s", "how long the analytics role lets a partial batch wait before inserting it"},
 	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
 	{"INGEST_MAX_AGE", "2160h", "how long the INGEST stream keeps envelopes (S2-compressed); a replay rebuilds from what it still holds, so keep it at least EVENT_RETENTION_DAYS"},
 	{"INGEST_MAX_BYTES", "-1", "size cap of the INGEST stream in bytes; -1 is unlimited"},
@@ -132,6 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 		NATSListen:         r.raw("NATS_LISTEN"),
 		DataDir:            r.str("DATA_DIR"),
 		ClickHouseURL:      r.raw("CLICKHOUSE_URL"),
+		AnalyticsBatchSize: int(r.int("ANALYTICS_BATCH_SIZE", 1, 1_000_000)),
 		EventRetentionDays: int(r.int("EVENT_RETENTION_DAYS", 1, 36500)),
 		Ingest: IngestConfig{
 			MaxAge:          r.duration("INGEST_MAX_AGE"),
@@ -163,9 +168,14 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if c.ClickHouseURL != "" {
-		if _, err := url.Parse(c.ClickHouseURL); err != nil {
+		if u, err := url.Parse(c.ClickHouseURL); err != nil {
 			r.fail("CLICKHOUSE_URL", err.Error())
+		} else if u.Scheme != "clickhouse" && u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https" {
+			r.fail("CLICKHOUSE_URL", "want clickhouse://host:9000/database, got scheme "+strconv.Quote(u.Scheme))
 		}
+	}
+	if c.AnalyticsFlushInterval = r.duration("ANALYTICS_FLUSH_INTERVAL"); c.AnalyticsFlushInterval <= 0 || c.AnalyticsFlushInterval > time.Hour {
+		r.fail("ANALYTICS_FLUSH_INTERVAL", "want a duration from 1ms to 1h")
 	}
 	for _, s := range splitList(r.raw("TRUSTED_PROXIES")) {
 		p, err := netip.ParsePrefix(s)

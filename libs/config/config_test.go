@@ -27,6 +27,7 @@ func TestDefaults(t *testing.T) {
 		LogLevel:           "info",
 		DataDir:            "./data",
 		EventRetentionDays: 90,
+		AnalyticsBatchSize: 5000, AnalyticsFlushInterval: time.Second,
 		Ingest: config.IngestConfig{
 			MaxAge:          2160 * time.Hour,
 			MaxBytes:        -1,
@@ -63,6 +64,8 @@ func TestEveryVariableParsed(t *testing.T) {
 		"NATS_LISTEN":                       "127.0.0.1:4333",
 		"DATA_DIR":                          "/var/lib/faultline",
 		"CLICKHOUSE_URL":                    "http://ch:8123/faultline",
+		"ANALYTICS_BATCH_SIZE":              "2_000",
+		"ANALYTICS_FLUSH_INTERVAL":          "250ms",
 		"INGEST_MAX_AGE":                    "48h",
 		"INGEST_MAX_BYTES":                  "10_000_000",
 		"INGEST_REPLICAS":                   "3",
@@ -117,6 +120,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		DataDir:            "/var/lib/faultline",
 		ClickHouseURL:      "http://ch:8123/faultline",
 		EventRetentionDays: 30,
+		AnalyticsBatchSize: 2000, AnalyticsFlushInterval: 250 * time.Millisecond,
 		Ingest: config.IngestConfig{
 			MaxAge:          48 * time.Hour,
 			MaxBytes:        10000000,
@@ -198,6 +202,9 @@ func TestBadValues(t *testing.T) {
 		{"TRUSTED_PROXIES", "10.0.0.0/33"},
 		{"DATABASE_URL", "postgres://[bad"},
 		{"CLICKHOUSE_URL", "http://[bad"},
+		{"CLICKHOUSE_URL", "postgres://ch:9000/x"},
+		{"ANALYTICS_BATCH_SIZE", "0"},
+		{"ANALYTICS_FLUSH_INTERVAL", "0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -1,0 +1,99 @@
+package analyticsquery
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func period() (time.Time, time.Time) {
+	end := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	return end.Add(-24 * time.Hour), end
+}
+
+func TestBuildKeepsInputOutOfSQL(t *testing.T) {
+	start, end := period()
+	q := Query{Dataset: Transactions, Projects: []int64{1}, Start: start, End: end,
+		Fields: []string{"transaction", "count()", "p95()"}, Search: `release:"1.0'; DROP TABLE x" !transaction.status:ok checkout`, Sort: "-p95()"}
+	sql, args, err := Build(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sql, "DROP") || strings.Contains(sql, "checkout") {
+		t.Fatalf("user input in the SQL: %s", sql)
+	}
+	for _, want := range []string{"FROM transactions FINAL", "GROUP BY transaction", "ORDER BY quantile(0.95)(duration_ms) DESC", "release = ?", "status != ?"} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("SQL lacks %q: %s", want, sql)
+		}
+	}
+	if len(args) != 6 {
+		t.Errorf("got %d args, want 6 (projects, start, end, release, status, text): %v", len(args), args)
+	}
+}
+
+func TestBuildRejects(t *testing.T) {
+	start, end := period()
+	for name, q := range map[string]Query{
+		"unknown field":     {Fields: []string{"count() FROM x"}},
+		"unknown function":  {Fields: []string{"sleep(3)"}},
+		"sort not a field":  {Fields: []string{"count()"}, Sort: "release"},
+		"search key":        {Fields: []string{"count()"}, Search: "password:x"},
+		"unbalanced quotes": {Fields: []string{"count()"}, Search: `release:"x`},
+		"errors p95":        {Dataset: Errors, Fields: []string{"p95()"}},
+		"issue not numeric": {Dataset: Errors, Fields: []string{"count()"}, Search: "issue.id:abc"},
+	} {
+		if q.Dataset == "" {
+			q.Dataset = Transactions
+		}
+		q.Projects, q.Start, q.End = []int64{1}, start, end
+		_, _, err := Build(q)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("%s: got %v, want an *Error", name, err)
+		}
+	}
+}
+
+func TestParseSearch(t *testing.T) {
+	got, err := ParseSearch(`is:x release:"a b" !env:prod free "more text"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Term{{Key: "is", Value: "x"}, {Key: "release", Value: "a b"}, {Key: "env", Value: "prod", Negated: true}, {Value: "free more text"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("term %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func FuzzBuild(f *testing.F) {
+	f.Add("count(),transaction", `release:1 !user:"x y" text`, "-count()")
+	f.Add("p95()", `"`, "p95()")
+	start, end := period()
+	f.Fuzz(func(t *testing.T, fields, search, sort string) {
+		q := Query{Dataset: Transactions, Projects: []int64{1}, Start: start, End: end,
+			Fields: strings.Split(fields, ","), Search: search, Sort: sort}
+		sql, _, err := Build(q)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("not an *Error: %v", err)
+			}
+			return
+		}
+		for _, tm := range mustTerms(search) {
+			// A quote is never in the SQL's text: values travel as parameters.
+			if strings.Contains(tm.Value, "'") && strings.Contains(sql, tm.Value) {
+				t.Fatalf("search value %q in the SQL: %s", tm.Value, sql)
+			}
+		}
+	})
+}
+
+func mustTerms(s string) []Term { t, _ := ParseSearch(s); return t }

@@ -1,0 +1,509 @@
+// Package analytics is Faultline's analytics role and the owner of its
+// ClickHouse schema: durable consumers of EVENTS (grouped errors with their
+// issues) and INGEST (transactions, spans, sessions, logs, client reports,
+// and the accepted count of every envelope) that write ClickHouse with
+// native batch inserts.
+//
+// Rows are buffered up to BatchSize or FlushInterval, inserted, and only
+// then are their messages acknowledged. Every table deduplicates on a key
+// that a redelivery writes again (event id, span id, INGEST sequence), and
+// libs/analyticsquery reads with FINAL, so redeliveries and replicas count
+// once. While ClickHouse is down the batch is nak'ed with a growing delay
+// and the streams hold the backlog; Lag says how far behind the role is.
+package analytics
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faultline/faultline/libs/clickhouse"
+	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/streams"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations are the analytics role's ClickHouse migrations.
+var Migrations = clickhouse.Migrations{Service: "analytics", FS: migrationsFS, Dir: "migrations"}
+
+// Tables are the role's tables, in the order a batch inserts them.
+var Tables = []string{"errors", "transactions", "spans", "sessions", "logs", "outcomes"}
+
+// Options configure the role.
+type Options struct {
+	IngestConsumer string        // durable consumer on INGEST
+	EventsConsumer string        // durable consumer on EVENTS
+	BatchSize      int           // rows (and messages) per insert, at most
+	FlushInterval  time.Duration // how long a partial batch waits
+	RetentionDays  int           // partitions older than this are dropped; 0 keeps them
+	AckWait        time.Duration
+	Envelope       envelope.Limits
+}
+
+// DefaultOptions are the production options.
+func DefaultOptions() Options {
+	return Options{
+		IngestConsumer: "analytics-ingest",
+		EventsConsumer: "analytics-events",
+		BatchSize:      5000,
+		FlushInterval:  time.Second,
+		RetentionDays:  90,
+		AckWait:        2 * time.Minute,
+		Envelope:       checkedLimits(),
+	}
+}
+
+// OptionsFrom derives the options from the process configuration.
+func OptionsFrom(c config.Config) Options {
+	o := DefaultOptions()
+	o.RetentionDays = c.EventRetentionDays
+	if c.AnalyticsBatchSize > 0 {
+		o.BatchSize = c.AnalyticsBatchSize
+	}
+	if c.AnalyticsFlushInterval > 0 {
+		o.FlushInterval = c.AnalyticsFlushInterval
+	}
+	return o
+}
+
+// Service is one analytics replica.
+type Service struct {
+	opt   Options
+	ch    clickhouse.Conn
+	nats  *natsx.Conn
+	blobs jetstream.ObjectStore
+	zdec  *zstd.Decoder
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	consumers []jetstream.Consumer
+}
+
+// New prepares a replica over an open ClickHouse connection; Run applies
+// the migrations. The streams must have been applied.
+func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, log *slog.Logger) (*Service, error) {
+	blobs, err := nc.JS.ObjectStore(ctx, streams.BlobsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open object store %s: %w", streams.BlobsBucket, err)
+	}
+	zdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		return nil, err
+	}
+	opt.BatchSize = max(opt.BatchSize, 1)
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = time.Second
+	}
+	if opt.AckWait <= 0 {
+		opt.AckWait = 2 * time.Minute
+	}
+	return &Service{opt: opt, ch: ch, nats: nc, blobs: blobs, zdec: zdec, log: log}, nil
+}
+
+// IngestSubjects are the INGEST subjects consumed: every kind, since each
+// envelope counts as accepted in the usage stats; transactions, spans,
+// sessions, logs and client reports also become rows of their own.
+var IngestSubjects = []string{"ingest.>"}
+
+// EventsSubjects are the EVENTS subjects consumed.
+var EventsSubjects = []string{"events.*.grouped"}
+
+func (s *Service) consumerConfig(name, desc string, subjects []string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        name,
+		Description:    desc,
+		FilterSubjects: subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.opt.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  max(4*s.opt.BatchSize, 1000),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+}
+
+// Run applies the migrations (retrying while ClickHouse is unreachable)
+// and consumes both streams until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		_, err := clickhouse.Migrate(ctx, s.ch, Migrations)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("clickhouse migrations failed; retrying", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(min(time.Second<<min(attempt, 5), 30*time.Second)):
+		}
+	}
+	ingest, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest,
+		s.consumerConfig(s.opt.IngestConsumer, "analytics: transactions, spans, sessions, logs, outcomes into ClickHouse", IngestSubjects))
+	if err != nil {
+		return fmt.Errorf("create consumer %q: %w", s.opt.IngestConsumer, err)
+	}
+	events, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events,
+		s.consumerConfig(s.opt.EventsConsumer, "analytics: grouped errors into ClickHouse", EventsSubjects))
+	if err != nil {
+		return fmt.Errorf("create consumer %q: %w", s.opt.EventsConsumer, err)
+	}
+	s.mu.Lock()
+	s.consumers = []jetstream.Consumer{ingest, events}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []struct {
+		cons   jetstream.Consumer
+		decode decodeFunc
+	}{{ingest, s.decodeIngest}, {events, s.decodeGrouped}} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.consume(ctx, c.cons, c.decode) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.maintain(ctx) }()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Lag is how far the role is behind: messages not yet delivered to it plus
+// those delivered and not yet acknowledged, per consumer.
+type Lag struct {
+	Ingest, Events uint64
+}
+
+// Total is the lag of both consumers together.
+func (l Lag) Total() uint64 { return l.Ingest + l.Events }
+
+// Lag reads the consumers' state from JetStream; /readyz and
+// `faultline status` can show it.
+func (s *Service) Lag(ctx context.Context) (Lag, error) {
+	s.mu.Lock()
+	cs := s.consumers
+	s.mu.Unlock()
+	if len(cs) != 2 {
+		return Lag{}, errors.New("analytics: not consuming yet")
+	}
+	var out [2]uint64
+	for i, c := range cs {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return Lag{}, fmt.Errorf("analytics lag: %w", err)
+		}
+		out[i] = info.NumPending + uint64(info.NumAckPending)
+	}
+	return Lag{Ingest: out[0], Events: out[1]}, nil
+}
+
+// permanent marks errors that redelivery cannot fix.
+type permanent struct{ reason string }
+
+func (p *permanent) Error() string { return p.reason }
+
+func reject(format string, args ...any) error { return &permanent{fmt.Sprintf(format, args...)} }
+
+type decodeFunc func(ctx context.Context, m jetstream.Msg, r *rows) error
+
+// consume batches cons's messages into ClickHouse until ctx ends.
+func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode decodeFunc) error {
+	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(min(2*s.opt.BatchSize, 10000)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Debug("consume", slog.Any("error", err))
+	}))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer cc.Stop()
+	var (
+		batch    rows
+		msgs     []jetstream.Msg
+		failures int
+	)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(msgs) == 0 {
+			return
+		}
+		if err := s.insert(ctx, &batch); err != nil {
+			failures++
+			if ctx.Err() != nil {
+				return
+			}
+			for _, m := range msgs {
+				nak(m)
+			}
+			wait := min(250*time.Millisecond<<min(failures, 7), 15*time.Second)
+			s.log.Warn("clickhouse insert failed; batch nak'ed for redelivery", slog.Int("messages", len(msgs)),
+				slog.Any("error", err), slog.Duration("pause", wait))
+			batch.reset()
+			msgs = msgs[:0]
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			return
+		}
+		failures = 0
+		for _, m := range msgs {
+			m.Ack()
+		}
+		batch.reset()
+		msgs = msgs[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			if len(msgs) == 0 {
+				timer.Reset(s.opt.FlushInterval)
+			}
+			switch err := decode(ctx, m, &batch); {
+			case err == nil:
+				msgs = append(msgs, m)
+			case isPermanent(err):
+				s.log.Warn("message rejected", slog.String("subject", m.Subject()), slog.String("reason", clip(err.Error(), 300)))
+				m.TermWithReason(clip(err.Error(), 200))
+			default:
+				s.log.Warn("message not decoded; nak'ed", slog.String("subject", m.Subject()), slog.Any("error", err))
+				nak(m)
+			}
+			if batch.len() >= s.opt.BatchSize || len(msgs) >= s.opt.BatchSize {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
+}
+
+func isPermanent(err error) bool {
+	var p *permanent
+	return errors.As(err, &p)
+}
+
+func nak(m jetstream.Msg) {
+	var delivered uint64 = 1
+	if md, err := m.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	m.NakWithDelay(min(500*time.Millisecond<<min(delivered, 6), 30*time.Second))
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// insert writes a batch, one native batch insert per table.
+func (s *Service) insert(ctx context.Context, r *rows) error {
+	ictx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := insertRows(ictx, s.ch, "errors", r.errors); err != nil {
+		return err
+	}
+	if err := insertRows(ictx, s.ch, "transactions", r.transactions); err != nil {
+		return err
+	}
+	if err := insertRows(ictx, s.ch, "spans", r.spans); err != nil {
+		return err
+	}
+	if err := insertRows(ictx, s.ch, "sessions", r.sessions); err != nil {
+		return err
+	}
+	if err := insertRows(ictx, s.ch, "logs", r.logs); err != nil {
+		return err
+	}
+	return insertRows(ictx, s.ch, "outcomes", r.outcomes)
+}
+
+func insertRows[T any](ctx context.Context, c clickhouse.Conn, table string, rs []T) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	b, err := c.PrepareBatch(ctx, "INSERT INTO "+table)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	for i := range rs {
+		if err := b.AppendStruct(&rs[i]); err != nil {
+			b.Abort()
+			return fmt.Errorf("insert into %s: %w", table, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// decodeIngest turns an INGEST message into rows.
+func (s *Service) decodeIngest(ctx context.Context, m jetstream.Msg, r *rows) error {
+	h := m.Headers()
+	project, err := strconv.ParseInt(h.Get(streams.HeaderProject), 10, 64)
+	if err != nil || project <= 0 {
+		parts := strings.Split(m.Subject(), ".")
+		if len(parts) != 3 {
+			return reject("no project: subject %q", m.Subject())
+		}
+		if project, err = strconv.ParseInt(parts[1], 10, 64); err != nil || project <= 0 {
+			return reject("no project: subject %q", m.Subject())
+		}
+	}
+	received, err := time.Parse(time.RFC3339Nano, h.Get(streams.HeaderReceived))
+	if err != nil {
+		return reject("header %s is not an RFC 3339 time: %q", streams.HeaderReceived, h.Get(streams.HeaderReceived))
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	body, err := streams.DecodeEnvelope(h, m.Data(), streams.MaxInlineEnvelope, nil)
+	if err != nil {
+		return reject("%v", err)
+	}
+	if name := h.Get(streams.HeaderBlob); name != "" {
+		body, err = s.blobs.GetBytes(ctx, name)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return reject("envelope blob %q is gone", name)
+		}
+		if err != nil {
+			return fmt.Errorf("fetch envelope blob %q: %w", name, err)
+		}
+	}
+	env, err := envelope.Parse(body, s.opt.Envelope)
+	if err != nil {
+		return reject("envelope: %v", err)
+	}
+	// Decode into a scratch batch: a bad item rejects the whole message
+	// without leaving half of it in the batch.
+	var one rows
+	if err := envelopeRows(&one, project, md.Sequence.Stream, received.UTC(), env); err != nil {
+		return reject("%v", err)
+	}
+	r.append(&one)
+	return nil
+}
+
+func (r *rows) append(o *rows) {
+	r.errors = append(r.errors, o.errors...)
+	r.transactions = append(r.transactions, o.transactions...)
+	r.spans = append(r.spans, o.spans...)
+	r.sessions = append(r.sessions, o.sessions...)
+	r.logs = append(r.logs, o.logs...)
+	r.outcomes = append(r.outcomes, o.outcomes...)
+}
+
+// decodeGrouped turns an events.<project>.grouped message into an error row.
+func (s *Service) decodeGrouped(_ context.Context, m jetstream.Msg, r *rows) error {
+	g, err := streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+	if err != nil {
+		return reject("%v", err)
+	}
+	row, err := errorRowOf(g)
+	if err != nil {
+		return reject("%v", err)
+	}
+	r.errors = append(r.errors, row)
+	return nil
+}
+
+func errorRowOf(g streams.GroupedMessage) (errorRow, error) {
+	var e groupedEvent
+	if err := json.Unmarshal(g.Event, &e); err != nil {
+		return errorRow{}, fmt.Errorf("grouped event %s: %w", g.EventID, err)
+	}
+	keys, values := e.Tags.split()
+	typ := string(e.Type)
+	if typ == "" {
+		typ = "error"
+	}
+	return errorRow{
+		ProjectID: uint64(g.ProjectID), Timestamp: orNow(e.Timestamp.t, g.Received).UTC(), EventID: g.EventID,
+		IssueID: uint64(max(g.IssueID, 0)), TraceID: string(e.Contexts.Trace.TraceID), SpanID: string(e.Contexts.Trace.SpanID),
+		Transaction: string(e.Transaction), Level: string(e.Level), Title: string(e.Title), Type: typ,
+		Release: string(e.Release), Environment: string(e.Environment), User: e.User.key(), Platform: string(e.Platform),
+		TagKeys: keys, TagValues: values, Received: g.Received.UTC(),
+	}, nil
+}
+
+// checkedLimits are the envelope limits for envelopes the gateway accepted;
+// the items analytics decodes are checked by json.Unmarshal.
+func checkedLimits() envelope.Limits {
+	l := envelope.DefaultLimits
+	l.PayloadsChecked = true
+	return l
+}
+
+// maintain drops partitions past the retention, hourly.
+func (s *Service) maintain(ctx context.Context) {
+	if s.opt.RetentionDays <= 0 {
+		return
+	}
+	for {
+		if err := DropExpired(ctx, s.ch, time.Now(), s.opt.RetentionDays); err != nil && ctx.Err() == nil {
+			s.log.Warn("dropping expired analytics partitions failed; will retry", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+// DropExpired drops every daily partition of the role's tables older than
+// days before now.
+func DropExpired(ctx context.Context, c clickhouse.Conn, now time.Time, days int) error {
+	cutoff := now.UTC().AddDate(0, 0, -days).Format("20060102")
+	rows, err := c.Query(ctx, `SELECT DISTINCT table, partition_id FROM system.parts
+		WHERE database = currentDatabase() AND active AND partition_id < ? AND has(?, table)`, cutoff, Tables)
+	if err != nil {
+		return err
+	}
+	type part struct{ table, id string }
+	var parts []part
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.table, &p.id); err != nil {
+			rows.Close()
+			return err
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	for _, p := range parts {
+		// Both come from system.parts: a table of ours and a numeric id.
+		if _, err := strconv.ParseUint(p.id, 10, 32); err != nil {
+			continue
+		}
+		if err := c.Exec(ctx, "ALTER TABLE "+p.table+" DROP PARTITION ID '"+p.id+"'"); err != nil {
+			return fmt.Errorf("drop partition %s of %s: %w", p.id, p.table, err)
+		}
+	}
+	return nil
+}
