@@ -21,7 +21,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -80,6 +79,9 @@ type Scrubber struct {
 	safe     map[string]bool
 	patterns bool // bearer tokens, card numbers, key=value pairs in strings
 	ips      bool
+
+	needles    needleIndex // every key needle, "bearer", and the IP fields when asked
+	shortField bool        // a sensitive field under four bytes: every payload is read
 }
 
 // New compiles settings.
@@ -96,6 +98,20 @@ func New(s Settings) *Scrubber {
 			if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
 				sc.custom = append(sc.custom, []byte(f))
 			}
+		}
+	}
+	for _, set := range [][][]byte{sc.defaults, sc.custom} {
+		for _, n := range set {
+			sc.needles.add(n)
+			sc.shortField = sc.shortField || len(n) < 4
+		}
+	}
+	if sc.patterns {
+		sc.needles.add([]byte("bearer"))
+	}
+	if sc.ips {
+		for _, n := range ipNeedles {
+			sc.needles.add(n)
 		}
 	}
 	for _, f := range s.SafeFields {
@@ -117,54 +133,88 @@ func (s *Scrubber) ScrubsIPs() bool { return s.ips }
 
 var ipNeedles = [][]byte{[]byte("ip_address"), []byte("remote_addr"), []byte("client_ip")}
 
-var lowerBufs = sync.Pool{New: func() any { return new([]byte) }}
+// lower maps ASCII upper-case letters to lower case, other bytes to
+// themselves.
+var lower = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + ('a' - 'A')
+		}
+	}
+	return t
+}()
+
+// needleIndex finds needles in one pass over every other byte: a bit per
+// hashed three-byte window says whether a needle may start at the window or
+// one byte before it (every needle has four bytes at least), and only
+// there are the needles compared. Hits are rare, so the comparison can try
+// them all.
+type needleIndex struct {
+	bits    [1 << 16 / 64]uint64
+	byFirst [256][][]byte // needles by their first byte
+}
+
+func trigramHash(w uint32) uint32 { return (w * 0x9E3779B1) >> 16 }
+
+func (x *needleIndex) add(n []byte) {
+	x.byFirst[n[0]] = append(x.byFirst[n[0]], n)
+	for off := 0; off <= 1 && off+3 <= len(n); off++ {
+		h := trigramHash(uint32(n[off])<<16 | uint32(n[off+1])<<8 | uint32(n[off+2]))
+		x.bits[h/64] |= 1 << (h % 64)
+	}
+}
 
 // mayMatch reports whether anything in p could need scrubbing: a sensitive
 // needle anywhere (keys and values alike, case-insensitively), a \u escape
-// (which could spell one), or a Luhn-valid card number.
+// (which could spell one), or a Luhn-valid card number. It looks at every
+// other byte of p.
 func (s *Scrubber) mayMatch(p []byte) bool {
-	if bytes.Contains(p, []byte(`\u`)) {
+	if s.shortField || bytes.Contains(p, []byte(`\u`)) {
 		return true
 	}
-	bp := lowerBufs.Get().(*[]byte)
-	defer lowerBufs.Put(bp)
-	low := append((*bp)[:0], p...)
-	*bp = low
-	run := 0 // digits in the current run of digits and single separators
+	// A card number is at least 13 bytes of digits and separators, so
+	// it covers at least 6 consecutive even positions.
+	run := 0
 	long := false
-	for i, c := range low {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			low[i] = c + ('a' - 'A')
-			run = 0
-		case c >= '0' && c <= '9':
+	for i := 2; i < len(p); i += 2 {
+		c := p[i]
+		if c >= '0' && c <= '9' || c == ' ' || c == '-' {
 			run++
-			if run >= minCardDigits {
-				long = true
-			}
-		case (c == ' ' || c == '-') && run > 0:
-		default:
+			long = long || run >= 6
+		} else {
 			run = 0
 		}
-	}
-	if s.patterns && long && hasCard(p) {
-		return true
-	}
-	for _, set := range [][][]byte{s.defaults, s.custom} {
-		for _, n := range set {
-			if bytes.Contains(low, n) {
-				return true
+		w := uint32(lower[p[i-2]])<<16 | uint32(lower[p[i-1]])<<8 | uint32(lower[c])
+		if h := trigramHash(w); s.needles.bits[h/64]&(1<<(h%64)) != 0 {
+			for _, n := range s.needles.byFirst[lower[p[i-2]]] {
+				if hasPrefixFold(p[i-2:], n) {
+					return true
+				}
+			}
+			if i >= 3 {
+				for _, n := range s.needles.byFirst[lower[p[i-3]]] {
+					if hasPrefixFold(p[i-3:], n) {
+						return true
+					}
+				}
 			}
 		}
 	}
-	if s.ips {
-		for _, n := range ipNeedles {
-			if bytes.Contains(low, n) {
-				return true
-			}
+	return s.patterns && (long || len(p) < 3) && hasCard(p)
+}
+
+// hasPrefixFold is bytes.HasPrefix ignoring ASCII case; prefix is lower-case.
+func hasPrefixFold(b, prefix []byte) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for j, c := range prefix {
+		if lower[b[j]] != c {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // Scrub returns payload, a JSON value, with what the settings ask removed,
