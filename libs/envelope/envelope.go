@@ -62,8 +62,8 @@ type Item struct {
 	// top-level "items" array: the header's item_count is checked for form
 	// but not believed, since quotas charge this number. 0 for other items.
 	ItemCount int
-	RawHeader      []byte
-	Payload        []byte
+	RawHeader []byte
+	Payload   []byte
 }
 
 // Envelope is a parsed envelope. Its byte slices point into the parsed input.
