@@ -25,6 +25,7 @@ type Config struct {
 
 	NATSURL    string // NATS_URL: empty means an embedded server
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
+	NATSToken  string // NATS_TOKEN: required by the embedded server and sent to NATS_URL; needed to listen beyond loopback
 	DataDir    string // DATA_DIR
 
 	ClickHouseURL string // CLICKHOUSE_URL: empty means analytics off
@@ -94,6 +95,7 @@ var Variables = []Variable{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
+	{"NATS_TOKEN", "(none)", "token the embedded NATS server requires of every client, and that clients of NATS_URL send; at least 16 characters; required when NATS_LISTEN is not a loopback address"},
 	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
 	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics"},
 	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
@@ -130,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:           r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 		NATSURL:            r.raw("NATS_URL"),
 		NATSListen:         r.raw("NATS_LISTEN"),
+		NATSToken:          r.raw("NATS_TOKEN"),
 		DataDir:            r.str("DATA_DIR"),
 		ClickHouseURL:      r.raw("CLICKHOUSE_URL"),
 		EventRetentionDays: int(r.int("EVENT_RETENTION_DAYS", 1, 36500)),
@@ -158,9 +161,14 @@ func Load(getenv func(string) string) (Config, error) {
 		r.fail("PUBLIC_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.PublicURL))
 	}
 	if c.NATSListen != "" {
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+		if host, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			r.fail("NATS_LISTEN", "want host:port: "+err.Error())
+		} else if c.NATSToken == "" && c.NATSURL == "" && !loopback(host) {
+			r.fail("NATS_TOKEN", "required when NATS_LISTEN listens beyond loopback ("+c.NATSListen+"): anyone reaching it could read and delete every stream (e.g. from 'openssl rand -hex 24')")
 		}
+	}
+	if c.NATSToken != "" && len(c.NATSToken) < 16 {
+		r.fail("NATS_TOKEN", fmt.Sprintf("want at least 16 characters, got %d", len(c.NATSToken)))
 	}
 	if c.ClickHouseURL != "" {
 		if _, err := url.Parse(c.ClickHouseURL); err != nil {
@@ -221,6 +229,15 @@ func (r *reader) accounts(c *Config) {
 	if c.SMTP.Password != "" && c.SMTP.Username == "" {
 		r.fail("SMTP_USERNAME", "required when SMTP_PASSWORD is set")
 	}
+}
+
+// loopback reports whether host is "localhost" or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // ListenAddr is the HTTP server's address.

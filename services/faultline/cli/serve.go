@@ -124,14 +124,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
 		var err error
-		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen})
+		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Token: cfg.NATSToken})
 		if err != nil {
 			return err
 		}
 		defer embedded.Shutdown()
 		log.Info("embedded nats started", slog.String("store", filepath.Join(cfg.DataDir, "nats")), slog.String("url", embedded.ClientURL()))
 	}
-	nc, err := natsx.Connect(cfg.NATSURL, embedded, "faultline "+fmt.Sprint(roles), log)
+	nc, err := natsx.Connect(cfg.NATSURL, embedded, "faultline "+fmt.Sprint(roles), log, natsx.Token(cfg.NATSToken))
 	if err != nil {
 		return err
 	}
