@@ -23,6 +23,8 @@ type Config struct {
 	SSLProxy    bool   // SSL_PROXY: served behind a TLS-terminating proxy
 	LogLevel    string // LOG_LEVEL: debug, info, warn, error
 
+	MetricsListen string // METRICS_LISTEN: host:port of /metrics and the detailed /readyz; "" when off
+
 	NATSURL    string // NATS_URL: empty means an embedded server
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
 	NATSToken  string // NATS_TOKEN: required by the embedded server and sent to NATS_URL; needed to listen beyond loopback
@@ -93,6 +95,7 @@ var Variables = []Variable{
 	{"PUBLIC_URL", "http://localhost:PORT", "URL SDKs and browsers reach Faultline at; DSNs are built from it"},
 	{"SSL_PROXY", "false", "true when served behind a TLS-terminating proxy"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"METRICS_LISTEN", "127.0.0.1:9091", "host:port serving /metrics and a /readyz that names what is not ready (off: none); keep it off the public network"},
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
 	{"NATS_TOKEN", "(none)", "token the embedded NATS server requires of every client, and that clients of NATS_URL send; at least 16 characters; required when NATS_LISTEN is not a loopback address"},
@@ -130,6 +133,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:               int(r.int("PORT", 1, 65535)),
 		SSLProxy:           r.bool("SSL_PROXY"),
 		LogLevel:           r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		MetricsListen:      r.raw("METRICS_LISTEN"),
 		NATSURL:            r.raw("NATS_URL"),
 		NATSListen:         r.raw("NATS_LISTEN"),
 		NATSToken:          r.raw("NATS_TOKEN"),
@@ -159,6 +163,11 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("PUBLIC_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.PublicURL))
+	}
+	if strings.EqualFold(c.MetricsListen, "off") {
+		c.MetricsListen = ""
+	} else if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		r.fail("METRICS_LISTEN", "want host:port or off: "+err.Error())
 	}
 	if c.NATSListen != "" {
 		if host, _, err := net.SplitHostPort(c.NATSListen); err != nil {
