@@ -171,12 +171,12 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 	metricsBase := "http://127.0.0.1:" + strconv.Itoa(metricsPort)
 	vars := map[string]string{
 		"METRICS_LISTEN": "127.0.0.1:" + strconv.Itoa(metricsPort),
-		"DATABASE_URL": dbURL.String(),
-		"HOST":         "127.0.0.1",
-		"PORT":         strconv.Itoa(httpPort),
-		"NATS_LISTEN":  "127.0.0.1:" + strconv.Itoa(natsPort),
-		"DATA_DIR":     t.TempDir(),
-		"LOG_LEVEL":    "error",
+		"DATABASE_URL":   dbURL.String(),
+		"HOST":           "127.0.0.1",
+		"PORT":           strconv.Itoa(httpPort),
+		"NATS_LISTEN":    "127.0.0.1:" + strconv.Itoa(natsPort),
+		"DATA_DIR":       t.TempDir(),
+		"LOG_LEVEL":      "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
