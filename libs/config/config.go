@@ -249,6 +249,14 @@ func loopback(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
+// HTTPS reports whether PUBLIC_URL is https: browsers reach Faultline over
+// TLS, so responses carry HSTS.
+func (c Config) HTTPS() bool { return strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") }
+
+// SecureCookies reports whether cookies must be Secure: PUBLIC_URL is https
+// or SSL_PROXY says a TLS proxy is in front.
+func (c Config) SecureCookies() bool { return c.SSLProxy || c.HTTPS() }
+
 // ListenAddr is the HTTP server's address.
 func (c Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 

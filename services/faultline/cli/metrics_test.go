@@ -39,3 +39,11 @@ func TestPublicReadyzSaysNoMore(t *testing.T) {
 		t.Errorf("public /readyz when ready: %d %q", w.Code, w.Body)
 	}
 }
+
+func TestHSTS(t *testing.T) {
+	w := httptest.NewRecorder()
+	hsts(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if got := w.Header().Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security = %q", got)
+	}
+}

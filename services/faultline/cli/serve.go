@@ -153,6 +153,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 
 	r := chi.NewRouter()
 	r.Use(recoverer(log))
+	if cfg.HTTPS() {
+		r.Use(hsts)
+	}
 	var started []*role
 	for _, name := range roles {
 		ro, err := roleStarters[name](ctx, d)
@@ -266,7 +269,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
-	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SSLProxy}, rest, log)
+	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SecureCookies()}, rest, log)
 	if err != nil {
 		return nil, err
 	}
