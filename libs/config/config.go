@@ -27,8 +27,12 @@ type Config struct {
 
 	NATSURL    string // NATS_URL: empty means an embedded server
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
-	NATSToken  string // NATS_TOKEN: required by the embedded server and sent to NATS_URL; needed to listen beyond loopback
-	DataDir    string // DATA_DIR
+	// NATS_SYNC_INTERVAL: how often the embedded server fsyncs JetStream
+	// files (0: its default, 2m); NATSSyncAlways after every write.
+	NATSSyncInterval time.Duration
+	NATSSyncAlways   bool
+	NATSToken        string // NATS_TOKEN: required by the embedded server and sent to NATS_URL; needed to listen beyond loopback
+	DataDir          string // DATA_DIR
 
 	ClickHouseURL string // CLICKHOUSE_URL: empty means analytics off
 
@@ -99,6 +103,7 @@ var Variables = []Variable{
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
 	{"NATS_TOKEN", "(none)", "token the embedded NATS server requires of every client, and that clients of NATS_URL send; at least 16 characters; required when NATS_LISTEN is not a loopback address"},
+	{"NATS_SYNC_INTERVAL", "(2m)", "how often the embedded NATS server flushes JetStream files to disk, or always (after every write). A 200 from the gateway means JetStream holds the envelope: on one node it is in the OS at once and on disk within this interval, so a power loss or kernel crash (not a crash of Faultline) can lose the last interval; with always every 200 is on disk. On an R3 cluster (INGEST_REPLICAS=3, your own NATS) a 200 means a majority of replicas hold it, so one node's loss loses nothing"},
 	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
 	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics"},
 	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
@@ -163,6 +168,17 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("PUBLIC_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.PublicURL))
+	}
+	switch sync := r.raw("NATS_SYNC_INTERVAL"); {
+	case sync == "":
+	case strings.EqualFold(sync, "always"):
+		c.NATSSyncAlways = true
+	default:
+		d, err := time.ParseDuration(sync)
+		if err != nil || d <= 0 {
+			r.fail("NATS_SYNC_INTERVAL", "want a duration such as 10s or 2m, or always, got "+strconv.Quote(sync))
+		}
+		c.NATSSyncInterval = d
 	}
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""

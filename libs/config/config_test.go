@@ -63,6 +63,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		"NATS_URL":                          "nats://a:4222,nats://b:4222",
 		"NATS_LISTEN":                       "127.0.0.1:4333",
 		"NATS_TOKEN":                        "0123456789abcdef0123",
+		"NATS_SYNC_INTERVAL":                "10s",
 		"METRICS_LISTEN":                    "127.0.0.1:9300",
 		"DATA_DIR":                          "/var/lib/faultline",
 		"CLICKHOUSE_URL":                    "http://ch:8123/faultline",
@@ -118,6 +119,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		NATSURL:            "nats://a:4222,nats://b:4222",
 		NATSListen:         "127.0.0.1:4333",
 		NATSToken:          "0123456789abcdef0123",
+		NATSSyncInterval:   10 * time.Second,
 		MetricsListen:      "127.0.0.1:9300",
 		DataDir:            "/var/lib/faultline",
 		ClickHouseURL:      "http://ch:8123/faultline",
@@ -189,6 +191,8 @@ func TestBadValues(t *testing.T) {
 		{"NATS_LISTEN", "4222"},
 		{"NATS_TOKEN", "short"},
 		{"METRICS_LISTEN", "9091"},
+		{"NATS_SYNC_INTERVAL", "sometimes"},
+		{"NATS_SYNC_INTERVAL", "0s"},
 		{"INGEST_MAX_AGE", "30 days"},
 		{"INGEST_MAX_AGE", "-1h"},
 		{"INGEST_MAX_BYTES", "-2"},
@@ -260,5 +264,12 @@ func TestNATSListenBeyondLoopbackNeedsToken(t *testing.T) {
 		if _, err := config.Load(env(map[string]string{"NATS_LISTEN": addr})); err != nil {
 			t.Errorf("NATS_LISTEN=%s (loopback): %v", addr, err)
 		}
+	}
+}
+
+func TestNATSSyncAlways(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"NATS_SYNC_INTERVAL": "Always"}))
+	if err != nil || !c.NATSSyncAlways || c.NATSSyncInterval != 0 {
+		t.Errorf("NATS_SYNC_INTERVAL=always: %+v, %v", c, err)
 	}
 }

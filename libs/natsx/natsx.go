@@ -30,6 +30,11 @@ type EmbeddedOptions struct {
 	// Token, when set, is required of every client, in-process ones too.
 	// Listening beyond loopback needs one.
 	Token string
+	// SyncInterval is how often JetStream files are flushed to disk (0:
+	// the server's default, two minutes); SyncAlways flushes after every
+	// write, so an acknowledged publish is on disk.
+	SyncInterval time.Duration
+	SyncAlways   bool
 }
 
 // ErrListenWithoutToken refuses a network listener beyond loopback that any
@@ -76,6 +81,12 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		}
 	}
 	opts.Authorization = o.Token
+	if o.SyncInterval > 0 {
+		opts.SyncInterval = o.SyncInterval
+	}
+	if o.SyncAlways {
+		opts.SyncInterval, opts.SyncAlways = 2*time.Minute, true // as the server's "sync_interval: always"
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)

@@ -63,3 +63,22 @@ func TestEmbeddedRefusesOpenListenerWithoutToken(t *testing.T) {
 	}
 	e.Shutdown()
 }
+
+func TestEmbeddedSyncInterval(t *testing.T) {
+	for _, o := range []natsx.EmbeddedOptions{{}, {SyncInterval: 5 * time.Second}, {SyncAlways: true}} {
+		o.StoreDir = t.TempDir()
+		e, err := natsx.StartEmbedded(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.Server.JetStreamConfig()
+		e.Shutdown()
+		want := o.SyncInterval
+		if want == 0 {
+			want = 2 * time.Minute
+		}
+		if cfg.SyncAlways != o.SyncAlways || cfg.SyncInterval != want {
+			t.Errorf("options %+v: server syncs every %v (always %v), want %v (always %v)", o, cfg.SyncInterval, cfg.SyncAlways, want, o.SyncAlways)
+		}
+	}
+}

@@ -123,7 +123,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
 		var err error
-		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Token: cfg.NATSToken})
+		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Token: cfg.NATSToken,
+			SyncInterval: cfg.NATSSyncInterval, SyncAlways: cfg.NATSSyncAlways})
 		if err != nil {
 			return err
 		}
