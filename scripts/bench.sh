@@ -13,7 +13,7 @@ duration=${BENCH_DURATION:-15s}
 
 echo "== machine: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== go benchmarks"
-$GO test -run='^$' -bench=. -benchmem ./libs/envelope ./services/gateway
+$GO test -run='^$' -bench=. -benchmem ./libs/envelope ./libs/scrub ./services/gateway
 
 echo "== symbolication: one event of two minified JavaScript frames, warm source-map cache"
 $GO test -run='^$' -bench='^BenchmarkSymbolicate$' -benchmem ./services/sourcemaps

@@ -84,7 +84,9 @@ type Options struct {
 type Server struct {
 	URL     string // http://127.0.0.1:<port>
 	NATSURL string // nats://127.0.0.1:<port>, the embedded server's listener
-	LogPath string // its stderr and stdout
+	// MetricsURL is http://127.0.0.1:<port> of METRICS_LISTEN (/metrics).
+	MetricsURL string
+	LogPath    string // its stderr and stdout
 
 	bin     string
 	env     []string
@@ -132,22 +134,24 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	u.Path = "/" + s.db.Name
 	s.db.URL = u.String()
 
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	httpPort, natsPort := ports[0], ports[1]
+	s.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	s.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	s.NATSURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
 	vars := map[string]string{
-		"DATABASE_URL": s.db.URL,
-		"HOST":         "127.0.0.1",
-		"PORT":         strconv.Itoa(httpPort),
-		"PUBLIC_URL":   s.URL,
-		"DATA_DIR":     dataDir,
-		"NATS_LISTEN":  "127.0.0.1:" + strconv.Itoa(natsPort),
-		"NATS_URL":     "",
-		"LOG_LEVEL":    "debug",
+		"DATABASE_URL":   s.db.URL,
+		"HOST":           "127.0.0.1",
+		"PORT":           strconv.Itoa(httpPort),
+		"PUBLIC_URL":     s.URL,
+		"DATA_DIR":       dataDir,
+		"NATS_LISTEN":    "127.0.0.1:" + strconv.Itoa(natsPort),
+		"NATS_URL":       "",
+		"LOG_LEVEL":      "debug",
+		"METRICS_LISTEN": "127.0.0.1:" + strconv.Itoa(ports[2]),
 	}
 	for k, v := range opt.Env {
 		vars[k] = v
@@ -426,7 +430,7 @@ next:
 // Metric returns the value of the Prometheus sample with the given name and
 // labels (as written, e.g. `reason="rate_limited"`), or 0 when absent.
 func (s *Server) Metric(name string, labels ...string) (float64, error) {
-	resp, err := http.Get(s.URL + "/metrics")
+	resp, err := http.Get(s.MetricsURL + "/metrics")
 	if err != nil {
 		return 0, err
 	}

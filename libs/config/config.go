@@ -23,9 +23,16 @@ type Config struct {
 	SSLProxy    bool   // SSL_PROXY: served behind a TLS-terminating proxy
 	LogLevel    string // LOG_LEVEL: debug, info, warn, error
 
+	MetricsListen string // METRICS_LISTEN: host:port of /metrics and the detailed /readyz; "" when off
+
 	NATSURL    string // NATS_URL: empty means an embedded server
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
-	DataDir    string // DATA_DIR
+	// NATS_SYNC_INTERVAL: how often the embedded server fsyncs JetStream
+	// files (0: its default, 2m); NATSSyncAlways after every write.
+	NATSSyncInterval time.Duration
+	NATSSyncAlways   bool
+	NATSToken        string // NATS_TOKEN: required by the embedded server and sent to NATS_URL; needed to listen beyond loopback
+	DataDir          string // DATA_DIR
 
 	ClickHouseURL          string        // CLICKHOUSE_URL: empty means analytics off
 	AnalyticsBatchSize     int           // ANALYTICS_BATCH_SIZE: rows per ClickHouse insert, at most
@@ -94,8 +101,11 @@ var Variables = []Variable{
 	{"PUBLIC_URL", "http://localhost:PORT", "URL SDKs and browsers reach Faultline at; DSNs are built from it"},
 	{"SSL_PROXY", "false", "true when served behind a TLS-terminating proxy"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"METRICS_LISTEN", "127.0.0.1:9091", "host:port serving /metrics and a /readyz that names what is not ready (off: none); keep it off the public network"},
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
+	{"NATS_TOKEN", "(none)", "token the embedded NATS server requires of every client, and that clients of NATS_URL send; at least 16 characters; required when NATS_LISTEN is not a loopback address"},
+	{"NATS_SYNC_INTERVAL", "(2m)", "how often the embedded NATS server flushes JetStream files to disk, or always (after every write). A 200 from the gateway means JetStream holds the envelope: on one node it is in the OS at once and on disk within this interval, so a power loss or kernel crash (not a crash of Faultline) can lose the last interval; with always every 200 is on disk. On an R3 cluster (INGEST_REPLICAS=3, your own NATS) a 200 means a majority of replicas hold it, so one node's loss loses nothing"},
 	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
 	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics, clickhouse://host:9000/database?…; the database is created if missing"},
 	{"ANALYTICS_BATCH_SIZE", "5000", "rows the analytics role buffers per ClickHouse insert, at most"},
@@ -132,8 +142,10 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:               int(r.int("PORT", 1, 65535)),
 		SSLProxy:           r.bool("SSL_PROXY"),
 		LogLevel:           r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		MetricsListen:      r.raw("METRICS_LISTEN"),
 		NATSURL:            r.raw("NATS_URL"),
 		NATSListen:         r.raw("NATS_LISTEN"),
+		NATSToken:          r.raw("NATS_TOKEN"),
 		DataDir:            r.str("DATA_DIR"),
 		ClickHouseURL:      r.raw("CLICKHOUSE_URL"),
 		AnalyticsBatchSize: int(r.int("ANALYTICS_BATCH_SIZE", 1, 1_000_000)),
@@ -162,10 +174,31 @@ func Load(getenv func(string) string) (Config, error) {
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("PUBLIC_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.PublicURL))
 	}
-	if c.NATSListen != "" {
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
-			r.fail("NATS_LISTEN", "want host:port: "+err.Error())
+	switch sync := r.raw("NATS_SYNC_INTERVAL"); {
+	case sync == "":
+	case strings.EqualFold(sync, "always"):
+		c.NATSSyncAlways = true
+	default:
+		d, err := time.ParseDuration(sync)
+		if err != nil || d <= 0 {
+			r.fail("NATS_SYNC_INTERVAL", "want a duration such as 10s or 2m, or always, got "+strconv.Quote(sync))
 		}
+		c.NATSSyncInterval = d
+	}
+	if strings.EqualFold(c.MetricsListen, "off") {
+		c.MetricsListen = ""
+	} else if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		r.fail("METRICS_LISTEN", "want host:port or off: "+err.Error())
+	}
+	if c.NATSListen != "" {
+		if host, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			r.fail("NATS_LISTEN", "want host:port: "+err.Error())
+		} else if c.NATSToken == "" && c.NATSURL == "" && !loopback(host) {
+			r.fail("NATS_TOKEN", "required when NATS_LISTEN listens beyond loopback ("+c.NATSListen+"): anyone reaching it could read and delete every stream (e.g. from 'openssl rand -hex 24')")
+		}
+	}
+	if c.NATSToken != "" && len(c.NATSToken) < 16 {
+		r.fail("NATS_TOKEN", fmt.Sprintf("want at least 16 characters, got %d", len(c.NATSToken)))
 	}
 	if c.ClickHouseURL != "" {
 		if u, err := url.Parse(c.ClickHouseURL); err != nil {
@@ -232,6 +265,23 @@ func (r *reader) accounts(c *Config) {
 		r.fail("SMTP_USERNAME", "required when SMTP_PASSWORD is set")
 	}
 }
+
+// loopback reports whether host is "localhost" or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// HTTPS reports whether PUBLIC_URL is https: browsers reach Faultline over
+// TLS, so responses carry HSTS.
+func (c Config) HTTPS() bool { return strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") }
+
+// SecureCookies reports whether cookies must be Secure: PUBLIC_URL is https
+// or SSL_PROXY says a TLS proxy is in front.
+func (c Config) SecureCookies() bool { return c.SSLProxy || c.HTTPS() }
 
 // ListenAddr is the HTTP server's address.
 func (c Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }

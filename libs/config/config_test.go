@@ -25,6 +25,7 @@ func TestDefaults(t *testing.T) {
 		Port:               8080,
 		PublicURL:          "http://localhost:8080",
 		LogLevel:           "info",
+		MetricsListen:      "127.0.0.1:9091",
 		DataDir:            "./data",
 		EventRetentionDays: 90,
 		AnalyticsBatchSize: 5000, AnalyticsFlushInterval: time.Second,
@@ -62,6 +63,9 @@ func TestEveryVariableParsed(t *testing.T) {
 		"LOG_LEVEL":                         "Debug",
 		"NATS_URL":                          "nats://a:4222,nats://b:4222",
 		"NATS_LISTEN":                       "127.0.0.1:4333",
+		"NATS_TOKEN":                        "0123456789abcdef0123",
+		"NATS_SYNC_INTERVAL":                "10s",
+		"METRICS_LISTEN":                    "127.0.0.1:9300",
 		"DATA_DIR":                          "/var/lib/faultline",
 		"CLICKHOUSE_URL":                    "http://ch:8123/faultline",
 		"ANALYTICS_BATCH_SIZE":              "2_000",
@@ -117,6 +121,9 @@ func TestEveryVariableParsed(t *testing.T) {
 		LogLevel:           "debug",
 		NATSURL:            "nats://a:4222,nats://b:4222",
 		NATSListen:         "127.0.0.1:4333",
+		NATSToken:          "0123456789abcdef0123",
+		NATSSyncInterval:   10 * time.Second,
+		MetricsListen:      "127.0.0.1:9300",
 		DataDir:            "/var/lib/faultline",
 		ClickHouseURL:      "http://ch:8123/faultline",
 		EventRetentionDays: 30,
@@ -186,6 +193,10 @@ func TestBadValues(t *testing.T) {
 		{"SSL_PROXY", "maybe"},
 		{"LOG_LEVEL", "loud"},
 		{"NATS_LISTEN", "4222"},
+		{"NATS_TOKEN", "short"},
+		{"METRICS_LISTEN", "9091"},
+		{"NATS_SYNC_INTERVAL", "sometimes"},
+		{"NATS_SYNC_INTERVAL", "0s"},
 		{"INGEST_MAX_AGE", "30 days"},
 		{"INGEST_MAX_AGE", "-1h"},
 		{"INGEST_MAX_BYTES", "-2"},
@@ -241,5 +252,31 @@ func TestAllErrorsAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), `"alsonope"`) {
 		t.Errorf("error does not quote the bad proxies:\n%v", err)
+	}
+}
+
+// TestNATSListenBeyondLoopbackNeedsToken: an embedded NATS listening on
+// other interfaces must require a token; loopback may go without.
+func TestNATSListenBeyondLoopbackNeedsToken(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:4222", ":4222", "10.0.0.5:4222", "[::]:4222", "nats.internal:4222"} {
+		_, err := config.Load(env(map[string]string{"NATS_LISTEN": addr}))
+		if err == nil || !strings.HasPrefix(err.Error(), "NATS_TOKEN: ") {
+			t.Errorf("NATS_LISTEN=%s without NATS_TOKEN: error %v, want one naming NATS_TOKEN", addr, err)
+		}
+		if _, err := config.Load(env(map[string]string{"NATS_LISTEN": addr, "NATS_TOKEN": "0123456789abcdef"})); err != nil {
+			t.Errorf("NATS_LISTEN=%s with a token: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:4222", "localhost:4222", "[::1]:4222"} {
+		if _, err := config.Load(env(map[string]string{"NATS_LISTEN": addr})); err != nil {
+			t.Errorf("NATS_LISTEN=%s (loopback): %v", addr, err)
+		}
+	}
+}
+
+func TestNATSSyncAlways(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"NATS_SYNC_INTERVAL": "Always"}))
+	if err != nil || !c.NATSSyncAlways || c.NATSSyncInterval != 0 {
+		t.Errorf("NATS_SYNC_INTERVAL=always: %+v, %v", c, err)
 	}
 }

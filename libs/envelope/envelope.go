@@ -57,9 +57,13 @@ type Item struct {
 	ContentType    string // content_type
 	Filename       string // filename (attachments)
 	AttachmentType string // attachment_type
-	ItemCount      int    // item_count of container items (log, span); 0 when absent
-	RawHeader      []byte
-	Payload        []byte
+	// ItemCount is how many entries a container item (log, span,
+	// otel_log, otel_span, trace_metric) holds, counted in its payload's
+	// top-level "items" array: the header's item_count is checked for form
+	// but not believed, since quotas charge this number. 0 for other items.
+	ItemCount int
+	RawHeader []byte
+	Payload   []byte
 }
 
 // Envelope is a parsed envelope. Its byte slices point into the parsed input.
@@ -208,10 +212,8 @@ func parseItem(b []byte, lim Limits) (Item, []byte, error) {
 	} else if ok {
 		it.Length = n
 	}
-	if n, ok, err := optionalCount(h.itemCount); err != nil {
+	if _, _, err := optionalCount(h.itemCount); err != nil {
 		return Item{}, nil, bad("invalid_item_header", "item %q: item_count %v", it.Type, err)
-	} else if ok {
-		it.ItemCount = n
 	}
 	if it.Length >= 0 {
 		if it.Length > max {
@@ -245,6 +247,9 @@ func parseItem(b []byte, lim Limits) (Item, []byte, error) {
 		if !lim.PayloadsChecked && !ValidJSON(it.Payload) {
 			return Item{}, nil, bad("invalid_json", "item %q is not valid JSON", it.Type)
 		}
+		if containerTypes[it.Type] {
+			it.ItemCount = countItems(it.Payload)
+		}
 	}
 	return it, rest, nil
 }
@@ -261,6 +266,42 @@ var jsonTypes = map[string]bool{
 	"event": true, "transaction": true, "session": true, "sessions": true, "client_report": true,
 	"check_in": true, "feedback": true, "user_report": true, "log": true, "span": true,
 	"replay_event": true, "raw_security": true, "otel_log": true, "otel_span": true, "trace_metric": true,
+}
+
+// containerTypes hold many entries in one item, each charged to a quota.
+var containerTypes = map[string]bool{"log": true, "span": true, "otel_log": true, "otel_span": true, "trace_metric": true}
+
+// countItems is the number of entries in the top-level "items" array of a
+// container payload, 1 when it has none (a bare span or log record).
+func countItems(payload []byte) int {
+	d := jsontext.NewDecoder(bytes.NewReader(payload), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return 1
+	}
+	n := -1
+	for d.PeekKind() != '}' && d.PeekKind() != 0 {
+		name, err := d.ReadToken()
+		if err != nil {
+			return max(n, 1)
+		}
+		if name.String() != "items" || d.PeekKind() != '[' {
+			if d.SkipValue() != nil {
+				return max(n, 1)
+			}
+			continue
+		}
+		d.ReadToken()
+		count := 0
+		for d.PeekKind() != ']' && d.PeekKind() != 0 {
+			if d.SkipValue() != nil {
+				break
+			}
+			count++
+		}
+		d.ReadToken()
+		n = count // a repeated "items" counts as its last, as a JSON decoder reads it
+	}
+	return max(n, 1)
 }
 
 func optionalCount(raw []byte) (int, bool, error) {

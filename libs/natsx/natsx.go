@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -26,6 +27,28 @@ type Embedded struct {
 type EmbeddedOptions struct {
 	StoreDir string // JetStream file storage
 	Listen   string // host:port to also accept network clients on; "" for in-process only
+	// Token, when set, is required of every client, in-process ones too.
+	// Listening beyond loopback needs one.
+	Token string
+	// SyncInterval is how often JetStream files are flushed to disk (0:
+	// the server's default, two minutes); SyncAlways flushes after every
+	// write, so an acknowledged publish is on disk.
+	SyncInterval time.Duration
+	SyncAlways   bool
+}
+
+// ErrListenWithoutToken refuses a network listener beyond loopback that any
+// host could publish to, read from or delete streams on.
+var ErrListenWithoutToken = errors.New("embedded nats: listening beyond loopback needs a token (NATS_TOKEN)")
+
+// Loopback reports whether host (an address or "localhost") is loopback
+// only; "" and unspecified addresses listen on every interface.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // StartEmbedded starts a JetStream-enabled NATS server in this process and
@@ -49,10 +72,20 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("embedded nats listen port %q: %w", port, err)
 		}
+		if o.Token == "" && !Loopback(host) {
+			return nil, ErrListenWithoutToken
+		}
 		opts.Host, opts.Port = host, p
 		if p == 0 {
 			opts.Port = server.RANDOM_PORT
 		}
+	}
+	opts.Authorization = o.Token
+	if o.SyncInterval > 0 {
+		opts.SyncInterval = o.SyncInterval
+	}
+	if o.SyncAlways {
+		opts.SyncInterval, opts.SyncAlways = 2*time.Minute, true // as the server's "sync_interval: always"
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -87,10 +120,21 @@ type Conn struct {
 	JS jetstream.JetStream
 }
 
+// Token authenticates a connection with token (NATS_TOKEN); an empty token
+// leaves the connection as it is (a token in the URL still applies).
+func Token(token string) nats.Option {
+	return func(o *nats.Options) error {
+		if token != "" {
+			o.Token = token
+		}
+		return nil
+	}
+}
+
 // Connect connects to url, or in-process to embedded when embedded is not
 // nil. The connection reconnects forever; lost and regained connections are
-// logged.
-func Connect(url string, embedded *Embedded, name string, log *slog.Logger) (*Conn, error) {
+// logged. extra options (Token) are applied last.
+func Connect(url string, embedded *Embedded, name string, log *slog.Logger, extra ...nats.Option) (*Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -108,6 +152,7 @@ func Connect(url string, embedded *Embedded, name string, log *slog.Logger) (*Co
 	} else {
 		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
+	opts = append(opts, extra...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %q: %w", url, err)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faultline/faultline/libs/scrub"
 )
 
 // Key is one DSN key as the gateway sees it.
@@ -29,6 +31,24 @@ type Key struct {
 	// AllowedOrigins are the browser origins allowed to send with this key;
 	// empty or "*" allows all, as Sentry's default.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// Scrub are the project's data-scrubbing settings (Sentry's names);
+	// nil means Sentry's defaults, scrub.Defaults.
+	Scrub *scrub.Settings `json:"scrub,omitempty"`
+
+	scrubber *scrub.Scrubber // compiled from Scrub when the record is read
+}
+
+var defaultScrubber = scrub.New(scrub.Defaults)
+
+// Scrubber is the key's project's compiled data scrubber.
+func (k *Key) Scrubber() *scrub.Scrubber {
+	switch {
+	case k.scrubber != nil:
+		return k.scrubber
+	case k.Scrub != nil:
+		return scrub.New(*k.Scrub)
+	}
+	return defaultScrubber
 }
 
 var publicKeyRE = regexp.MustCompile(`^[0-9a-zA-Z_-]{1,64}$`)
@@ -142,6 +162,9 @@ func (c *Cache) applyTo(next map[string]*Key, e jetstream.KeyValueEntry) {
 		if err := json.Unmarshal(e.Value(), &k); err != nil || k.PublicKey != e.Key() {
 			c.log.Error("ignoring malformed key record", slog.String("key", e.Key()), slog.Any("error", err))
 			return
+		}
+		if k.Scrub != nil {
+			k.scrubber = scrub.New(*k.Scrub)
 		}
 		next[e.Key()] = &k
 	}

@@ -31,7 +31,7 @@ type Options struct {
 
 // OptionsFrom derives the API's options from the process configuration.
 func OptionsFrom(c config.Config) Options {
-	return Options{PublicURL: c.PublicURL, SSLProxy: c.SSLProxy, SessionSecretKey: c.SessionSecretKey,
+	return Options{PublicURL: c.PublicURL, SSLProxy: c.SecureCookies(), SessionSecretKey: c.SessionSecretKey,
 		TrustedProxies: c.Proxies, SMTP: c.SMTP}
 }
 

@@ -294,7 +294,7 @@ func newAttemptLimiter(scope string, max int, window time.Duration) *attemptLimi
 }
 
 func attemptKey(key string) []byte {
-	h := sha256.Sum256([]byte(key))
+	h := sha256.Sum256([]byte(addressKey(key)))
 	return h[:]
 }
 

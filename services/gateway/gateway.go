@@ -255,6 +255,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint) err
 	if !g.enforceLimits(w, r, &req) {
 		return nil
 	}
+	if err := g.scrub(&req); err != nil {
+		return err
+	}
 	msg := g.message(r, &req)
 	if err := g.publish(r.Context(), msg, len(req.body)); err != nil {
 		if errors.Is(err, errNoAck) {
@@ -448,7 +451,7 @@ func (g *Gateway) message(r *http.Request, req *request) *nats.Msg {
 	h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
 	h.Set(streams.HeaderEndpoint, string(req.ep))
 	h.Set(jetstream.MsgIDHeader, strconv.FormatInt(req.projectID, 10)+"-"+hex.EncodeToString(sum[:16]))
-	if ip := g.clientIP(r); ip != "" {
+	if ip := g.clientIP(r); ip != "" && !req.key.Scrubber().ScrubsIPs() {
 		h.Set(streams.HeaderClientIP, ip)
 	}
 	if ua := r.UserAgent(); ua != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/projectkeys"
+	"github.com/faultline/faultline/libs/scrub"
 	"github.com/faultline/faultline/services/gateway"
 	"github.com/faultline/faultline/streams"
 )
@@ -62,8 +63,15 @@ func gzipBody(dst []byte, i uint64, items []byte) []byte {
 }
 
 // BenchmarkHandler measures the envelope endpoint in process, from a gzipped
-// request to JetStream's acknowledgement, against a real embedded JetStream.
-func BenchmarkHandler(b *testing.B) {
+// request to JetStream's acknowledgement, against a real embedded JetStream,
+// with the project's data scrubbing at Sentry's defaults.
+func BenchmarkHandler(b *testing.B) { benchHandler(b, nil) }
+
+// BenchmarkHandlerScrubOff is BenchmarkHandler for a project that turned data
+// scrubbing off: the two side by side are scrubbing's cost.
+func BenchmarkHandlerScrubOff(b *testing.B) { benchHandler(b, &scrub.Settings{}) }
+
+func benchHandler(b *testing.B, settings *scrub.Settings) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := natstest.Start(b)
@@ -75,7 +83,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := projectkeys.Put(ctx, kv, projectkeys.Key{PublicKey: benchKey, ProjectID: 1}); err != nil {
+	if err := projectkeys.Put(ctx, kv, projectkeys.Key{PublicKey: benchKey, ProjectID: 1, Scrub: settings}); err != nil {
 		b.Fatal(err)
 	}
 	gw, err := gateway.New(ctx, gateway.Options{Body: gateway.DefaultBodyLimits, Envelope: envelope.DefaultLimits}, nc, nil, slog.New(slog.DiscardHandler))

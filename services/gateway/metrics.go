@@ -9,6 +9,7 @@ type metrics struct {
 	rateLimited *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	publish     prometheus.Histogram
+	scrubbed    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,9 +40,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from publishing an envelope to JetStream's acknowledgement.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5},
 		}),
+		scrubbed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_items_scrubbed_total",
+			Help: "Items from which data scrubbing removed something, by item type.",
+		}, []string{"type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish)
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed)
 	}
 	return m
 }

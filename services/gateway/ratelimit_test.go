@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,4 +189,35 @@ func TestGlobalLimitCoversEveryProject(t *testing.T) {
 	if n := c.count(); n != 2 {
 		t.Errorf("stream holds %d messages, want 2", n)
 	}
+}
+
+// logEnvelope is a log container with n records that claims claimed in its
+// item_count.
+func logEnvelope(n, claimed int) []byte {
+	records := make([]string, n)
+	for i := range records {
+		records[i] = `{"timestamp":1.7e9,"level":"info","body":"r"}`
+	}
+	payload := `{"items":[` + strings.Join(records, ",") + `]}`
+	return []byte(`{}` + "\n" + fmt.Sprintf(`{"type":"log","length":%d,"item_count":%d,"content_type":"application/vnd.sentry.items.log+json"}`, len(payload), claimed) +
+		"\n" + payload + "\n")
+}
+
+// TestQuotaCountsItemsNotItemCount: a tiny envelope claiming a million log
+// records must not use up the project's log quota, and one holding more
+// records than it claims is charged for all of them.
+func TestQuotaCountsItemsNotItemCount(t *testing.T) {
+	c := newCluster(t)
+	standardKeys(c)
+	g := c.startGateway(hourlyProjectLimit(t, 10))
+
+	liar := logEnvelope(1, 1_000_000)
+	if len(liar) > 200 {
+		t.Fatalf("test envelope is %d bytes, want a small one", len(liar))
+	}
+	g.send(t, project, key, liar).id(t)
+	// Nine records are left of the ten.
+	g.send(t, project, key, logEnvelope(4, 1)).id(t)
+	g.send(t, project, key, logEnvelope(5, 0)).id(t)
+	checkLimited(t, g.send(t, project, key, logEnvelope(1, 1)), "log_item", "project")
 }

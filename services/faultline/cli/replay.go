@@ -39,7 +39,7 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 	if cfg.NATSURL == "" {
 		return errors.New("replay: NATS_URL is required (a running 'faultline serve' shares its NATS with NATS_LISTEN)")
 	}
-	nc, err := natsx.Connect(cfg.NATSURL, nil, "faultline replay", log)
+	nc, err := natsx.Connect(cfg.NATSURL, nil, "faultline replay", log, natsx.Token(cfg.NATSToken))
 	if err != nil {
 		return err
 	}

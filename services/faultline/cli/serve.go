@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/libs/config"
@@ -129,14 +128,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
 		var err error
-		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen})
+		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Token: cfg.NATSToken,
+			SyncInterval: cfg.NATSSyncInterval, SyncAlways: cfg.NATSSyncAlways})
 		if err != nil {
 			return err
 		}
 		defer embedded.Shutdown()
 		log.Info("embedded nats started", slog.String("store", filepath.Join(cfg.DataDir, "nats")), slog.String("url", embedded.ClientURL()))
 	}
-	nc, err := natsx.Connect(cfg.NATSURL, embedded, "faultline "+fmt.Sprint(roles), log)
+	nc, err := natsx.Connect(cfg.NATSURL, embedded, "faultline "+fmt.Sprint(roles), log, natsx.Token(cfg.NATSToken))
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 
 	r := chi.NewRouter()
 	r.Use(recoverer(log))
+	if cfg.HTTPS() {
+		r.Use(hsts)
+	}
 	var started []*role
 	for _, name := range roles {
 		ro, err := roleStarters[name](ctx, d)
@@ -171,8 +174,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 		started = append(started, ro)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.Get("/readyz", readyz(d, ingest, started))
-	r.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	check := readiness(d, started)
+	r.Get("/readyz", publicReadyz(check, log))
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
@@ -193,6 +196,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 			g.Go(func() error { return ro.run(gctx) })
 		}
 	}
+	g.Go(func() error { return serveMetrics(gctx, cfg.MetricsListen, d, check) })
 	g.Go(func() error {
 		log.Info("faultline listening", slog.String("addr", ln.Addr().String()), slog.Any("roles", roles),
 			slog.String("public_url", cfg.PublicURL))
@@ -209,37 +213,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
-}
-
-func readyz(d *deps, ingest streams.IngestOptions, roles []*role) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var problems []string
-		if !d.nats.NC.IsConnected() {
-			problems = append(problems, "nats: not connected")
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			_, err := d.nats.JS.Stream(ctx, streams.Ingest)
-			cancel()
-			if err != nil {
-				problems = append(problems, "stream "+streams.Ingest+": "+err.Error())
-			}
-		}
-		for _, ro := range roles {
-			if ro.ready != nil {
-				if err := ro.ready(); err != nil {
-					problems = append(problems, err.Error())
-				}
-			}
-		}
-		if len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, p := range problems {
-				fmt.Fprintln(w, p)
-			}
-			return
-		}
-		w.Write([]byte("ok\n"))
-	}
 }
 
 func startGateway(ctx context.Context, d *deps) (*role, error) {
@@ -310,7 +283,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
-	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SSLProxy}, rest, log)
+	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SecureCookies()}, rest, log)
 	if err != nil {
 		return nil, err
 	}

@@ -166,15 +166,17 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 		t.Skipf("the proxy targets 127.0.0.1:5432; TEST_DATABASE_URL names %s", server.Host)
 	}
 
-	httpPort, natsPort := freePort(t), freePort(t)
+	httpPort, natsPort, metricsPort := freePort(t), freePort(t), freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	metricsBase := "http://127.0.0.1:" + strconv.Itoa(metricsPort)
 	vars := map[string]string{
-		"DATABASE_URL": dbURL.String(),
-		"HOST":         "127.0.0.1",
-		"PORT":         strconv.Itoa(httpPort),
-		"NATS_LISTEN":  "127.0.0.1:" + strconv.Itoa(natsPort),
-		"DATA_DIR":     t.TempDir(),
-		"LOG_LEVEL":    "error",
+		"METRICS_LISTEN": "127.0.0.1:" + strconv.Itoa(metricsPort),
+		"DATABASE_URL":   dbURL.String(),
+		"HOST":           "127.0.0.1",
+		"PORT":           strconv.Itoa(httpPort),
+		"NATS_LISTEN":    "127.0.0.1:" + strconv.Itoa(natsPort),
+		"DATA_DIR":       t.TempDir(),
+		"LOG_LEVEL":      "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -278,8 +280,17 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 		return err == nil && code == http.StatusOK
 	})
 
-	if code, body := get(base + "/metrics"); code != http.StatusOK || !bytes.Contains([]byte(body), []byte("faultline_gateway_envelopes_accepted_total")) {
-		t.Errorf("/metrics: %d, no accepted counter", code)
+	if code, body := get(metricsBase + "/metrics"); code != http.StatusOK || !bytes.Contains([]byte(body), []byte("faultline_gateway_envelopes_accepted_total")) {
+		t.Errorf("/metrics on METRICS_LISTEN: %d, no accepted counter", code)
+	}
+	if code, _ := get(base + "/metrics"); code == http.StatusOK {
+		t.Error("/metrics answered on the public listener")
+	}
+	if code, body := get(base + "/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("public /readyz: %d %q, want 200 \"ready\" and nothing more", code, body)
+	}
+	if code, body := get(metricsBase + "/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("detailed /readyz: %d %q", code, body)
 	}
 
 	// Graceful shutdown: a request in flight when the signal comes is

@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/faultline/faultline/libs/envelope"
+)
+
+// scrubbedTypes are the item types whose payloads are scrubbed: events and
+// transactions (request, extra, contexts, breadcrumbs, frame variables) and
+// the log and span containers, whose attributes carry the same secrets.
+var scrubbedTypes = map[string]bool{"event": true, "transaction": true, "log": true, "span": true}
+
+// scrub removes secrets from the envelope's payloads before it is
+// published, under the key's project's settings (libs/scrub). Items it
+// changed get a new length; the envelope is written again.
+func (g *Gateway) scrub(req *request) error {
+	sc := req.key.Scrubber()
+	if sc.Off() {
+		return nil
+	}
+	changed := false
+	for i := range req.env.Items {
+		it := &req.env.Items[i]
+		if !scrubbedTypes[it.Type] {
+			continue
+		}
+		out, ok, err := sc.Scrub(it.Payload)
+		if err != nil {
+			return &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_json", Detail: "item " + strconv.Quote(it.Type) + " is not valid JSON"}
+		}
+		if !ok {
+			continue
+		}
+		header, err := withLength(it.RawHeader, len(out))
+		if err != nil {
+			return &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_item_header", Detail: "item header is not a JSON object"}
+		}
+		it.Payload, it.RawHeader, it.Length = out, header, len(out)
+		changed = true
+		g.m.scrubbed.WithLabelValues(it.Type).Inc()
+	}
+	if changed {
+		req.body, req.env = rebuild(req.env, nil)
+	}
+	return nil
+}
+
+// withLength is an item header with its length set to n.
+func withLength(header []byte, n int) ([]byte, error) {
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(header, &h); err != nil || h == nil {
+		return nil, err
+	}
+	h["length"] = json.RawMessage(strconv.Itoa(n))
+	return json.Marshal(h)
+}
