@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/faultline/faultline/libs/config"
@@ -23,6 +24,8 @@ Roles (long-running):
   api                projects, keys and the REST API (needs NATS_URL and DATABASE_URL)
   grouping           events into issues, from the INGEST stream (needs NATS_URL and DATABASE_URL)
 
+  analytics          events, transactions, spans, sessions, logs into ClickHouse (needs NATS_URL and CLICKHOUSE_URL;
+                     serve runs it when CLICKHOUSE_URL is set)
   alerting           issue-alert rules over EVENTS: mail, webhooks, chat (needs NATS_URL and DATABASE_URL;
                      not in serve's default roles yet: serve --roles ...,alerting)
 
@@ -89,8 +92,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, log, rolesAll, rest)
-	case "gateway", "api", "grouping", "web", "sourcemaps", "alerting":
+		roles := rolesAll
+		if cfg.ClickHouseURL != "" {
+			roles = append(slices.Clone(rolesAll), "analytics")
+		}
+		return serve(ctx, cfg, log, roles, rest)
+	case "gateway", "api", "grouping", "web", "sourcemaps", "alerting", "analytics":
 		if cfg.NATSURL == "" {
 			return fmt.Errorf("%s: NATS_URL is required when running one role; 'faultline serve' embeds NATS", cmd)
 		}

@@ -21,11 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/services/alerting"
+	"github.com/faultline/faultline/services/analytics"
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/gateway"
 	"github.com/faultline/faultline/services/grouping"
@@ -60,6 +62,7 @@ var roleStarters = map[string]func(context.Context, *deps) (*role, error){
 	"web":        startWeb,
 	"sourcemaps": startSourcemaps,
 	"alerting":   startAlerting, // not in rolesAll yet: its REST routes are still to register
+	"analytics":  startAnalytics,
 }
 
 // gcPercent is the garbage collector's target for long-running roles when
@@ -453,6 +456,38 @@ func startAlerting(_ context.Context, d *deps) (*role, error) {
 				return err
 			}
 			return svc.Run(ctx)
+		},
+	}, nil
+}
+
+// startAnalytics writes events, transactions, spans, sessions, logs and
+// outcomes into ClickHouse. serve runs it when CLICKHOUSE_URL is set.
+func startAnalytics(_ context.Context, d *deps) (*role, error) {
+	if d.cfg.ClickHouseURL == "" {
+		return nil, errors.New("analytics: set CLICKHOUSE_URL")
+	}
+	log := d.log.With(slog.String("role", "analytics"))
+	return &role{
+		run: func(ctx context.Context) error {
+			backoff := 500 * time.Millisecond
+			for {
+				ch, err := clickhouse.Open(ctx, d.cfg.ClickHouseURL)
+				if err == nil {
+					defer ch.Close()
+					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), log)
+					if err != nil {
+						return err
+					}
+					return svc.Run(ctx)
+				}
+				log.Warn("clickhouse unavailable; retrying", slog.Any("error", err), slog.Duration("in", backoff))
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 15*time.Second)
+			}
 		},
 	}, nil
 }
