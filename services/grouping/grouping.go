@@ -114,6 +114,9 @@ type Service struct {
 	// testHookAssigned, when set, runs after a batch's events have their
 	// issues and before anything is written: tests interleave a merge there.
 	testHookAssigned atomic.Pointer[func()]
+	// testHookPrepare, when set, runs as each message is prepared: tests
+	// make it panic.
+	testHookPrepare atomic.Pointer[func(*message)]
 
 	// tombstones, during a replay, are the deleted issues' hashes: their
 	// events are not replayed.

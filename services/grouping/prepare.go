@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +72,7 @@ func (s *Service) prepare(ctx context.Context, m *message) {
 		m.seq, m.delivery = md.Sequence.Stream, md.NumDelivered
 	}
 	m.subject = m.msg.Subject()
-	err = s.decode(ctx, m)
+	err = s.decodeRecovered(ctx, m)
 	var p *permanent
 	switch {
 	case errors.As(err, &p):
@@ -78,6 +80,24 @@ func (s *Service) prepare(ctx context.Context, m *message) {
 	case err != nil:
 		m.err = err
 	}
+}
+
+// decodeRecovered is decode with a panic (a decoder's, the normalizer's, a
+// rule's) turned into a permanent rejection of that message alone: it is
+// terminated with the panic as its reason and recorded in grouping.rejected,
+// and the consumer goes on.
+func (s *Service) decodeRecovered(ctx context.Context, m *message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic while preparing a message; it is rejected", slog.Uint64("stream_seq", m.seq),
+				slog.String("subject", m.subject), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			err = reject("panic: %v", v)
+		}
+	}()
+	if h := s.testHookPrepare.Load(); h != nil {
+		(*h)(m)
+	}
+	return s.decode(ctx, m)
 }
 
 func (s *Service) decode(ctx context.Context, m *message) error {
