@@ -253,7 +253,9 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*User
 	return u, nil
 }
 
-// SetPassword replaces a user's password and ends every session of theirs.
+// SetPassword replaces a user's password, ends every session of theirs and
+// revokes their API tokens: whoever took the old password may have minted
+// some.
 func (s *Store) SetPassword(ctx context.Context, userID int64, password string) error {
 	if err := checkPassword(password); err != nil {
 		return err
@@ -262,7 +264,10 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, password string) 
 		if _, err := tx.Exec(ctx, `UPDATE api.users SET password_hash = $2 WHERE id = $1`, userID, HashPassword(password)); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM api.sessions WHERE user_id = $1`, userID)
+		if _, err := tx.Exec(ctx, `DELETE FROM api.sessions WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM api.api_tokens WHERE user_id = $1`, userID)
 		return err
 	})
 }

@@ -174,6 +174,7 @@ func TestPasswordResetByMail(t *testing.T) {
 	e := newRestEnv(t)
 	f := e.fixture()
 	old := e.session(f.users["member"])
+	oldToken, _ := e.token(f.users["member"], "read")
 	c := e.anonymous()
 	if res := c.do("POST", "/api/0/auth/password-reset/", map[string]string{"email": "nobody@example.test"}); res.status != 202 {
 		t.Fatalf("unknown address: %d", res.status)
@@ -204,6 +205,9 @@ func TestPasswordResetByMail(t *testing.T) {
 	}
 	if res := old.do("GET", "/api/0/users/me/", nil); res.status != 401 {
 		t.Errorf("old session after reset: %d", res.status)
+	}
+	if res := e.withToken(oldToken).do("GET", "/api/0/users/me/", nil); res.status != 401 {
+		t.Errorf("API token minted before the reset still works: %d", res.status)
 	}
 	if res := c.do("POST", "/api/0/auth/login/", map[string]string{"email": "member@example.test", "password": "a brand new password"}); res.status != 200 {
 		t.Errorf("sign in with the new password: %d", res.status)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/httplog"
 )
 
 // Options configure the REST API.
@@ -368,7 +369,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrMailOff):
 		status, detail = http.StatusServiceUnavailable, "mail is not configured (SMTP_HOST)"
 	}
-	attrs := []any{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status)}
+	attrs := []any{slog.String("method", r.Method), slog.String("route", httplog.Route(r)), slog.Int("status", status)}
 	if status >= 500 {
 		a.log.Error("api request failed", append(attrs, slog.Any("error", err))...)
 	} else {

@@ -98,6 +98,11 @@ func slugOf(slug, name string) (string, error) {
 	if slug == "" || slug != Slugify(slug) {
 		return "", fmt.Errorf("%w: slug %q: want lower-case letters, digits, - and _ (at most 50)", ErrInvalid, slug)
 	}
+	if strings.Trim(slug, "0123456789") == "" {
+		// An all-digit slug would shadow the id of another organisation or
+		// project wherever both are accepted.
+		return "", fmt.Errorf("%w: slug %q: a slug may not be all digits", ErrInvalid, slug)
+	}
 	return slug, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/services/api"
 )
 
@@ -154,7 +155,7 @@ func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		w.notFound(rw, r)
 		return
 	}
-	w.log.Error("dashboard request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+	w.log.Error("dashboard request failed", slog.String("method", r.Method), slog.String("route", httplog.Route(r)),
 		slog.Any("error", err))
 	t := w.tpl.pages["error"]
 	var buf bytes.Buffer

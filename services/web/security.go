@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/services/api"
 )
 
@@ -211,6 +212,6 @@ func SafeURL(s string) string {
 }
 
 func (w *Web) logRefusal(r *http.Request, status int, err error) {
-	w.log.Info("dashboard request refused", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+	w.log.Info("dashboard request refused", slog.String("method", r.Method), slog.String("route", httplog.Route(r)),
 		slog.Int("status", status), slog.String("reason", err.Error()))
 }
