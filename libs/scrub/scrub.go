@@ -226,6 +226,11 @@ func (s *Scrubber) Scrub(payload []byte) ([]byte, bool, error) {
 	if s.Off() || !s.mayMatch(payload) {
 		return payload, false, nil
 	}
+	return s.rewrite(payload)
+}
+
+// rewrite reads payload whole and applies the settings.
+func (s *Scrubber) rewrite(payload []byte) ([]byte, bool, error) {
 	w := walker{s: s, in: payload, metaStart: -1}
 	w.d = jsontext.NewDecoder(bytes.NewReader(payload), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 	if _, err := w.value(ctx{top: true}); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/faultline/faultline/libs/scrub"
@@ -65,17 +66,30 @@ func gzipBody(dst []byte, i uint64, items []byte) []byte {
 // BenchmarkHandler measures the envelope endpoint in process, from a gzipped
 // request to JetStream's acknowledgement, against a real embedded JetStream,
 // with the project's data scrubbing at Sentry's defaults.
-func BenchmarkHandler(b *testing.B) { benchHandler(b, nil) }
+func BenchmarkHandler(b *testing.B) { benchHandler(b, nil, natsx.EmbeddedOptions{}) }
 
 // BenchmarkHandlerScrubOff is BenchmarkHandler for a project that turned data
 // scrubbing off: the two side by side are scrubbing's cost.
-func BenchmarkHandlerScrubOff(b *testing.B) { benchHandler(b, &scrub.Settings{}) }
+func BenchmarkHandlerScrubOff(b *testing.B) {
+	benchHandler(b, &scrub.Settings{}, natsx.EmbeddedOptions{})
+}
 
-func benchHandler(b *testing.B, settings *scrub.Settings) {
+// BenchmarkHandlerSyncAlways is BenchmarkHandler against a server started
+// with NATS_SYNC_INTERVAL=always: every acknowledged envelope is on disk.
+func BenchmarkHandlerSyncAlways(b *testing.B) {
+	benchHandler(b, nil, natsx.EmbeddedOptions{SyncAlways: true})
+}
+
+func benchHandler(b *testing.B, settings *scrub.Settings, so natsx.EmbeddedOptions) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := natstest.Start(b)
-	nc := srv.Connect(b)
+	so.StoreDir, so.Listen = b.TempDir(), "127.0.0.1:0"
+	e, err := natsx.StartEmbedded(so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Shutdown()
+	nc := (&natstest.Server{Embedded: e, URL: e.ClientURL()}).Connect(b)
 	if err := streams.Apply(ctx, nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
 		b.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	g := c.startGateway(opt)
 
 	var (
-		away     atomic.Bool // the server is down (set before it stops, cleared once it is up)
+		away     atomic.Bool // the server is down: set once it has stopped, cleared before it starts
 		seq      atomic.Int64
 		mu       sync.Mutex
 		accepted = map[string]bool{}
@@ -116,12 +116,12 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(accepted) }
 	eventually(t, "envelopes accepted before the restart", func() bool { return count() >= 50 })
 
-	away.Store(true)
 	e.Shutdown()
+	away.Store(true)
 	time.Sleep(time.Second)
+	away.Store(false)
 	e = start()
 	defer e.Shutdown()
-	away.Store(false)
 	before := count()
 	eventually(t, "ingestion resumes after the restart", func() bool { return count() >= before+50 })
 	close(stop)
@@ -137,6 +137,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		t.Error("no 503 while NATS was away: the outage was not exercised")
 	}
 	// Every 200 is stored, once.
+	eventually(t, "the test's own connection is back", c.nc.NC.IsConnected)
 	stored := map[string]int{}
 	cons, err := c.stream.OrderedConsumer(testContext(t), jetstream.OrderedConsumerConfig{})
 	if err != nil {
