@@ -481,7 +481,7 @@ func (s *Store) RevokeToken(ctx context.Context, userID, tokenID int64) error {
 // Password resets and invitations are valid this long.
 const (
 	resetLifetime  = 2 * time.Hour
-	inviteLifetime = 7 * 24 * time.Hour
+	inviteLifetime = 3 * 24 * time.Hour
 )
 
 // CreatePasswordReset returns a reset token for the active user with that

@@ -522,3 +522,27 @@ func TestKeyChangesReachGateway(t *testing.T) {
 	}
 	wait("project deleted", f.key.PublicKey, func(k *projectkeys.Key) bool { return k == nil })
 }
+
+// An invitation addressed to an existing account signs in as that account
+// only with its password: the invitation alone is not a credential.
+func TestInvitationForExistingAccountNeedsItsPassword(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	admin := e.session(f.users["admin"])
+	if res := admin.do("POST", "/api/0/organizations/acme/members/", map[string]any{"email": "other@example.test", "orgRole": "member"}); res.status != 201 {
+		t.Fatalf("invite: %d %s", res.status, res.body)
+	}
+	match := inviteLink.FindStringSubmatch(e.mail.next(t).body)
+	if match == nil {
+		t.Fatal("no invitation link")
+	}
+	c := e.anonymous()
+	res := c.do("POST", "/api/0/accept-invite/", map[string]string{"token": match[1], "password": "any password at all"})
+	if res.status != 400 || c.cookie(api.SessionCookie) != "" {
+		t.Fatalf("accepted for an existing account with a wrong password: %d %s", res.status, res.body)
+	}
+	res = c.do("POST", "/api/0/accept-invite/", map[string]string{"token": match[1], "password": f.password})
+	if res.status != 200 {
+		t.Fatalf("accepted with the account's password: %d %s", res.status, res.body)
+	}
+}

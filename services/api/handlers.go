@@ -323,6 +323,10 @@ func (a *API) acceptInvite(c *call) (any, error) {
 		return nil, tooMany(c.w, wait)
 	}
 	u, inv, err := c.store.AcceptInvitation(c.r.Context(), req.Token, req.Name, req.Password)
+	if errors.Is(err, ErrWrongPassword) {
+		a.mailByIP.add(c.r.Context(), c.store, ip)
+		return nil, &httpError{http.StatusBadRequest, err.Error()}
+	}
 	if errors.Is(err, ErrNotFound) {
 		a.mailByIP.add(c.r.Context(), c.store, ip)
 		return nil, &httpError{http.StatusBadRequest, "the invitation is invalid, used or expired"}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -461,6 +462,10 @@ func (s *Store) AcceptInvitation(ctx context.Context, token, name, password stri
 	u, err := s.UserByEmail(ctx, inv.Email)
 	if err == ErrNotFound {
 		u, err = s.CreateUser(ctx, NewUser{Email: inv.Email, Name: name, Password: password})
+	} else if err == nil && (!VerifyPassword(u.passwordHash, password) || !u.IsActive) {
+		// The invitation is for an account that exists: accepting it signs
+		// in as that account, so it takes that account's password.
+		return nil, nil, ErrWrongPassword
 	}
 	if err != nil {
 		return nil, nil, err
@@ -487,6 +492,10 @@ func (s *Store) AcceptInvitation(ctx context.Context, token, name, password stri
 	}
 	return u, inv, nil
 }
+
+// ErrWrongPassword refuses an invitation accepted for an existing account
+// without that account's password.
+var ErrWrongPassword = errors.New("this invitation is for an existing account: give its password")
 
 // errLastOwner keeps an organisation from losing its last owner.
 var errLastOwner = fmt.Errorf("%w: an organisation needs at least one owner", ErrInvalid)
