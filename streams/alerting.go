@@ -86,25 +86,11 @@ func (c *AlertCommand) Validate() error {
 
 // DecodeAlertCommand reads an ALERTING message and validates it.
 func DecodeAlertCommand(body []byte) (AlertCommand, error) {
-	var c AlertCommand
-	if err := json.Unmarshal(body, &c); err != nil {
-		return c, fmt.Errorf("alert command: %w", err)
-	}
-	return c, c.Validate()
+	return decodeCommand[AlertCommand](body, "alert command")
 }
 
 // AlertingConfig is the ALERTING stream's definition: commands are few and
 // small; a rebuild of the alerting schema replays them all.
 func AlertingConfig(o IngestOptions) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        Alerting,
-		Description: "Changes to alert rules and the webhooks plugin, applied by the alerting role.",
-		Subjects:    []string{"alerting.>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxMsgSize:  1 << 20,
-		Replicas:    max(o.Replicas, 1),
-		Duplicates:  10 * time.Minute,
-	}
+	return commandStream(Alerting, "Changes to alert rules and the webhooks plugin, applied by the alerting role.", "alerting.>", o)
 }

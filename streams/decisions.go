@@ -140,21 +140,37 @@ func (d *Decision) Validate() error {
 
 // DecodeDecision reads a DECISIONS message and validates it.
 func DecodeDecision(body []byte) (Decision, error) {
-	var d Decision
-	if err := json.Unmarshal(body, &d); err != nil {
-		return d, fmt.Errorf("decision: %w", err)
+	return decodeCommand[Decision](body, "decision")
+}
+
+// decodeCommand reads a command's JSON and validates it.
+func decodeCommand[T any, P interface {
+	*T
+	Validate() error
+}](body []byte, what string) (T, error) {
+	var c T
+	if err := json.Unmarshal(body, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", what, err)
 	}
-	return d, d.Validate()
+	return c, P(&c).Validate()
 }
 
 // DecisionsConfig is the DECISIONS stream's definition. Decisions are few
 // and small, and a replay needs every one of them: they are kept for good
 // (at least as long as INGEST keeps envelopes).
 func DecisionsConfig(o IngestOptions) jetstream.StreamConfig {
+	return commandStream(Decisions, "People's decisions on issues and projects, applied by grouping in order with the events.",
+		"decisions.>", o)
+}
+
+// commandStream is the definition of a stream of commands that one role
+// applies: few, small, kept for good so that its projection can be rebuilt,
+// replicated like INGEST, a retried publish stored once.
+func commandStream(name, description, subjects string, o IngestOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        Decisions,
-		Description: "People's decisions on issues and projects, applied by grouping in order with the events.",
-		Subjects:    []string{"decisions.>"},
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subjects},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
