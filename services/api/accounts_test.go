@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -139,12 +140,14 @@ func (h *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestSignInRateLimited(t *testing.T) {
-	e := newRestEnv(t)
+	e := newRestEnv(t, func(o *api.Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
 	f := e.fixture()
 	c := e.anonymous()
-	login := func(email, pw string) int {
-		return c.do("POST", "/api/0/auth/login/", map[string]string{"email": email, "password": pw}).status
+	from := func(addr, email, pw string) int {
+		return c.doWith("POST", "/api/0/auth/login/", map[string]string{"email": email, "password": pw},
+			map[string]string{"X-Forwarded-For": addr}).status
 	}
+	login := func(email, pw string) int { return from("203.0.113.7", email, pw) }
 	for i := 0; i < 10; i++ {
 		if got := login("member@example.test", "wrong password"); got != 401 {
 			t.Fatalf("attempt %d: %d, want 401", i, got)
@@ -152,6 +155,10 @@ func TestSignInRateLimited(t *testing.T) {
 	}
 	if got := login("member@example.test", f.password); got != 429 {
 		t.Errorf("account locked out: right password got %d, want 429", got)
+	}
+	// The guesses from one address do not lock the owner out elsewhere.
+	if got := from("198.51.100.20", "member@example.test", f.password); got != 200 {
+		t.Errorf("the owner from another address: %d, want 200", got)
 	}
 	// Another account from the same address still signs in...
 	if got := login("viewer@example.test", f.password); got != 200 {
@@ -162,7 +169,8 @@ func TestSignInRateLimited(t *testing.T) {
 	for i := 11; i < 30; i++ {
 		login(fmt.Sprintf("nobody%d@example.test", i), "x")
 	}
-	res := c.do("POST", "/api/0/auth/login/", map[string]string{"email": "viewer@example.test", "password": f.password})
+	res := c.doWith("POST", "/api/0/auth/login/", map[string]string{"email": "viewer@example.test", "password": f.password},
+		map[string]string{"X-Forwarded-For": "203.0.113.7"})
 	if res.status != 429 || res.header.Get("Retry-After") == "" {
 		t.Errorf("address limit: %d Retry-After=%q", res.status, res.header.Get("Retry-After"))
 	}

@@ -48,7 +48,7 @@ type API struct {
 	uploads atomic.Pointer[uploads] // source-map chunks and assembly (chunks.go)
 
 	loginByIP      *attemptLimiter // every sign-in attempt from an address
-	loginByAccount *attemptLimiter // failed sign-ins of one account
+	loginByAccount *attemptLimiter // failed sign-ins of one account from one address
 	mailByIP       *attemptLimiter // password-reset requests and invitation acceptances
 
 	alerting atomic.Pointer[AlertingBus] // alert-rule commands (alert_rules.go)

@@ -187,19 +187,22 @@ func (a *API) login(c *call) (any, error) {
 	if wait, ok := a.loginByIP.blocked(c.r.Context(), c.store, ip); ok {
 		return nil, tooMany(c.w, wait)
 	}
-	if wait, ok := a.loginByAccount.blocked(c.r.Context(), c.store, email); ok {
+	// Failures count per account and address together: someone guessing
+	// elsewhere cannot lock the owner out of their account.
+	accountKey := email + " " + addressKey(ip)
+	if wait, ok := a.loginByAccount.blocked(c.r.Context(), c.store, accountKey); ok {
 		return nil, tooMany(c.w, wait)
 	}
 	a.loginByIP.add(c.r.Context(), c.store, ip)
 	u, err := c.store.Authenticate(c.r.Context(), email, req.Password)
 	if errors.Is(err, ErrNotFound) {
-		a.loginByAccount.add(c.r.Context(), c.store, email)
+		a.loginByAccount.add(c.r.Context(), c.store, accountKey)
 		return nil, &httpError{http.StatusUnauthorized, "The email or password is not correct."}
 	}
 	if err != nil {
 		return nil, err
 	}
-	a.loginByAccount.reset(c.r.Context(), c.store, email)
+	a.loginByAccount.reset(c.r.Context(), c.store, accountKey)
 	return a.startSession(c, u)
 }
 
