@@ -87,6 +87,10 @@ func DecisionSubject(project int64, kind string) string {
 	return "decisions." + strconv.FormatInt(project, 10) + "." + kind
 }
 
+// RefusedNoIssue is the reason grouping gives on AppliedSubject for a
+// decision whose issues no longer exist.
+const RefusedNoIssue = "no such issue"
+
 // AppliedSubject is the core NATS subject grouping announces a decision's
 // application on, once it is committed, for whoever waits for it.
 func AppliedSubject(id string) string { return "faultline.applied." + id }

@@ -73,26 +73,14 @@ func (p *Publisher) Decide(ctx context.Context, d *streams.Decision) (applied bo
 	if d.ID == "" {
 		d.ID = NewID()
 	}
-	if d.At.IsZero() {
-		d.At = time.Now().UTC()
-	}
-	if err := d.Validate(); err != nil {
-		return false, err
-	}
-	body, err := json.Marshal(d)
-	if err != nil {
-		return false, err
-	}
 	// Subscribe before publishing, so the announcement cannot be missed.
 	sub, err := p.nc.SubscribeSync(streams.AppliedSubject(d.ID))
 	if err != nil {
 		return false, fmt.Errorf("decision %s: %w", d.Kind, err)
 	}
 	defer sub.Unsubscribe()
-	msg := &nats.Msg{Subject: streams.DecisionSubject(d.ProjectID, d.Kind), Data: body,
-		Header: nats.Header{jetstream.MsgIDHeader: {d.ID}}}
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(streams.Decisions)); err != nil {
-		return false, fmt.Errorf("publish decision %s: %w", d.Kind, err)
+	if err := p.Publish(ctx, d); err != nil {
+		return false, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, p.wait)
 	defer cancel()

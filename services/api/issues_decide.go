@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -54,7 +55,7 @@ func (s *IssueStore) publish(ctx context.Context, d *streams.Decision) error {
 	d.Actor = decide.ActorFrom(ctx)
 	applied, err := s.decisions.Decide(ctx, d)
 	switch {
-	case errors.Is(err, decide.ErrRefused) && err.Error() == decide.ErrRefused.Error()+": no such issue":
+	case errors.Is(err, decide.ErrRefused) && strings.HasSuffix(err.Error(), ": "+streams.RefusedNoIssue):
 		return ErrNotFound
 	case errors.Is(err, decide.ErrRefused):
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -111,7 +111,7 @@ func (s *Service) applyDecision(ctx context.Context, d *streams.Decision) (strin
 		var ref *refusal
 		switch {
 		case errors.Is(err, ErrNoIssue):
-			reason = "no such issue"
+			reason = streams.RefusedNoIssue
 		case errors.As(err, &ref):
 			reason = ref.reason
 		case err != nil:
@@ -124,7 +124,7 @@ func (s *Service) applyDecision(ctx context.Context, d *streams.Decision) (strin
 		} else if err := sub.Commit(ctx); err != nil {
 			return err
 		}
-		actor, _ := jsonActor(d.Actor)
+		actor, _ := json.Marshal(d.Actor)
 		_, err = tx.Exec(ctx, s.q(`INSERT INTO grouping.decisions (id, project_id, kind, actor, decided_at, refused)
 			VALUES ($1, $2, $3, $4, $5, $6)`), d.ID, d.ProjectID, d.Kind, actor, d.At, reason)
 		return err
@@ -219,5 +219,3 @@ func (s *Service) lockProject(ctx context.Context, tx pgx.Tx, project int64) err
 	}
 	return nil
 }
-
-func jsonActor(a streams.Actor) ([]byte, error) { return json.Marshal(a) }

@@ -119,8 +119,8 @@ func setStatus(ctx context.Context, tx pgx.Tx, schema string, issueID int64, kin
 // assign sets an issue's assignee.
 func assign(ctx context.Context, tx pgx.Tx, schema string, issueID int64, assignee string, d decision) error {
 	return updateIssue(ctx, tx, schema, issueID, streams.ChangeAssigned,
-		sq(schema, `UPDATE grouping.issues SET assignee = $3, updated_at = now() WHERE id = $1 AND $2::timestamptz IS NOT NULL`),
-		[]any{issueID, d.at, assignee}, d)
+		sq(schema, `UPDATE grouping.issues SET assignee = $2, updated_at = now() WHERE id = $1`),
+		[]any{issueID, assignee}, d)
 }
 
 // sq rewrites a statement written against schema "grouping" for schema.
