@@ -33,6 +33,17 @@ func TestAccountVariables(t *testing.T) {
 				t.Errorf("got %+v", c.CreateSuperuser)
 			}
 		}},
+		{"org creation", map[string]string{"ALLOW_ORG_CREATION": "all"}, "", func(t *testing.T, c Config) {
+			if !c.AllowOrgCreation {
+				t.Error("ALLOW_ORG_CREATION=all not read")
+			}
+		}},
+		{"org creation for superusers by default", nil, "", func(t *testing.T, c Config) {
+			if c.AllowOrgCreation {
+				t.Error("organisations open to all by default")
+			}
+		}},
+		{"org creation typo", map[string]string{"ALLOW_ORG_CREATION": "everyone"}, `ALLOW_ORG_CREATION: want superusers or all, got "everyone"`, nil},
 		{"superuser without password", map[string]string{"CREATE_SUPERUSER": "admin@example.com"}, "CREATE_SUPERUSER: want email:password", nil},
 		{"superuser without email", map[string]string{"CREATE_SUPERUSER": "admin:secret"}, "CREATE_SUPERUSER: want email:password", nil},
 		{"smtp", map[string]string{"SMTP_HOST": "mail.example.com", "SMTP_PORT": "465", "SMTP_TLS": "tls", "SMTP_USERNAME": "u",

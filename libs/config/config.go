@@ -46,6 +46,9 @@ type Config struct {
 
 	SessionSecretKey string     // SESSION_SECRET_KEY: signs session and CSRF tokens; required with SSL_PROXY
 	CreateSuperuser  *Superuser // CREATE_SUPERUSER: nil when unset
+	// ALLOW_ORG_CREATION: who may create organisations: "superusers"
+	// (the default) or "all" signed-in users.
+	AllowOrgCreation bool
 	SMTP             SMTPConfig
 }
 
@@ -124,6 +127,7 @@ var Variables = []Variable{
 	{"TRUSTED_PROXIES", "(none)", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 	{"SESSION_SECRET_KEY", "(none)", "at least 64 bytes; keys session and CSRF tokens; required when SSL_PROXY=true"},
 	{"CREATE_SUPERUSER", "(none)", "email:password of an admin created at start when there are no users"},
+	{"ALLOW_ORG_CREATION", "superusers", "who may create organisations: superusers or all signed-in users"},
 	{"SMTP_HOST", "(mail off)", "mail server for invitations and password resets"},
 	{"SMTP_PORT", "587", "mail server port"},
 	{"SMTP_USERNAME", "(none)", "mail server user (PLAIN auth); unset sends without auth"},
@@ -234,6 +238,13 @@ func (r *reader) accounts(c *Config) {
 		r.fail("SESSION_SECRET_KEY", fmt.Sprintf("required when SSL_PROXY=true (at least %d bytes, e.g. from 'openssl rand -hex 32')", MinSessionSecretKey))
 	case c.SessionSecretKey != "" && len(c.SessionSecretKey) < MinSessionSecretKey:
 		r.fail("SESSION_SECRET_KEY", fmt.Sprintf("want at least %d bytes, got %d", MinSessionSecretKey, len(c.SessionSecretKey)))
+	}
+	switch v := r.raw("ALLOW_ORG_CREATION"); v {
+	case "", "superusers":
+	case "all":
+		c.AllowOrgCreation = true
+	default:
+		r.fail("ALLOW_ORG_CREATION", "want superusers or all, got "+strconv.Quote(v))
 	}
 	if s := r.raw("CREATE_SUPERUSER"); s != "" {
 		email, password, ok := strings.Cut(s, ":")

@@ -83,6 +83,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		"TRUSTED_PROXIES":                   " 10.0.0.0/8, 192.168.1.7 ,fd00::/8,2001:db8::1, 172.16.5.4/12",
 		"SESSION_SECRET_KEY":                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		"CREATE_SUPERUSER":                  "admin@example.com:s3cret:with:colons",
+		"ALLOW_ORG_CREATION":                "all",
 		"SMTP_HOST":                         "mail.example.com",
 		"SMTP_PORT":                         "465",
 		"SMTP_USERNAME":                     "mailer",
@@ -146,6 +147,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		},
 		SessionSecretKey: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		CreateSuperuser:  &config.Superuser{Email: "admin@example.com", Password: "s3cret:with:colons"},
+		AllowOrgCreation: true,
 		SMTP: config.SMTPConfig{Host: "mail.example.com", Port: 465, Username: "mailer", Password: "pw",
 			From: "errors@example.com", TLS: "tls"},
 	}

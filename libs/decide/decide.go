@@ -22,6 +22,10 @@ import (
 // issue that no longer exists, issues of two projects); the text says why.
 var ErrRefused = errors.New("decision refused")
 
+// ErrNoPublisher is what a nil publisher answers: the process has no NATS
+// connection to publish decisions with.
+var ErrNoPublisher = errors.New("decisions need the NATS connection of a running faultline (set NATS_URL)")
+
 // Publisher publishes decisions.
 type Publisher struct {
 	nc   *nats.Conn
@@ -45,6 +49,9 @@ func NewID() string {
 // Publish stores d on the DECISIONS stream without waiting for its
 // application (a project's deletion may take a while).
 func (p *Publisher) Publish(ctx context.Context, d *streams.Decision) error {
+	if p == nil {
+		return ErrNoPublisher
+	}
 	if d.ID == "" {
 		d.ID = NewID()
 	}
@@ -70,6 +77,9 @@ func (p *Publisher) Publish(ctx context.Context, d *streams.Decision) error {
 // unset) and waits until grouping applied it. applied is false when the
 // wait ran out: the decision is stored and will be applied.
 func (p *Publisher) Decide(ctx context.Context, d *streams.Decision) (applied bool, err error) {
+	if p == nil {
+		return false, ErrNoPublisher
+	}
 	if d.ID == "" {
 		d.ID = NewID()
 	}

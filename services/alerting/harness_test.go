@@ -10,24 +10,24 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/libs/accounts"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
 
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
-	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/pg/pgtest"
 	"github.com/faultline/faultline/streams"
 )
 
 // apiMigrations are the accounts schema the alerting role reads
-// (projects, members), applied from their SQL files.
-var apiMigrations = pg.Migrations{Service: "api", FS: os.DirFS("../api"), Dir: "migrations"}
+// (projects, members).
+var apiMigrations = accounts.Migrations
 
 type harness struct {
 	t    *testing.T

@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/faultline/faultline/services/api"
@@ -43,7 +44,7 @@ func TestSignInCookiesAndCSRF(t *testing.T) {
 			for _, ck := range (&http.Response{Header: res.header}).Cookies() {
 				cookies[ck.Name] = ck
 			}
-			s, x := cookies[api.SessionCookie], cookies[api.CSRFCookie]
+			s, x := cookies[accounts.SessionCookie], cookies[accounts.CSRFCookie]
 			if s == nil || x == nil {
 				t.Fatalf("cookies %v", res.header["Set-Cookie"])
 			}
@@ -101,7 +102,7 @@ func TestSignInCookiesAndCSRF(t *testing.T) {
 	t.Run("wrong token", func(t *testing.T) {
 		c := *b
 		c.noCSRF = true
-		res := c.doWith("POST", "/api/0/organizations/acme/teams/", map[string]string{"name": "x"}, map[string]string{api.CSRFHeader: "forged"})
+		res := c.doWith("POST", "/api/0/organizations/acme/teams/", map[string]string{"name": "x"}, map[string]string{accounts.CSRFHeader: "forged"})
 		if res.status != 403 {
 			t.Errorf("status %d", res.status)
 		}
@@ -148,13 +149,15 @@ func TestSignInRateLimited(t *testing.T) {
 			map[string]string{"X-Forwarded-For": addr}).status
 	}
 	login := func(email, pw string) int { return from("203.0.113.7", email, pw) }
-	for i := 0; i < 10; i++ {
+	// Five failures are free; then each next attempt waits, from 1 s
+	// doubling (the growth is TestBackoffLimiter's, with a clock of its own).
+	for i := 0; i < 5; i++ {
 		if got := login("member@example.test", "wrong password"); got != 401 {
 			t.Fatalf("attempt %d: %d, want 401", i, got)
 		}
 	}
 	if got := login("member@example.test", f.password); got != 429 {
-		t.Errorf("account locked out: right password got %d, want 429", got)
+		t.Errorf("right password at once after five failures: %d, want 429", got)
 	}
 	// The guesses from one address do not lock the owner out elsewhere.
 	if got := from("198.51.100.20", "member@example.test", f.password); got != 200 {
@@ -164,9 +167,9 @@ func TestSignInRateLimited(t *testing.T) {
 	if got := login("viewer@example.test", f.password); got != 200 {
 		t.Errorf("other account: %d, want 200", got)
 	}
-	// ...until the address has used its 30 attempts (11 so far: a refused
-	// attempt of a locked account does not count).
-	for i := 11; i < 30; i++ {
+	// ...until the address has used its 30 attempts (6 so far: a refused
+	// attempt of a waiting account does not count).
+	for i := 6; i < 30; i++ {
 		login(fmt.Sprintf("nobody%d@example.test", i), "x")
 	}
 	res := c.doWith("POST", "/api/0/auth/login/", map[string]string{"email": "viewer@example.test", "password": f.password},
@@ -461,7 +464,7 @@ func TestKeyChangesReachGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks := api.NewKeySync(e.store, kv, slog.New(slog.DiscardHandler))
+	ks := accounts.NewKeySync(e.store, kv, slog.New(slog.DiscardHandler))
 	ks.Interval = time.Hour // only NOTIFY may deliver changes in this test
 	done := make(chan struct{})
 	go func() { ks.Run(ctx); close(done) }()
@@ -546,11 +549,72 @@ func TestInvitationForExistingAccountNeedsItsPassword(t *testing.T) {
 	}
 	c := e.anonymous()
 	res := c.do("POST", "/api/0/accept-invite/", map[string]string{"token": match[1], "password": "any password at all"})
-	if res.status != 400 || c.cookie(api.SessionCookie) != "" {
+	if res.status != 400 || c.cookie(accounts.SessionCookie) != "" {
 		t.Fatalf("accepted for an existing account with a wrong password: %d %s", res.status, res.body)
 	}
 	res = c.do("POST", "/api/0/accept-invite/", map[string]string{"token": match[1], "password": f.password})
 	if res.status != 200 {
 		t.Fatalf("accepted with the account's password: %d %s", res.status, res.body)
+	}
+}
+
+// TestOrganizationCreationIsForSuperusers: on a fresh install only
+// superusers create organisations; ALLOW_ORG_CREATION=all lets everyone.
+func TestOrganizationCreationIsForSuperusers(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		e := newRestEnv(t, func(o *api.Options) { o.AllowOrgCreation = all })
+		f := e.fixture()
+		su, err := e.store.CreateUser(context.Background(), accounts.NewUser{Email: "root@example.test", Password: f.password, Superuser: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{false: 403, true: 201}[all]
+		if res := e.session(f.users["member"]).do("POST", "/api/0/organizations/", map[string]string{"name": "Spam Co"}); res.status != want {
+			t.Errorf("AllowOrgCreation=%v: a user creating an organisation: %d, want %d: %s", all, res.status, want, res.body)
+		}
+		if res := e.session(su).do("POST", "/api/0/organizations/", map[string]string{"name": fmt.Sprint("Root Co ", all)}); res.status != 201 {
+			t.Errorf("AllowOrgCreation=%v: a superuser creating an organisation: %d: %s", all, res.status, res.body)
+		}
+	}
+}
+
+// TestInvitationsLimited: an inviter sends at most 20 invitations an hour
+// to one organisation, so an account is no spam cannon; other inviters
+// are not held back by it.
+func TestInvitationsLimited(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	admin := e.session(f.users["admin"])
+	for i := 0; i < 20; i++ {
+		res := admin.do("POST", "/api/0/organizations/acme/members/", map[string]any{"email": fmt.Sprintf("p%d@example.test", i)})
+		if res.status != 201 {
+			t.Fatalf("invitation %d: %d %s", i, res.status, res.body)
+		}
+		e.mail.next(t)
+	}
+	res := admin.do("POST", "/api/0/organizations/acme/members/", map[string]any{"email": "p20@example.test"})
+	if res.status != 429 || res.header.Get("Retry-After") == "" {
+		t.Errorf("21st invitation in the hour: %d Retry-After=%q %s", res.status, res.header.Get("Retry-After"), res.body)
+	}
+	if res := e.session(f.users["owner"]).do("POST", "/api/0/organizations/acme/members/", map[string]any{"email": "p21@example.test"}); res.status != 201 {
+		t.Errorf("another inviter: %d %s", res.status, res.body)
+	}
+}
+
+// TestPasswordChangeGuessesLimited: a stolen session cannot guess the
+// current password: after five wrong ones the change waits, even with the
+// right one.
+func TestPasswordChangeGuessesLimited(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	s := e.session(f.users["member"])
+	for i := 0; i < 5; i++ {
+		if res := s.do("PUT", "/api/0/users/me/password/", map[string]string{"password": "guess", "passwordNew": "a new long password"}); res.status != 400 {
+			t.Fatalf("guess %d: %d %s", i, res.status, res.body)
+		}
+	}
+	res := s.do("PUT", "/api/0/users/me/password/", map[string]string{"password": f.password, "passwordNew": "a new long password"})
+	if res.status != 429 || res.header.Get("Retry-After") == "" {
+		t.Errorf("right password at once after five guesses: %d Retry-After=%q", res.status, res.header.Get("Retry-After"))
 	}
 }

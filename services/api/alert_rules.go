@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/alertstore"
 	"github.com/faultline/faultline/streams"
@@ -37,14 +38,14 @@ func (a *API) alertingRoutes() []route {
 	addAlertingSchemas()
 	const rules = "/api/0/projects/{org}/{project}/rules/"
 	return []route{
-		{"GET", rules, "List a project's issue-alert rules", user, LevelRead, 200, "", "[]IssueAlertRule", a.listAlertRules},
-		{"POST", rules, "Create an issue-alert rule (Sentry's JSON); invalid rules answer their field errors", user, LevelWrite, 201, "IssueAlertRule", "IssueAlertRule", a.createAlertRule},
-		{"GET", rules + "{rule_id}/", "Retrieve an issue-alert rule", user, LevelRead, 200, "", "IssueAlertRule", a.getAlertRule},
-		{"PUT", rules + "{rule_id}/", "Replace an issue-alert rule", user, LevelWrite, 200, "IssueAlertRule", "IssueAlertRule", a.updateAlertRule},
-		{"DELETE", rules + "{rule_id}/", "Delete an issue-alert rule", user, LevelWrite, 202, "", "", a.deleteAlertRule},
-		{"GET", "/api/0/projects/{org}/{project}/plugins/webhooks/", "The webhooks plugin's URLs", user, LevelRead, 200, "", "WebhooksPlugin", a.getWebhooksPlugin},
-		{"PUT", "/api/0/projects/{org}/{project}/plugins/webhooks/", "Set the webhooks plugin's URLs, one a line", user, LevelWrite, 200, "WebhooksPlugin", "WebhooksPlugin", a.setWebhooksPlugin},
-		{"GET", "/api/0/projects/{org}/{project}/alert-deliveries/", "Notification attempts: rule, issue, channel, status, error, time", user, LevelRead, 200, "", "[]AlertDelivery", a.listAlertDeliveries},
+		{"GET", rules, "List a project's issue-alert rules", user, accounts.LevelRead, 200, "", "[]IssueAlertRule", a.listAlertRules},
+		{"POST", rules, "Create an issue-alert rule (Sentry's JSON); invalid rules answer their field errors", user, accounts.LevelWrite, 201, "IssueAlertRule", "IssueAlertRule", a.createAlertRule},
+		{"GET", rules + "{rule_id}/", "Retrieve an issue-alert rule", user, accounts.LevelRead, 200, "", "IssueAlertRule", a.getAlertRule},
+		{"PUT", rules + "{rule_id}/", "Replace an issue-alert rule", user, accounts.LevelWrite, 200, "IssueAlertRule", "IssueAlertRule", a.updateAlertRule},
+		{"DELETE", rules + "{rule_id}/", "Delete an issue-alert rule", user, accounts.LevelWrite, 202, "", "", a.deleteAlertRule},
+		{"GET", "/api/0/projects/{org}/{project}/plugins/webhooks/", "The webhooks plugin's URLs", user, accounts.LevelRead, 200, "", "WebhooksPlugin", a.getWebhooksPlugin},
+		{"PUT", "/api/0/projects/{org}/{project}/plugins/webhooks/", "Set the webhooks plugin's URLs, one a line", user, accounts.LevelWrite, 200, "WebhooksPlugin", "WebhooksPlugin", a.setWebhooksPlugin},
+		{"GET", "/api/0/projects/{org}/{project}/alert-deliveries/", "Notification attempts: rule, issue, channel, status, error, time", user, accounts.LevelRead, 200, "", "[]AlertDelivery", a.listAlertDeliveries},
 	}
 }
 
@@ -77,7 +78,7 @@ func (a *API) ruleID(c *call) (int64, error) {
 
 func (a *API) listAlertRules(c *call) (any, error) {
 	rules, err := page(c, func(limit, offset int) ([]alertstore.Rule, error) {
-		return alertstore.Rules(c.r.Context(), c.store.pool, c.project.ID, limit, offset)
+		return alertstore.Rules(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
 	})
 	if err != nil {
 		return nil, err
@@ -94,7 +95,7 @@ func (a *API) getAlertRule(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := alertstore.GetRule(c.r.Context(), c.store.pool, c.project.ID, id)
+	r, err := alertstore.GetRule(c.r.Context(), c.store.Pool(), c.project.ID, id)
 	if errors.Is(err, alertstore.ErrNotFound) {
 		return nil, errNotFound
 	}
@@ -183,7 +184,7 @@ func (a *API) writeRule(c *call, kind string, id int64) (any, error) {
 }
 
 func (a *API) getStoredRule(c *call, id int64) (any, error) {
-	r, err := alertstore.GetRule(c.r.Context(), c.store.pool, c.project.ID, id)
+	r, err := alertstore.GetRule(c.r.Context(), c.store.Pool(), c.project.ID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ type WebhooksPlugin struct {
 }
 
 func (a *API) getWebhooksPlugin(c *call) (any, error) {
-	_, raw, err := alertstore.WebhookURLs(c.r.Context(), c.store.pool, c.project.ID)
+	_, raw, err := alertstore.WebhookURLs(c.r.Context(), c.store.Pool(), c.project.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +248,7 @@ func (a *API) setWebhooksPlugin(c *call) (any, error) {
 
 func (a *API) listAlertDeliveries(c *call) (any, error) {
 	return page(c, func(limit, offset int) ([]alertstore.Attempt, error) {
-		return alertstore.Attempts(c.r.Context(), c.store.pool, c.project.ID, limit, offset)
+		return alertstore.Attempts(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
 	})
 }
 

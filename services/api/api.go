@@ -8,17 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/httplog"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 // Options configure the REST API.
@@ -28,56 +28,56 @@ type Options struct {
 	SessionSecretKey string // keys CSRF tokens; optional unless SSLProxy
 	TrustedProxies   []netip.Prefix
 	SMTP             config.SMTPConfig
+	AllowOrgCreation bool // any signed-in user may create organisations, not only superusers
 }
 
 // OptionsFrom derives the API's options from the process configuration.
 func OptionsFrom(c config.Config) Options {
 	return Options{PublicURL: c.PublicURL, SSLProxy: c.SecureCookies(), SessionSecretKey: c.SessionSecretKey,
-		TrustedProxies: c.Proxies, SMTP: c.SMTP}
+		TrustedProxies: c.Proxies, SMTP: c.SMTP, AllowOrgCreation: c.AllowOrgCreation}
 }
 
-// API serves /api/0/: accounts, organisations, teams, projects, keys and
-// tokens. Its store arrives when Postgres is ready; until then every route
-// answers 503.
+// API serves /api/0/: accounts, organisations, teams, projects, keys,
+// tokens and issues. Its stores arrive when Postgres is ready; until then
+// every route answers 503.
 type API struct {
 	opt     Options
-	store   atomic.Pointer[Store]
-	auth    *Authenticator
-	mailer  *Mailer
+	acc     *accounts.Accounts
+	be      atomic.Pointer[backend]
 	log     *slog.Logger
 	uploads atomic.Pointer[uploads] // source-map chunks and assembly (chunks.go)
-
-	loginByIP      *attemptLimiter // every sign-in attempt from an address
-	loginByAccount *attemptLimiter // failed sign-ins of one account from one address
-	mailByIP       *attemptLimiter // password-reset requests and invitation acceptances
 
 	alerting atomic.Pointer[AlertingBus] // alert-rule commands (alert_rules.go)
 }
 
-// New returns the API. Call SetStore once Postgres is ready.
-func New(opt Options, log *slog.Logger) (*API, error) {
-	pub, err := url.Parse(opt.PublicURL)
-	if err != nil || pub.Host == "" {
-		return nil, fmt.Errorf("api: public URL %q: want an absolute URL", opt.PublicURL)
-	}
-	a := &API{opt: opt, log: log, mailer: NewMailer(opt.SMTP),
-		loginByIP:      newAttemptLimiter("login_ip", 30, 15*time.Minute),
-		loginByAccount: newAttemptLimiter("login_account", 10, 15*time.Minute),
-		mailByIP:       newAttemptLimiter("mail_ip", 10, 15*time.Minute),
-	}
-	a.auth = &Authenticator{store: a.store.Load, secret: []byte(opt.SessionSecretKey), secure: opt.SSLProxy,
-		publicURL: pub, proxies: opt.TrustedProxies}
-	return a, nil
+// backend is what the routes work on once Postgres is ready.
+type backend struct {
+	store  *accounts.Store
+	issues *issues.Store
 }
 
-// SetStore makes the API serve from s.
-func (a *API) SetStore(s *Store) { a.store.Store(s) }
+// New returns the API. Call SetStore once Postgres is ready.
+func New(opt Options, log *slog.Logger) (*API, error) {
+	acc, err := accounts.New(accounts.Options{PublicURL: opt.PublicURL, SecureCookies: opt.SSLProxy,
+		SessionSecretKey: opt.SessionSecretKey, TrustedProxies: opt.TrustedProxies, SMTP: opt.SMTP}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &API{opt: opt, acc: acc, log: log}, nil
+}
 
-// Auth is the authenticator, for the dashboard's pages.
-func (a *API) Auth() *Authenticator { return a.auth }
+// SetStore makes the API serve from s, and from the issues read model over
+// the same database and decisions publisher.
+func (a *API) SetStore(s *accounts.Store) {
+	a.acc.SetStore(s)
+	a.be.Store(&backend{store: s, issues: issues.New(s.Pool(), s.Decisions())})
+}
+
+// Accounts is the API's accounts (sign-in, invitations, their limits).
+func (a *API) Accounts() *accounts.Accounts { return a.acc }
 
 // Mailer is the API's mailer; tests point its TLS config at their server.
-func (a *API) Mailer() *Mailer { return a.mailer }
+func (a *API) Mailer() *accounts.Mailer { return a.acc.Mailer() }
 
 // Who may call a route.
 type access int
@@ -95,7 +95,7 @@ type route struct {
 	method, path string
 	summary      string
 	access       access
-	need         Level
+	need         accounts.Level
 	status       int    // success status
 	req, resp    string // OpenAPI schema names; resp "[]X" is a paginated list
 	handle       func(*call) (any, error)
@@ -104,55 +104,55 @@ type route struct {
 // routes lists every endpoint of the REST API.
 func (a *API) routes() []route {
 	return append([]route{
-		{"GET", "/api/0/openapi.json", "This OpenAPI document", public, LevelNone, 200, "", "", a.openAPI},
+		{"GET", "/api/0/openapi.json", "This OpenAPI document", public, accounts.LevelNone, 200, "", "", a.openAPI},
 
-		{"POST", "/api/0/auth/login/", "Sign in; sets the session and CSRF cookies", public, LevelNone, 200, "Login", "Session", a.login},
-		{"DELETE", "/api/0/auth/", "Sign out", sessionOnly, LevelNone, 204, "", "", a.logout},
-		{"POST", "/api/0/auth/password-reset/", "Mail a password-reset link", public, LevelNone, 202, "PasswordResetRequest", "", a.requestPasswordReset},
-		{"POST", "/api/0/auth/password-reset/confirm/", "Set a new password with a reset token", public, LevelNone, 204, "PasswordReset", "", a.resetPassword},
-		{"POST", "/api/0/accept-invite/", "Accept an invitation (creating the user if needed) and sign in", public, LevelNone, 200, "AcceptInvite", "Session", a.acceptInvite},
-		{"GET", "/api/0/users/me/", "The signed-in user", user, LevelRead, 200, "", "User", a.me},
-		{"PUT", "/api/0/users/me/password/", "Change one's password", sessionOnly, LevelNone, 204, "PasswordChange", "", a.changePassword},
+		{"POST", "/api/0/auth/login/", "Sign in; sets the session and CSRF cookies", public, accounts.LevelNone, 200, "Login", "Session", a.login},
+		{"DELETE", "/api/0/auth/", "Sign out", sessionOnly, accounts.LevelNone, 204, "", "", a.logout},
+		{"POST", "/api/0/auth/password-reset/", "Mail a password-reset link", public, accounts.LevelNone, 202, "PasswordResetRequest", "", a.requestPasswordReset},
+		{"POST", "/api/0/auth/password-reset/confirm/", "Set a new password with a reset token", public, accounts.LevelNone, 204, "PasswordReset", "", a.resetPassword},
+		{"POST", "/api/0/accept-invite/", "Accept an invitation (creating the user if needed) and sign in", public, accounts.LevelNone, 200, "AcceptInvite", "Session", a.acceptInvite},
+		{"GET", "/api/0/users/me/", "The signed-in user", user, accounts.LevelRead, 200, "", "User", a.me},
+		{"PUT", "/api/0/users/me/password/", "Change one's password", sessionOnly, accounts.LevelNone, 204, "PasswordChange", "", a.changePassword},
 
-		{"GET", "/api/0/api-tokens/", "List one's API tokens", sessionOnly, LevelNone, 200, "", "[]ApiToken", a.listTokens},
-		{"POST", "/api/0/api-tokens/", "Create an API token (shown once)", sessionOnly, LevelNone, 201, "NewApiToken", "ApiToken", a.createToken},
-		{"DELETE", "/api/0/api-tokens/{token_id}/", "Revoke an API token", sessionOnly, LevelNone, 204, "", "", a.revokeToken},
+		{"GET", "/api/0/api-tokens/", "List one's API tokens", sessionOnly, accounts.LevelNone, 200, "", "[]ApiToken", a.listTokens},
+		{"POST", "/api/0/api-tokens/", "Create an API token (shown once)", sessionOnly, accounts.LevelNone, 201, "NewApiToken", "ApiToken", a.createToken},
+		{"DELETE", "/api/0/api-tokens/{token_id}/", "Revoke an API token", sessionOnly, accounts.LevelNone, 204, "", "", a.revokeToken},
 
-		{"GET", "/api/0/organizations/", "List organisations", user, LevelRead, 200, "", "[]Organization", a.listOrgs},
-		{"POST", "/api/0/organizations/", "Create an organisation", user, LevelAdmin, 201, "NewOrganization", "Organization", a.createOrg},
-		{"GET", "/api/0/organizations/{org}/", "Retrieve an organisation", user, LevelRead, 200, "", "Organization", a.getOrg},
-		{"PUT", "/api/0/organizations/{org}/", "Update an organisation", user, LevelAdmin, 200, "OrganizationUpdate", "Organization", a.updateOrg},
-		{"DELETE", "/api/0/organizations/{org}/", "Delete an organisation with its projects", user, LevelOwner, 204, "", "", a.deleteOrg},
-		{"GET", "/api/0/organizations/{org}/projects/", "List an organisation's projects", user, LevelRead, 200, "", "[]Project", a.listOrgProjects},
-		{"GET", "/api/0/organizations/{org}/teams/", "List an organisation's teams", user, LevelRead, 200, "", "[]Team", a.listTeams},
-		{"POST", "/api/0/organizations/{org}/teams/", "Create a team", user, LevelAdmin, 201, "NewTeam", "Team", a.createTeam},
-		{"GET", "/api/0/organizations/{org}/members/", "List members and pending invitations", user, LevelRead, 200, "", "[]Member", a.listMembers},
-		{"POST", "/api/0/organizations/{org}/members/", "Invite a member by email", user, LevelAdmin, 201, "NewMember", "Member", a.inviteMember},
-		{"GET", "/api/0/organizations/{org}/members/{member_id}/", "Retrieve a member", user, LevelRead, 200, "", "Member", a.getMember},
-		{"PUT", "/api/0/organizations/{org}/members/{member_id}/", "Change a member's role", user, LevelAdmin, 200, "MemberUpdate", "Member", a.updateMember},
-		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/", "Remove a member or cancel an invitation", user, LevelAdmin, 204, "", "", a.removeMember},
-		{"POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Add a member to a team", user, LevelAdmin, 201, "", "Member", a.addMemberTeam},
-		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Remove a member from a team", user, LevelAdmin, 200, "", "Member", a.removeMemberTeam},
+		{"GET", "/api/0/organizations/", "List organisations", user, accounts.LevelRead, 200, "", "[]Organization", a.listOrgs},
+		{"POST", "/api/0/organizations/", "Create an organisation", user, accounts.LevelAdmin, 201, "NewOrganization", "Organization", a.createOrg},
+		{"GET", "/api/0/organizations/{org}/", "Retrieve an organisation", user, accounts.LevelRead, 200, "", "Organization", a.getOrg},
+		{"PUT", "/api/0/organizations/{org}/", "Update an organisation", user, accounts.LevelAdmin, 200, "OrganizationUpdate", "Organization", a.updateOrg},
+		{"DELETE", "/api/0/organizations/{org}/", "Delete an organisation with its projects", user, accounts.LevelOwner, 204, "", "", a.deleteOrg},
+		{"GET", "/api/0/organizations/{org}/projects/", "List an organisation's projects", user, accounts.LevelRead, 200, "", "[]Project", a.listOrgProjects},
+		{"GET", "/api/0/organizations/{org}/teams/", "List an organisation's teams", user, accounts.LevelRead, 200, "", "[]Team", a.listTeams},
+		{"POST", "/api/0/organizations/{org}/teams/", "Create a team", user, accounts.LevelAdmin, 201, "NewTeam", "Team", a.createTeam},
+		{"GET", "/api/0/organizations/{org}/members/", "List members and pending invitations", user, accounts.LevelRead, 200, "", "[]Member", a.listMembers},
+		{"POST", "/api/0/organizations/{org}/members/", "Invite a member by email", user, accounts.LevelAdmin, 201, "NewMember", "Member", a.inviteMember},
+		{"GET", "/api/0/organizations/{org}/members/{member_id}/", "Retrieve a member", user, accounts.LevelRead, 200, "", "Member", a.getMember},
+		{"PUT", "/api/0/organizations/{org}/members/{member_id}/", "Change a member's role", user, accounts.LevelAdmin, 200, "MemberUpdate", "Member", a.updateMember},
+		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/", "Remove a member or cancel an invitation", user, accounts.LevelAdmin, 204, "", "", a.removeMember},
+		{"POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Add a member to a team", user, accounts.LevelAdmin, 201, "", "Member", a.addMemberTeam},
+		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Remove a member from a team", user, accounts.LevelAdmin, 200, "", "Member", a.removeMemberTeam},
 
-		{"GET", "/api/0/teams/{org}/{team}/", "Retrieve a team", user, LevelRead, 200, "", "Team", a.getTeam},
-		{"PUT", "/api/0/teams/{org}/{team}/", "Update a team", user, LevelAdmin, 200, "TeamUpdate", "Team", a.updateTeam},
-		{"DELETE", "/api/0/teams/{org}/{team}/", "Delete a team (its projects stay)", user, LevelAdmin, 204, "", "", a.deleteTeam},
-		{"GET", "/api/0/teams/{org}/{team}/members/", "List a team's members", user, LevelRead, 200, "", "[]Member", a.listTeamMembers},
-		{"GET", "/api/0/teams/{org}/{team}/projects/", "List a team's projects", user, LevelRead, 200, "", "[]Project", a.listTeamProjects},
-		{"POST", "/api/0/teams/{org}/{team}/projects/", "Create a project for a team (with a default DSN key)", user, LevelAdmin, 201, "NewProject", "Project", a.createProject},
+		{"GET", "/api/0/teams/{org}/{team}/", "Retrieve a team", user, accounts.LevelRead, 200, "", "Team", a.getTeam},
+		{"PUT", "/api/0/teams/{org}/{team}/", "Update a team", user, accounts.LevelAdmin, 200, "TeamUpdate", "Team", a.updateTeam},
+		{"DELETE", "/api/0/teams/{org}/{team}/", "Delete a team (its projects stay)", user, accounts.LevelAdmin, 204, "", "", a.deleteTeam},
+		{"GET", "/api/0/teams/{org}/{team}/members/", "List a team's members", user, accounts.LevelRead, 200, "", "[]Member", a.listTeamMembers},
+		{"GET", "/api/0/teams/{org}/{team}/projects/", "List a team's projects", user, accounts.LevelRead, 200, "", "[]Project", a.listTeamProjects},
+		{"POST", "/api/0/teams/{org}/{team}/projects/", "Create a project for a team (with a default DSN key)", user, accounts.LevelAdmin, 201, "NewProject", "Project", a.createProject},
 
-		{"GET", "/api/0/projects/", "List every project one can see", user, LevelRead, 200, "", "[]Project", a.listProjects},
-		{"GET", "/api/0/projects/{org}/{project}/", "Retrieve a project", user, LevelRead, 200, "", "Project", a.getProject},
-		{"PUT", "/api/0/projects/{org}/{project}/", "Update a project", user, LevelWrite, 200, "ProjectUpdate", "Project", a.updateProject},
-		{"DELETE", "/api/0/projects/{org}/{project}/", "Delete a project and its keys", user, LevelAdmin, 204, "", "", a.deleteProject},
-		{"POST", "/api/0/projects/{org}/{project}/teams/{team}/", "Give a project to a team", user, LevelAdmin, 201, "", "Project", a.addProjectTeam},
-		{"DELETE", "/api/0/projects/{org}/{project}/teams/{team}/", "Take a project from a team", user, LevelAdmin, 200, "", "Project", a.removeProjectTeam},
-		{"GET", "/api/0/projects/{org}/{project}/keys/", "List a project's DSN keys", user, LevelRead, 200, "", "[]ProjectKey", a.listKeys},
-		{"POST", "/api/0/projects/{org}/{project}/keys/", "Create a DSN key", user, LevelWrite, 201, "KeyUpdate", "ProjectKey", a.createKey},
-		{"GET", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Retrieve a DSN key", user, LevelRead, 200, "", "ProjectKey", a.getKey},
-		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
-		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, LevelWrite, 204, "", "", a.deleteKey},
-		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, LevelWrite, 200, "", "ProjectKey", a.rotateKey},
+		{"GET", "/api/0/projects/", "List every project one can see", user, accounts.LevelRead, 200, "", "[]Project", a.listProjects},
+		{"GET", "/api/0/projects/{org}/{project}/", "Retrieve a project", user, accounts.LevelRead, 200, "", "Project", a.getProject},
+		{"PUT", "/api/0/projects/{org}/{project}/", "Update a project", user, accounts.LevelWrite, 200, "ProjectUpdate", "Project", a.updateProject},
+		{"DELETE", "/api/0/projects/{org}/{project}/", "Delete a project and its keys", user, accounts.LevelAdmin, 204, "", "", a.deleteProject},
+		{"POST", "/api/0/projects/{org}/{project}/teams/{team}/", "Give a project to a team", user, accounts.LevelAdmin, 201, "", "Project", a.addProjectTeam},
+		{"DELETE", "/api/0/projects/{org}/{project}/teams/{team}/", "Take a project from a team", user, accounts.LevelAdmin, 200, "", "Project", a.removeProjectTeam},
+		{"GET", "/api/0/projects/{org}/{project}/keys/", "List a project's DSN keys", user, accounts.LevelRead, 200, "", "[]ProjectKey", a.listKeys},
+		{"POST", "/api/0/projects/{org}/{project}/keys/", "Create a DSN key", user, accounts.LevelWrite, 201, "KeyUpdate", "ProjectKey", a.createKey},
+		{"GET", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Retrieve a DSN key", user, accounts.LevelRead, 200, "", "ProjectKey", a.getKey},
+		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, accounts.LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
+		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, accounts.LevelWrite, 204, "", "", a.deleteKey},
+		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, accounts.LevelWrite, 200, "", "ProjectKey", a.rotateKey},
 	}, append(append(a.issueRoutes(), a.groupingRulesRoutes()...), a.sourcemapRoutes()...)...)
 }
 
@@ -160,8 +160,8 @@ func (a *API) routes() []route {
 type RouteInfo struct {
 	Method, Path        string
 	Public, SessionOnly bool
-	Need                Level // level needed in the {org} of the path, or token scope cap without one
-	Status              int   // success status
+	Need                accounts.Level // level needed in the {org} of the path, or token scope cap without one
+	Status              int            // success status
 }
 
 // Routes lists the REST API's routes.
@@ -189,12 +189,13 @@ type call struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	route   *route
-	store   *Store
-	p       *Principal
-	org     *Organization
-	level   Level // the principal's level in org
-	team    *Team
-	project *OrgProject
+	store   *accounts.Store
+	issues  *issues.Store
+	p       *accounts.Principal
+	org     *accounts.Organization
+	level   accounts.Level // the principal's level in org
+	team    *accounts.Team
+	project *accounts.OrgProject
 }
 
 func (c *call) param(name string) string { return chi.URLParam(c.r, name) }
@@ -231,13 +232,13 @@ var (
 // through respond or fail.
 func (a *API) serve(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st := a.store.Load()
-		if st == nil {
+		be := a.be.Load()
+		if be == nil {
 			w.Header().Set("Retry-After", "5")
 			a.fail(w, r, &httpError{http.StatusServiceUnavailable, "the database is not ready yet, retry later"})
 			return
 		}
-		c := &call{w: w, r: r, route: &rt, store: st}
+		c := &call{w: w, r: r, route: &rt, store: be.store, issues: be.issues}
 		if err := a.authorize(c); err != nil {
 			a.fail(w, r, err)
 			return
@@ -258,15 +259,15 @@ func (a *API) authorize(c *call) error {
 	rt, r := c.route, c.r
 	ctx := r.Context()
 	if rt.access == public {
-		return a.auth.CheckOrigin(r)
+		return a.acc.Auth().CheckOrigin(r)
 	}
-	p, err := a.auth.Principal(ctx, r)
+	p, err := a.acc.Auth().Principal(ctx, r)
 	if err != nil {
 		return err
 	}
 	c.p = p
 	c.r = r.WithContext(decide.WithActor(ctx, p.Actor()))
-	if err := a.auth.CheckCSRF(r, p); err != nil {
+	if err := a.acc.Auth().CheckCSRF(r, p); err != nil {
 		return err
 	}
 	if rt.access == sessionOnly {
@@ -284,22 +285,22 @@ func (a *API) authorize(c *call) error {
 	}
 	org, role, err := c.store.OrgRole(ctx, orgParam, p.User.ID)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			return errNotFound
 		}
 		return err
 	}
-	level := RoleLevel(role)
+	level := accounts.RoleLevel(role)
 	if p.User.IsSuperuser {
-		level = LevelOwner
+		level = accounts.LevelOwner
 	}
-	if level == LevelNone || (p.Token != nil && p.Token.OrgID != 0 && p.Token.OrgID != org.ID) {
+	if level == accounts.LevelNone || (p.Token != nil && p.Token.OrgID != 0 && p.Token.OrgID != org.ID) {
 		return errNotFound // another organisation's: do not reveal it exists
 	}
 	c.org, c.level = org, min(level, p.Cap())
 	if pp := c.param("project"); pp != "" {
 		c.project, err = c.store.OrgProject(ctx, org.ID, pp)
-		if errors.Is(err, ErrNotFound) || (err == nil && p.Token != nil && p.Token.ProjectID != 0 && p.Token.ProjectID != c.project.ID) {
+		if errors.Is(err, accounts.ErrNotFound) || (err == nil && p.Token != nil && p.Token.ProjectID != 0 && p.Token.ProjectID != c.project.ID) {
 			return errNotFound
 		}
 		if err != nil {
@@ -310,7 +311,7 @@ func (a *API) authorize(c *call) error {
 	}
 	if tp := c.param("team"); tp != "" {
 		c.team, err = c.store.Team(ctx, org.ID, tp, p.User.ID)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			return errNotFound
 		}
 		if err != nil {
@@ -349,25 +350,24 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &he):
 		status, detail = he.status, he.detail
-	case errors.Is(err, errUnauthenticated):
+	case errors.Is(err, accounts.ErrUnauthenticated):
 		status, detail = http.StatusUnauthorized, "Authentication credentials were not provided or are invalid."
 		w.Header().Set("WWW-Authenticate", `Bearer realm="faultline"`)
-	case errors.Is(err, errCSRF), strings.HasPrefix(err.Error(), "CSRF check failed"):
+	case errors.Is(err, accounts.ErrCSRF), strings.HasPrefix(err.Error(), "CSRF check failed"):
 		status, detail = http.StatusForbidden, err.Error()
-	case errors.Is(err, ErrNotFound):
-		status, detail = http.StatusNotFound, "The requested resource does not exist"
-	case errors.Is(err, ErrConflict):
-		status, detail = http.StatusConflict, err.Error()
-	case errors.Is(err, ErrInvalid):
-		status, detail = http.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
-	case errors.Is(err, ErrNotApplied):
+	case errors.Is(err, issues.ErrNotApplied):
 		// Stored on DECISIONS; grouping applies it shortly.
 		a.respond(w, http.StatusAccepted, map[string]string{"detail": err.Error()})
 		return
-	case errors.Is(err, ErrNoDecisions):
+	case errors.Is(err, decide.ErrNoPublisher):
 		status, detail = http.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, ErrMailOff):
-		status, detail = http.StatusServiceUnavailable, "mail is not configured (SMTP_HOST)"
+	default:
+		if st, d, retry := accounts.Refusal(err); st != 0 {
+			status, detail = st, d
+			if retry != "" {
+				w.Header().Set("Retry-After", retry)
+			}
+		}
 	}
 	attrs := []any{slog.String("method", r.Method), slog.String("route", httplog.Route(r)), slog.Int("status", status)}
 	if status >= 500 {
@@ -441,3 +441,44 @@ func ParseCursor(s string) (int, error) {
 }
 
 func (c *call) storePublicURL() string { return c.store.PublicURL() }
+
+// The JSON shapes follow Sentry's Web API (docs.sentry.io/api) where the
+// concept is the same: string ids, camelCase, dateCreated.
+
+func idString(id int64) string { return strconv.FormatInt(id, 10) }
+
+// accessScopes are Sentry's resource scopes a level grants.
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// listOf answers one page of a list.
+
+func listOf[T any](c *call, fetch func(limit, offset int) ([]T, error), f func(T) map[string]any) (any, error) {
+	items, err := page(c, fetch)
+	return mapList(items, err, f)
+}
+
+// mapList turns a page into JSON values.
+
+func mapList[T any](items []T, err error, f func(T) map[string]any) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, f(it))
+	}
+	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

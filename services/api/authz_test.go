@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/services/api"
 )
 
@@ -72,7 +73,7 @@ var wantNeed = map[string]string{
 
 // routeNeed returns the level wantNeed gives a route's organisation role,
 // failing the test for a route it does not list or whose access differs.
-func routeNeed(t *testing.T, rt api.RouteInfo) api.Level {
+func routeNeed(t *testing.T, rt api.RouteInfo) accounts.Level {
 	t.Helper()
 	w, ok := wantNeed[rt.Method+" "+rt.Path]
 	if !ok {
@@ -83,9 +84,9 @@ func routeNeed(t *testing.T, rt api.RouteInfo) api.Level {
 		if rt.Public != (w == "public") || rt.SessionOnly != (w == "session") || (w == "user" && isOrgRoute(rt)) {
 			t.Fatalf("route %s %s: table says public=%v sessionOnly=%v, want %s", rt.Method, rt.Path, rt.Public, rt.SessionOnly, w)
 		}
-		return api.LevelNone
+		return accounts.LevelNone
 	}
-	need := api.RoleLevel(w)
+	need := accounts.RoleLevel(w)
 	if rt.Public || rt.SessionOnly || !isOrgRoute(rt) || rt.Need != need {
 		t.Fatalf("route %s %s: table needs %v, want %s", rt.Method, rt.Path, rt.Need, w)
 	}
@@ -120,7 +121,7 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An owner's token outlives the owner being deactivated: refused.
-	gone, err := e.store.CreateUser(ctx, api.NewUser{Email: "gone@example.test", Name: "Gone", Password: f.password})
+	gone, err := e.store.CreateUser(ctx, accounts.NewUser{Email: "gone@example.test", Name: "Gone", Password: f.password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 				}
 			})
 		}
-		if isOrgRoute(rt) && need > api.LevelRead {
+		if isOrgRoute(rt) && need > accounts.LevelRead {
 			for name, c := range map[string]func() *client{
 				"viewer token":   func() *client { return e.withToken(viewerToken) },
 				"viewer session": func() *client { return e.session(f.users["viewer"]) },
@@ -248,9 +249,9 @@ func walkOrder(rt api.RouteInfo) int {
 // authenticated route with a valid body: allowed routes succeed with their
 // documented status, the others answer 403.
 func TestRolesWalkEveryRoute(t *testing.T) {
-	for _, role := range api.Roles {
+	for _, role := range accounts.Roles {
 		t.Run(role, func(t *testing.T) {
-			e := newRestEnv(t)
+			e := newRestEnv(t, func(o *api.Options) { o.AllowOrgCreation = true }) // the walk is about roles in an organisation
 			f := e.fixture()
 			_, own := e.token(f.users[role], "read")
 			params := map[string]string{
@@ -277,7 +278,7 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 			routes := slices.Clone(e.api.Routes())
 			sort.SliceStable(routes, func(i, j int) bool { return walkOrder(routes[i]) < walkOrder(routes[j]) })
 			c := e.session(f.users[role])
-			level := api.RoleLevel(role)
+			level := accounts.RoleLevel(role)
 			for _, rt := range routes {
 				if rt.Public {
 					continue

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -65,9 +66,9 @@ func (c *call) uploadStore(a *API) (*uploads, error) {
 func (a *API) sourcemapRoutes() []route {
 	const org = "/api/0/organizations/{org}/"
 	return append([]route{
-		{"GET", org + "chunk-upload/", "Chunk upload options for sentry-cli", user, LevelWrite, 200, "", "ChunkUploadOptions", a.chunkOptions},
-		{"POST", org + "chunk-upload/", "Upload chunks (multipart file_gzip or file, each named by its SHA-1)", user, LevelWrite, 200, "", "", a.uploadChunks},
-		{"POST", org + "artifactbundle/assemble/", "Assemble an uploaded artifact bundle from its chunks", user, LevelWrite, 200, "AssembleBundle", "AssembleState", a.assembleBundle},
+		{"GET", org + "chunk-upload/", "Chunk upload options for sentry-cli", user, accounts.LevelWrite, 200, "", "ChunkUploadOptions", a.chunkOptions},
+		{"POST", org + "chunk-upload/", "Upload chunks (multipart file_gzip or file, each named by its SHA-1)", user, accounts.LevelWrite, 200, "", "", a.uploadChunks},
+		{"POST", org + "artifactbundle/assemble/", "Assemble an uploaded artifact bundle from its chunks", user, accounts.LevelWrite, 200, "AssembleBundle", "AssembleState", a.assembleBundle},
 	}, a.releaseRoutes()...)
 }
 
@@ -215,7 +216,7 @@ func (a *API) assembleBundle(c *call) (any, error) {
 	var ids []int64
 	for _, slug := range req.Projects {
 		p, err := c.store.OrgProject(ctx, c.org.ID, slug)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("projects: no project %q in this organization", slug)}
 		}
 		if err != nil {
@@ -224,7 +225,7 @@ func (a *API) assembleBundle(c *call) (any, error) {
 		ids = append(ids, p.ID)
 	}
 	var state, detail string
-	err = c.store.pool.QueryRow(ctx, `SELECT state, detail FROM sourcemaps.bundles WHERE org_id = $1 AND checksum = $2`,
+	err = c.store.Pool().QueryRow(ctx, `SELECT state, detail FROM sourcemaps.bundles WHERE org_id = $1 AND checksum = $2`,
 		c.org.ID, req.Checksum).Scan(&state, &detail)
 	switch {
 	case err == nil && state == "error":

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/pg"
-	"github.com/faultline/faultline/services/api"
 )
 
 // TestAPIWritesNoGroupingTable runs people's decisions through the REST
@@ -49,7 +49,7 @@ func TestAPIWritesNoGroupingTable(t *testing.T) {
 	if _, err := ro.Exec(ctx, `UPDATE grouping.issues SET assignee = ''`); err == nil {
 		t.Fatal("the restricted role may write grouping.issues")
 	}
-	store := api.NewStore(ro, w.e.srv.URL)
+	store := accounts.NewStore(ro, w.e.srv.URL)
 	store.SetDecisions(decide.New(w.e.nc.NC, w.e.nc.JS, 10*time.Second))
 	w.e.api.SetStore(store)
 
@@ -89,7 +89,7 @@ func TestAPIWritesNoGroupingTable(t *testing.T) {
 func TestDeletingAProjectDeletesItsData(t *testing.T) {
 	w := newIssueWorld(t)
 	ctx := context.Background()
-	tok, _ := w.e.token(w.f.users["owner"], api.ScopeAdmin)
+	tok, _ := w.e.token(w.f.users["owner"], accounts.ScopeAdmin)
 	if res := w.e.withToken(tok).do("DELETE", "/api/0/projects/acme/"+w.f.project.Slug+"/", nil); res.status != 204 {
 		t.Fatalf("delete project: %d %s", res.status, res.body)
 	}

@@ -3,6 +3,9 @@ package api
 import (
 	"maps"
 	"time"
+
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 // groupingRulesRoutes edit a project's grouping rules: Sentry's field names,
@@ -11,9 +14,9 @@ import (
 func (a *API) groupingRulesRoutes() []route {
 	const proj = "/api/0/projects/{org}/{project}/grouping-rules/"
 	return []route{
-		{"GET", proj, "A project's grouping rules (stack-trace and fingerprint rules)", user, LevelRead, 200, "", "GroupingRules", a.getGroupingRules},
-		{"PUT", proj, "Change a project's grouping rules; rules that do not parse are refused with their line", user, LevelWrite, 200, "GroupingRules", "GroupingRules", a.setGroupingRules},
-		{"POST", proj + "preview/", "Which of the project's last 500 events candidate rules would move to another issue", user, LevelWrite, 200, "GroupingRules", "GroupingRulesPreview", a.previewGroupingRules},
+		{"GET", proj, "A project's grouping rules (stack-trace and fingerprint rules)", user, accounts.LevelRead, 200, "", "GroupingRules", a.getGroupingRules},
+		{"PUT", proj, "Change a project's grouping rules; rules that do not parse are refused with their line", user, accounts.LevelWrite, 200, "GroupingRules", "GroupingRules", a.setGroupingRules},
+		{"POST", proj + "preview/", "Which of the project's last 500 events candidate rules would move to another issue", user, accounts.LevelWrite, 200, "GroupingRules", "GroupingRulesPreview", a.previewGroupingRules},
 	}
 }
 
@@ -23,7 +26,7 @@ type groupingRulesBody struct {
 	Fingerprint *string `json:"fingerprintingRules"`
 }
 
-func groupingRulesJSON(r GroupingRules) map[string]any {
+func groupingRulesJSON(r issues.GroupingRules) map[string]any {
 	var updated any
 	if !r.UpdatedAt.IsZero() {
 		updated = r.UpdatedAt.UTC().Format(time.RFC3339Nano)
@@ -32,7 +35,7 @@ func groupingRulesJSON(r GroupingRules) map[string]any {
 }
 
 func (a *API) getGroupingRules(c *call) (any, error) {
-	r, err := c.store.Issues().GroupingRules(c.r.Context(), c.project.ID)
+	r, err := c.issues.GroupingRules(c.r.Context(), c.project.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +48,7 @@ func (a *API) candidateRules(c *call) (string, string, error) {
 	if err := c.decode(&body); err != nil {
 		return "", "", err
 	}
-	cur, err := c.store.Issues().GroupingRules(c.r.Context(), c.project.ID)
+	cur, err := c.issues.GroupingRules(c.r.Context(), c.project.ID)
 	if err != nil {
 		return "", "", err
 	}
@@ -66,7 +69,7 @@ func (a *API) setGroupingRules(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.store.Issues().SetGroupingRules(c.r.Context(), c.project.ID, stack, fp)
+	r, err := c.issues.SetGroupingRules(c.r.Context(), c.project.ID, stack, fp)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +81,7 @@ func (a *API) previewGroupingRules(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	pv, err := c.store.Issues().PreviewGroupingRules(c.r.Context(), c.project.ID, stack, fp)
+	pv, err := c.issues.PreviewGroupingRules(c.r.Context(), c.project.ID, stack, fp)
 	if err != nil {
 		return nil, err
 	}

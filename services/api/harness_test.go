@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
@@ -35,7 +36,7 @@ import (
 type restEnv struct {
 	t     *testing.T
 	db    *pgtest.DB
-	store *api.Store
+	store *accounts.Store
 	api   *api.API
 	srv   *httptest.Server
 	mail  *smtpCatcher
@@ -48,7 +49,7 @@ type restOption func(*api.Options)
 func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 	t.Helper()
 	e := &restEnv{t: t, mail: startSMTP(t)}
-	e.db = pgtest.NewT(t, api.Migrations, groupsvc.Migrations)
+	e.db = pgtest.NewT(t, accounts.Migrations, groupsvc.Migrations)
 	var h http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
@@ -64,7 +65,7 @@ func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store = api.NewStore(e.db.Pool, e.srv.URL)
+	e.store = accounts.NewStore(e.db.Pool, e.srv.URL)
 	// Decisions (project deletions among them) go to an embedded JetStream;
 	// startGrouping runs the replica that applies them.
 	e.nats = natstest.Start(t)
@@ -171,8 +172,8 @@ func (c *client) do(method, path string, body any) response {
 		if c.origin != "" {
 			req.Header.Set("Origin", c.origin)
 		}
-		if tok := c.cookie(api.CSRFCookie); tok != "" && !c.noCSRF {
-			req.Header.Set(api.CSRFHeader, tok)
+		if tok := c.cookie(accounts.CSRFCookie); tok != "" && !c.noCSRF {
+			req.Header.Set(accounts.CSRFHeader, tok)
 		}
 	}
 	res, err := c.http.Do(req)
@@ -306,23 +307,23 @@ func linkToken(t *testing.T, body, prefix string) string {
 // fixture is two organisations: acme with a user per role, a team and a
 // project with a key, and other with its own owner and project.
 type fixture struct {
-	users     map[string]*api.User // by role, and "other"
+	users     map[string]*accounts.User // by role, and "other"
 	password  string
-	acme      *api.Organization
-	other     *api.Organization
-	team      *api.Team
-	project   *api.OrgProject
-	key       *api.ProjectKey
-	otherProj *api.OrgProject
+	acme      *accounts.Organization
+	other     *accounts.Organization
+	team      *accounts.Team
+	project   *accounts.OrgProject
+	key       *accounts.ProjectKey
+	otherProj *accounts.OrgProject
 	members   map[string]int64 // acme member id by role
 }
 
 func (e *restEnv) fixture() *fixture {
 	t, ctx := e.t, context.Background()
 	t.Helper()
-	f := &fixture{users: map[string]*api.User{}, members: map[string]int64{}, password: "correct horse battery"}
-	for _, who := range append(append([]string{}, api.Roles...), "other") {
-		u, err := e.store.CreateUser(ctx, api.NewUser{Email: who + "@example.test", Name: strings.ToUpper(who[:1]) + who[1:], Password: f.password})
+	f := &fixture{users: map[string]*accounts.User{}, members: map[string]int64{}, password: "correct horse battery"}
+	for _, who := range append(append([]string{}, accounts.Roles...), "other") {
+		u, err := e.store.CreateUser(ctx, accounts.NewUser{Email: who + "@example.test", Name: strings.ToUpper(who[:1]) + who[1:], Password: f.password})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,12 +336,12 @@ func (e *restEnv) fixture() *fixture {
 	if f.other, err = e.store.CreateOrganization(ctx, f.users["other"].ID, "Rival Inc", "rival"); err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range api.Roles[1:] {
+	for _, role := range accounts.Roles[1:] {
 		if err := e.store.AddMember(ctx, f.acme.ID, f.users[role].ID, role); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, role := range api.Roles {
+	for _, role := range accounts.Roles {
 		m, err := e.store.Member(ctx, f.acme.ID, "me", f.users[role].ID)
 		if err != nil {
 			t.Fatal(err)
@@ -369,9 +370,9 @@ func (e *restEnv) fixture() *fixture {
 }
 
 // token creates an API token for the user with the given scopes.
-func (e *restEnv) token(u *api.User, scopes ...string) (string, *api.Token) {
+func (e *restEnv) token(u *accounts.User, scopes ...string) (string, *accounts.Token) {
 	e.t.Helper()
-	t, tok, err := e.store.CreateToken(context.Background(), api.NewToken{UserID: u.ID, Scopes: scopes})
+	t, tok, err := e.store.CreateToken(context.Background(), accounts.NewToken{UserID: u.ID, Scopes: scopes})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -380,7 +381,7 @@ func (e *restEnv) token(u *api.User, scopes ...string) (string, *api.Token) {
 
 // session signs the user in without the sign-in route (which is rate
 // limited per address): a session made by the store, cookies in a jar.
-func (e *restEnv) session(u *api.User) *client {
+func (e *restEnv) session(u *accounts.User) *client {
 	e.t.Helper()
 	tok, err := e.store.CreateSession(context.Background(), u.ID, "test", "127.0.0.1")
 	if err != nil {
@@ -389,8 +390,8 @@ func (e *restEnv) session(u *api.User) *client {
 	jar, _ := cookiejar.New(nil)
 	su, _ := url.Parse(e.srv.URL)
 	jar.SetCookies(su, []*http.Cookie{
-		{Name: api.SessionCookie, Value: tok, Path: "/"},
-		{Name: api.CSRFCookie, Value: e.api.Auth().CSRFToken(tok), Path: "/"},
+		{Name: accounts.SessionCookie, Value: tok, Path: "/"},
+		{Name: accounts.CSRFCookie, Value: e.api.Accounts().Auth().CSRFToken(tok), Path: "/"},
 	})
 	return &client{e: e, http: &http.Client{Jar: jar}, origin: e.srv.URL}
 }

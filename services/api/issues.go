@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 // issueRoutes are the issue, event, tag and stats endpoints, shaped like
@@ -18,43 +21,43 @@ import (
 func (a *API) issueRoutes() []route {
 	const org, proj = "/api/0/organizations/{org}/issues/{issue_id}/", "/api/0/projects/{org}/{project}/"
 	return []route{
-		{"GET", proj + "issues/", "List a project's issues (query, sort, statsPeriod, cursor)", user, LevelRead, 200, "", "[]Issue", a.listIssues},
-		{"PUT", proj + "issues/", "Update issues in bulk (?id=1&id=2, or those matching query), or merge the selected ones", user, LevelWrite, 200, "IssueUpdate", "IssueUpdate", a.bulkUpdateIssues},
-		{"GET", proj + "events/{event_id}/", "Retrieve a project's event", user, LevelRead, 200, "", "Event", a.getProjectEvent},
-		{"GET", proj + "events/{event_id}/grouping-info/", "Explain how an event groups under the project's rules", user, LevelRead, 200, "", "GroupingInfo", a.groupingInfo},
-		{"GET", proj + "stats/", "Events received by a project over time (statsPeriod 24h hourly, 30d daily)", user, LevelRead, 200, "", "Stats", a.projectStats},
+		{"GET", proj + "issues/", "List a project's issues (query, sort, statsPeriod, cursor)", user, accounts.LevelRead, 200, "", "[]Issue", a.listIssues},
+		{"PUT", proj + "issues/", "Update issues in bulk (?id=1&id=2, or those matching query), or merge the selected ones", user, accounts.LevelWrite, 200, "IssueUpdate", "IssueUpdate", a.bulkUpdateIssues},
+		{"GET", proj + "events/{event_id}/", "Retrieve a project's event", user, accounts.LevelRead, 200, "", "Event", a.getProjectEvent},
+		{"GET", proj + "events/{event_id}/grouping-info/", "Explain how an event groups under the project's rules", user, accounts.LevelRead, 200, "", "GroupingInfo", a.groupingInfo},
+		{"GET", proj + "stats/", "Events received by a project over time (statsPeriod 24h hourly, 30d daily)", user, accounts.LevelRead, 200, "", "Stats", a.projectStats},
 
-		{"GET", org, "Retrieve an issue", user, LevelRead, 200, "", "Issue", a.getIssue},
-		{"PUT", org, "Resolve, ignore, unresolve or assign an issue", user, LevelWrite, 200, "IssueUpdate", "Issue", a.updateIssue},
-		{"DELETE", org, "Delete an issue and its events", user, LevelWrite, 202, "", "", a.deleteIssue},
-		{"GET", org + "events/", "List an issue's events, newest first", user, LevelRead, 200, "", "[]Event", a.listIssueEvents},
-		{"GET", org + "events/latest/", "An issue's latest event", user, LevelRead, 200, "", "Event", a.issueEvent},
-		{"GET", org + "events/oldest/", "An issue's oldest event", user, LevelRead, 200, "", "Event", a.issueEvent},
-		{"GET", org + "events/{event_id}/", "An issue's event by id", user, LevelRead, 200, "", "Event", a.issueEvent},
-		{"GET", org + "tags/", "An issue's tag keys with their top values", user, LevelRead, 200, "", "[]TagKey", a.issueTags},
-		{"GET", org + "tags/{key}/values/", "The values of one tag key in an issue", user, LevelRead, 200, "", "[]TagValue", a.issueTagValues},
-		{"GET", org + "stats/", "An issue's events over time (statsPeriod 24h hourly, 30d daily)", user, LevelRead, 200, "", "Stats", a.issueStats},
+		{"GET", org, "Retrieve an issue", user, accounts.LevelRead, 200, "", "Issue", a.getIssue},
+		{"PUT", org, "Resolve, ignore, unresolve or assign an issue", user, accounts.LevelWrite, 200, "IssueUpdate", "Issue", a.updateIssue},
+		{"DELETE", org, "Delete an issue and its events", user, accounts.LevelWrite, 202, "", "", a.deleteIssue},
+		{"GET", org + "events/", "List an issue's events, newest first", user, accounts.LevelRead, 200, "", "[]Event", a.listIssueEvents},
+		{"GET", org + "events/latest/", "An issue's latest event", user, accounts.LevelRead, 200, "", "Event", a.issueEvent},
+		{"GET", org + "events/oldest/", "An issue's oldest event", user, accounts.LevelRead, 200, "", "Event", a.issueEvent},
+		{"GET", org + "events/{event_id}/", "An issue's event by id", user, accounts.LevelRead, 200, "", "Event", a.issueEvent},
+		{"GET", org + "tags/", "An issue's tag keys with their top values", user, accounts.LevelRead, 200, "", "[]TagKey", a.issueTags},
+		{"GET", org + "tags/{key}/values/", "The values of one tag key in an issue", user, accounts.LevelRead, 200, "", "[]TagValue", a.issueTagValues},
+		{"GET", org + "stats/", "An issue's events over time (statsPeriod 24h hourly, 30d daily)", user, accounts.LevelRead, 200, "", "Stats", a.issueStats},
 	}
 }
 
 // issue loads the {issue_id} of the path and checks it belongs to the
 // organisation of the path (and its project is the token's, for project
 // tokens); otherwise 404 with nothing about it.
-func (a *API) issue(c *call) (*Issue, *OrgProject, error) {
+func (a *API) issue(c *call) (*issues.Issue, *accounts.OrgProject, error) {
 	id, err := strconv.ParseInt(c.param("issue_id"), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, nil, errNotFound
 	}
 	ctx := c.r.Context()
-	is, err := c.store.Issues().Issue(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	is, err := c.issues.Issue(ctx, id)
+	if errors.Is(err, accounts.ErrNotFound) {
 		return nil, nil, errNotFound
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	p, err := c.store.OrgProject(ctx, c.org.ID, idString(is.ProjectID))
-	if errors.Is(err, ErrNotFound) || (err == nil && p.ID != is.ProjectID) {
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && p.ID != is.ProjectID) {
 		return nil, nil, errNotFound
 	}
 	if err != nil {
@@ -65,23 +68,9 @@ func (a *API) issue(c *call) (*Issue, *OrgProject, error) {
 
 // --- JSON shapes
 
-func statsJSON(pts []StatsPoint) [][2]int64 {
-	out := make([][2]int64, len(pts))
-	for i, p := range pts {
-		out[i] = [2]int64{p.Time.Unix(), p.Count}
-	}
-	return out
-}
-
-// ShortID is an issue's short id as Sentry shows it: the project slug in
-// capitals and the id in base 36.
-func ShortID(projectSlug string, issueID int64) string {
-	return strings.ToUpper(projectSlug) + "-" + strings.ToUpper(strconv.FormatInt(issueID, 36))
-}
-
 // issueMetadata is Sentry's metadata: type and value for errors (the title
 // is "Type: value"), the title otherwise.
-func issueMetadata(is *Issue) map[string]any {
+func issueMetadata(is *issues.Issue) map[string]any {
 	if is.Type == "error" {
 		typ, val, ok := strings.Cut(is.Title, ": ")
 		if !ok {
@@ -94,7 +83,7 @@ func issueMetadata(is *Issue) map[string]any {
 
 // sentryStatus maps a stored status to Sentry's status, substatus and
 // statusDetails.
-func sentryStatus(is *Issue) (string, any, map[string]any) {
+func sentryStatus(is *issues.Issue) (string, any, map[string]any) {
 	details := map[string]any{}
 	switch is.Status {
 	case "resolved":
@@ -136,10 +125,10 @@ func releaseJSON(v string) any {
 	return map[string]any{"version": v, "shortVersion": v}
 }
 
-func (a *API) issueJSON(c *call, is *Issue, p *OrgProject, stats map[string][]StatsPoint) map[string]any {
+func (a *API) issueJSON(c *call, is *issues.Issue, p *accounts.OrgProject, stats map[string][]issues.StatsPoint) map[string]any {
 	status, sub, details := sentryStatus(is)
 	m := map[string]any{
-		"id": idString(is.ID), "shortId": ShortID(p.Slug, is.ID), "title": is.Title, "culprit": is.Culprit,
+		"id": idString(is.ID), "shortId": issues.ShortID(p.Slug, is.ID), "title": is.Title, "culprit": is.Culprit,
 		"permalink": strings.TrimRight(c.store.PublicURL(), "/") + "/organizations/" + url.PathEscape(c.org.Slug) + "/issues/" + idString(is.ID) + "/",
 		"logger":    nil, "level": is.Level, "status": status, "substatus": sub, "statusDetails": details,
 		"isPublic": false, "platform": is.Platform, "type": is.Type, "issueType": is.Type, "issueCategory": "error",
@@ -160,132 +149,6 @@ func (a *API) issueJSON(c *call, is *Issue, p *OrgProject, stats map[string][]St
 	}
 	return m
 }
-
-// tagsOfEvent are the tags Sentry shows on an event: the event's own and
-// the ones every event has.
-func tagsOfEvent(ev *EventSummary, own [][2]string) []map[string]string {
-	out := []map[string]string{}
-	seen := map[string]bool{}
-	add := func(k, v string) {
-		if v == "" || seen[k] {
-			return
-		}
-		seen[k] = true
-		out = append(out, map[string]string{"key": k, "value": v})
-	}
-	add("level", ev.Level)
-	add("environment", ev.Environment)
-	add("release", ev.Release)
-	add("user", ev.UserKey)
-	for _, t := range own {
-		add(t[0], t[1])
-	}
-	return out
-}
-
-func userOfKey(key string) any {
-	kind, val, ok := strings.Cut(key, ":")
-	if !ok {
-		return nil
-	}
-	m := map[string]any{"id": nil, "email": nil, "username": nil, "ip_address": nil}
-	switch kind {
-	case "id", "email", "username":
-		m[kind] = val
-	case "ip":
-		m["ip_address"] = val
-	}
-	return m
-}
-
-func eventSummaryJSON(ev *EventSummary) map[string]any {
-	return map[string]any{
-		"id": ev.EventID, "eventID": ev.EventID, "groupID": idString(ev.IssueID), "projectID": idString(ev.ProjectID),
-		"title": ev.Title, "event.type": ev.Type, "dateCreated": ev.Timestamp.UTC(), "dateReceived": ev.Received.UTC(),
-		"tags": tagsOfEvent(ev, nil), "user": userOfKey(ev.UserKey),
-	}
-}
-
-// eventJSON is Sentry's event detail: the stored normalized event's
-// interfaces as "entries", its other fields at the top.
-func eventJSON(ev *StoredEvent, prev, next string) (map[string]any, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(ev.JSON, &doc); err != nil {
-		return nil, fmt.Errorf("decode stored event %s: %w", ev.EventID, err)
-	}
-	str := func(k string) string {
-		var s string
-		json.Unmarshal(doc[k], &s)
-		return s
-	}
-	raw := func(k string) any {
-		if v, ok := doc[k]; ok {
-			return v
-		}
-		return nil
-	}
-	var own [][2]string
-	json.Unmarshal(doc["tags"], &own)
-	var entries []map[string]any
-	entry := func(typ string, data any) { entries = append(entries, map[string]any{"type": typ, "data": data}) }
-	if v, ok := doc["exception"]; ok {
-		entry("exception", v)
-	}
-	if v, ok := doc["stacktrace"]; ok {
-		entry("stacktrace", v)
-	}
-	if v, ok := doc["threads"]; ok {
-		entry("threads", v)
-	}
-	if msg := str("message"); msg != "" || doc["logentry"] != nil {
-		var le struct {
-			Formatted string   `json:"formatted"`
-			Message   string   `json:"message"`
-			Params    []string `json:"params"`
-		}
-		json.Unmarshal(doc["logentry"], &le)
-		if msg == "" {
-			msg = le.Formatted
-		}
-		entry("message", map[string]any{"formatted": msg, "message": le.Message, "params": le.Params})
-	}
-	if v, ok := doc["breadcrumbs"]; ok {
-		entry("breadcrumbs", v)
-	}
-	if v, ok := doc["request"]; ok {
-		entry("request", v)
-	}
-	for _, k := range []string{"csp", "hpkp", "expectct", "expectstaple"} {
-		if v, ok := doc[k]; ok {
-			entry(k, v)
-		}
-	}
-	if entries == nil {
-		entries = []map[string]any{}
-	}
-	message := str("message")
-	prevID, nextID := any(nil), any(nil)
-	if prev != "" {
-		prevID = prev
-	}
-	if next != "" {
-		nextID = next
-	}
-	return map[string]any{
-		"id": ev.EventID, "eventID": ev.EventID, "groupID": idString(ev.IssueID), "projectID": idString(ev.ProjectID),
-		"title": ev.Title, "message": message, "culprit": str("culprit"), "location": nil,
-		"type": ev.Type, "platform": str("platform"), "level": ev.Level,
-		"dateCreated": ev.Timestamp.UTC(), "dateReceived": ev.Received.UTC(),
-		"release": releaseJSON(ev.Release), "environment": nilIfEmpty(ev.Environment), "dist": nilIfEmpty(str("dist")),
-		"tags": tagsOfEvent(&ev.EventSummary, own), "user": raw("user"), "contexts": raw("contexts"), "sdk": raw("sdk"),
-		"context": raw("extra"), "packages": raw("modules"), "fingerprints": raw("fingerprint"),
-		"entries": entries, "errors": []string{}, "_meta": map[string]any{},
-		"previousEventID": prevID, "nextEventID": nextID,
-		"crashFile": nil, "size": len(ev.JSON),
-	}, nil
-}
-
-// --- cursors and Link headers
 
 // keysetLinks sets Sentry's Link header for a keyset page: previous and
 // next, each with results="true|false".
@@ -315,19 +178,19 @@ func perPage(c *call, def int) (int, error) {
 }
 
 // searchOf reads query= (default is:unresolved, as Sentry) and sort=.
-func searchOf(c *call) (IssueQuery, error) {
+func searchOf(c *call) (issues.IssueQuery, error) {
 	v := c.r.URL.Query()
 	s := "is:unresolved"
 	if v.Has("query") {
 		s = v.Get("query")
 	}
-	q, err := ParseIssueSearch(s)
+	q, err := issues.ParseIssueSearch(s)
 	if err != nil {
 		return q, err
 	}
 	q.Me = c.p.User.ID
 	if v.Has("sort") {
-		if q.Sort, err = NormalizeIssueSort(v.Get("sort")); err != nil {
+		if q.Sort, err = issues.NormalizeIssueSort(v.Get("sort")); err != nil {
 			return q, err
 		}
 	}
@@ -341,7 +204,7 @@ func (a *API) listIssues(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if q.Limit, err = perPage(c, defaultIssueLimit); err != nil {
+	if q.Limit, err = perPage(c, issues.DefaultLimit); err != nil {
 		return nil, err
 	}
 	q.Cursor = c.r.URL.Query().Get("cursor")
@@ -349,16 +212,16 @@ func (a *API) listIssues(c *call) (any, error) {
 	if v := c.r.URL.Query(); v.Has("statsPeriod") {
 		period = v.Get("statsPeriod")
 	}
-	if period != "" && !ValidStatsPeriod(period) {
+	if period != "" && !issues.ValidStatsPeriod(period) {
 		return nil, &httpError{http.StatusBadRequest, "statsPeriod: want 24h, 7d, 14d, 30d or 90d, or empty for none"}
 	}
 	ctx := c.r.Context()
-	is := c.store.Issues()
+	is := c.issues
 	pg, err := is.ListIssues(ctx, c.project.ID, q)
 	if err != nil {
 		return nil, err
 	}
-	var stats map[int64][]StatsPoint
+	var stats map[int64][]issues.StatsPoint
 	if period != "" {
 		ids := make([]int64, len(pg.Issues))
 		for i, it := range pg.Issues {
@@ -372,9 +235,9 @@ func (a *API) listIssues(c *call) (any, error) {
 	c.w.Header().Set("X-Hits", strconv.Itoa(len(pg.Issues)))
 	out := make([]map[string]any, 0, len(pg.Issues))
 	for _, it := range pg.Issues {
-		var st map[string][]StatsPoint
+		var st map[string][]issues.StatsPoint
 		if period != "" {
-			st = map[string][]StatsPoint{period: stats[it.ID]}
+			st = map[string][]issues.StatsPoint{period: stats[it.ID]}
 		}
 		out = append(out, a.issueJSON(c, it, c.project, st))
 	}
@@ -387,9 +250,9 @@ func (a *API) getIssue(c *call) (any, error) {
 		return nil, err
 	}
 	ctx := c.r.Context()
-	st := map[string][]StatsPoint{}
+	st := map[string][]issues.StatsPoint{}
 	for _, period := range []string{"24h", "30d"} {
-		if st[period], err = c.store.Issues().IssueStats(ctx, is.ID, period); err != nil {
+		if st[period], err = c.issues.IssueStats(ctx, is.ID, period); err != nil {
 			return nil, err
 		}
 	}
@@ -439,14 +302,14 @@ func (u *issueUpdate) merge() bool {
 	return false
 }
 
-func (u *issueUpdate) statusUpdate() (StatusUpdate, error) {
-	su := StatusUpdate{Status: u.Status}
+func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
+	su := issues.StatusUpdate{Status: u.Status}
 	d := u.StatusDetails
-	if su.Status == StatusResolved && d.InNextRelease {
-		su.Status = StatusResolvedInNextRelease
+	if su.Status == issues.StatusResolved && d.InNextRelease {
+		su.Status = issues.StatusResolvedInNextRelease
 	}
 	if su.Status == "archived" {
-		su.Status = StatusIgnored
+		su.Status = issues.StatusIgnored
 	}
 	if su.Status == "" {
 		if len(u.AssignedTo) > 0 || u.merge() {
@@ -454,7 +317,7 @@ func (u *issueUpdate) statusUpdate() (StatusUpdate, error) {
 		}
 		return su, &httpError{http.StatusBadRequest, "status: want resolved, resolvedInNextRelease, ignored or unresolved (or assignedTo, or merge for several issues)"}
 	}
-	if su.Status == StatusIgnored {
+	if su.Status == issues.StatusIgnored {
 		minutes := d.IgnoreDuration
 		if u.IgnoreDuration != nil {
 			minutes = *u.IgnoreDuration
@@ -475,13 +338,13 @@ func (u *issueUpdate) statusUpdate() (StatusUpdate, error) {
 }
 
 // statusBody is what a bulk update answers, as Sentry does.
-func statusBody(su StatusUpdate) map[string]any {
+func statusBody(su issues.StatusUpdate) map[string]any {
 	details := map[string]any{}
 	status := su.Status
 	switch su.Status {
-	case StatusResolvedInNextRelease:
-		status, details["inNextRelease"] = StatusResolved, true
-	case StatusIgnored:
+	case issues.StatusResolvedInNextRelease:
+		status, details["inNextRelease"] = issues.StatusResolved, true
+	case issues.StatusIgnored:
 		if su.IgnoreCount > 0 {
 			details["ignoreCount"] = su.IgnoreCount
 		}
@@ -517,20 +380,20 @@ func (a *API) updateIssue(c *call) (any, error) {
 		return nil, err
 	}
 	if assign {
-		ref, err := c.store.Issues().ResolveAssignee(ctx, c.org.ID, who)
+		ref, err := c.issues.ResolveAssignee(ctx, c.org.ID, who)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.store.Issues().Assign(ctx, is.ID, ref); err != nil {
+		if err := c.issues.Assign(ctx, is.ID, ref); err != nil {
 			return nil, err
 		}
 	}
 	if su.Status != "" {
-		if err := c.store.Issues().SetStatus(ctx, is.ID, su); err != nil {
+		if err := c.issues.SetStatus(ctx, is.ID, su); err != nil {
 			return nil, err
 		}
 	}
-	if is, err = c.store.Issues().Issue(ctx, is.ID); err != nil {
+	if is, err = c.issues.Issue(ctx, is.ID); err != nil {
 		return nil, err
 	}
 	return a.issueJSON(c, is, p, nil), nil
@@ -541,7 +404,7 @@ func (a *API) deleteIssue(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.store.Issues().DeleteIssue(c.r.Context(), is.ID)
+	return nil, c.issues.DeleteIssue(c.r.Context(), is.ID)
 }
 
 const maxBulk = 1000
@@ -556,7 +419,7 @@ func (a *API) bulkIDs(c *call) ([]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c.store.Issues().IssueIDs(ctx, c.project.ID, q, maxBulk)
+		return c.issues.IssueIDs(ctx, c.project.ID, q, maxBulk)
 	}
 	if len(raw) > maxBulk {
 		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("id: at most %d issues at once", maxBulk)}
@@ -569,7 +432,7 @@ func (a *API) bulkIDs(c *call) ([]int64, error) {
 		}
 		ids = append(ids, n)
 	}
-	return c.store.Issues().ProjectIssues(ctx, c.project.ID, ids)
+	return c.issues.ProjectIssues(ctx, c.project.ID, ids)
 }
 
 func (a *API) bulkUpdateIssues(c *call) (any, error) {
@@ -596,7 +459,7 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 	}
 	var ref string
 	if assign {
-		if ref, err = c.store.Issues().ResolveAssignee(ctx, c.org.ID, who); err != nil {
+		if ref, err = c.issues.ResolveAssignee(ctx, c.org.ID, who); err != nil {
 			return nil, err
 		}
 	}
@@ -608,7 +471,7 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 		if len(ids) != len(c.r.URL.Query()["id"]) {
 			return nil, errNotFound // an id of another project, or none at all
 		}
-		parent, children, err := c.store.Issues().Merge(ctx, ids)
+		parent, children, err := c.issues.Merge(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -620,12 +483,12 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 	}
 	for _, id := range ids {
 		if assign {
-			if err := c.store.Issues().Assign(ctx, id, ref); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := c.issues.Assign(ctx, id, ref); err != nil && !errors.Is(err, accounts.ErrNotFound) {
 				return nil, err
 			}
 		}
 		if su.Status != "" {
-			if err := c.store.Issues().SetStatus(ctx, id, su); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := c.issues.SetStatus(ctx, id, su); err != nil && !errors.Is(err, accounts.ErrNotFound) {
 				return nil, err
 			}
 		}
@@ -635,214 +498,13 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 		body = statusBody(su)
 	}
 	if assign {
-		name, email, err := c.store.Issues().AssigneeNames(ctx, ref)
+		name, email, err := c.issues.AssigneeNames(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
 		body["assignedTo"] = assignedToJSON(ref, name, email)
 	}
 	return body, nil
-}
-
-func (a *API) listIssueEvents(c *call) (any, error) {
-	is, _, err := a.issue(c)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := perPage(c, 100)
-	if err != nil {
-		return nil, err
-	}
-	ctx := c.r.Context()
-	pg, err := c.store.Issues().Events(ctx, is.ID, c.r.URL.Query().Get("cursor"), limit)
-	if err != nil {
-		return nil, err
-	}
-	keysetLinks(c, pg.Prev, pg.Next)
-	out := make([]map[string]any, 0, len(pg.Events))
-	full := c.r.URL.Query().Get("full") == "true" || c.r.URL.Query().Get("full") == "1"
-	var bodies []json.RawMessage
-	if full {
-		if bodies, err = c.store.Issues().EventsJSON(ctx, pg.Events); err != nil {
-			return nil, err
-		}
-	}
-	for i, ev := range pg.Events {
-		if full && bodies[i] != nil {
-			m, err := eventJSON(&StoredEvent{EventSummary: *ev, JSON: bodies[i]}, "", "")
-			if err != nil {
-				return nil, err
-			}
-			delete(m, "previousEventID")
-			delete(m, "nextEventID")
-			out = append(out, m)
-			continue
-		}
-		out = append(out, eventSummaryJSON(ev))
-	}
-	return out, nil
-}
-
-// issueEvent answers .../events/latest/, oldest/ and {event_id}/.
-func (a *API) issueEvent(c *call) (any, error) {
-	is, _, err := a.issue(c)
-	if err != nil {
-		return nil, err
-	}
-	ctx := c.r.Context()
-	st := c.store.Issues()
-	var ev *StoredEvent
-	switch id := c.param("event_id"); {
-	case strings.HasSuffix(c.r.URL.Path, "/events/latest/"):
-		ev, err = st.LatestEvent(ctx, is.ID)
-	case strings.HasSuffix(c.r.URL.Path, "/events/oldest/"):
-		ev, err = st.OldestEvent(ctx, is.ID)
-	default:
-		ev, err = st.Event(ctx, is.ID, id)
-	}
-	if errors.Is(err, ErrNotFound) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	prev, next, err := st.AdjacentEventIDs(ctx, &ev.EventSummary)
-	if err != nil {
-		return nil, err
-	}
-	return eventJSON(ev, prev, next)
-}
-
-func (a *API) projectEvent(c *call) (*StoredEvent, error) {
-	ev, err := c.store.Issues().ProjectEvent(c.r.Context(), c.project.ID, c.param("event_id"))
-	if errors.Is(err, ErrNotFound) {
-		return nil, errNotFound
-	}
-	return ev, err
-}
-
-func (a *API) getProjectEvent(c *call) (any, error) {
-	ev, err := a.projectEvent(c)
-	if err != nil {
-		return nil, err
-	}
-	prev, next, err := c.store.Issues().AdjacentEventIDs(c.r.Context(), &ev.EventSummary)
-	if err != nil {
-		return nil, err
-	}
-	return eventJSON(ev, prev, next)
-}
-
-func (a *API) groupingInfo(c *call) (any, error) {
-	ev, err := a.projectEvent(c)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.store.Issues().GroupingInfo(c.r.Context(), ev)
-	if err != nil {
-		return nil, err
-	}
-	return json.RawMessage(res.Explain()), nil
-}
-
-func tagValueJSON(v TagValue) map[string]any {
-	return map[string]any{"key": v.Key, "name": v.Value, "value": v.Value, "count": v.Count,
-		"firstSeen": v.FirstSeen.UTC(), "lastSeen": v.LastSeen.UTC()}
-}
-
-func tagName(key string) string {
-	if key == "" {
-		return key
-	}
-	return strings.ToUpper(key[:1]) + key[1:]
-}
-
-func (a *API) issueTags(c *call) (any, error) {
-	is, _, err := a.issue(c)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := c.store.Issues().TagKeys(c.r.Context(), is.ID, 9)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
-		top := make([]map[string]any, 0, len(k.TopValues))
-		for _, v := range k.TopValues {
-			top = append(top, tagValueJSON(v))
-		}
-		out = append(out, map[string]any{"key": k.Key, "name": tagName(k.Key), "totalValues": k.TotalValues,
-			"uniqueValues": k.UniqueValues, "topValues": top})
-	}
-	return out, nil
-}
-
-func (a *API) issueTagValues(c *call) (any, error) {
-	is, _, err := a.issue(c)
-	if err != nil {
-		return nil, err
-	}
-	key := c.param("key")
-	return listOf(c, func(limit, offset int) ([]TagValue, error) {
-		return c.store.Issues().TagValues(c.r.Context(), is.ID, key, limit, offset)
-	}, tagValueJSON)
-}
-
-// statsPeriodOf reads statsPeriod (default 24h), or Sentry's resolution
-// (1h: the last 24 hours, 1d: the last 30 days).
-func statsPeriodOf(c *call) (string, error) {
-	v := c.r.URL.Query()
-	p := v.Get("statsPeriod")
-	switch v.Get("resolution") {
-	case "":
-	case "1h":
-		p = "24h"
-	case "1d":
-		if p == "" {
-			p = "30d"
-		}
-	default:
-		return "", &httpError{http.StatusBadRequest, "resolution: want 1h or 1d"}
-	}
-	if p == "" {
-		p = "24h"
-	}
-	if !ValidStatsPeriod(p) {
-		return "", &httpError{http.StatusBadRequest, "statsPeriod: want 24h, 7d, 14d, 30d or 90d"}
-	}
-	return p, nil
-}
-
-func (a *API) issueStats(c *call) (any, error) {
-	is, _, err := a.issue(c)
-	if err != nil {
-		return nil, err
-	}
-	p, err := statsPeriodOf(c)
-	if err != nil {
-		return nil, err
-	}
-	pts, err := c.store.Issues().IssueStats(c.r.Context(), is.ID, p)
-	if err != nil {
-		return nil, err
-	}
-	return statsJSON(pts), nil
-}
-
-func (a *API) projectStats(c *call) (any, error) {
-	if s := c.r.URL.Query().Get("stat"); s != "" && s != "received" {
-		return nil, &httpError{http.StatusBadRequest, "stat: only received is counted"}
-	}
-	p, err := statsPeriodOf(c)
-	if err != nil {
-		return nil, err
-	}
-	pts, err := c.store.Issues().ProjectStats(c.r.Context(), c.project.ID, p)
-	if err != nil {
-		return nil, err
-	}
-	return statsJSON(pts), nil
 }
 
 // issueSchemas are the OpenAPI schemas of the issue routes.
@@ -882,3 +544,20 @@ var issueSchemas = map[string]any{
 }
 
 func init() { maps.Copy(schemas, issueSchemas) }
+
+func assignedToJSON(ref, name, email string) any {
+	kind, id, ok := strings.Cut(ref, ":")
+	if !ok {
+		return nil
+	}
+	m := map[string]any{"type": kind, "id": id, "name": name}
+	if kind == "user" {
+		if name == "" {
+			m["name"] = email
+		}
+		m["email"] = email
+	} else {
+		m["slug"] = email
+	}
+	return m
+}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 // issueWorld is acme's project "web" with issues made by the real grouping
@@ -296,7 +296,7 @@ func TestIssueDetailShape(t *testing.T) {
 		t.Errorf("project stats: %d, %d buckets, %d events; want 30 buckets with 7", ps.status, len(pts), total)
 	}
 	// The query layer the dashboard uses counts new issues per project.
-	counts, err := w.e.store.Issues().NewIssueCounts(context.Background(), []int64{w.f.project.ID, w.f.otherProj.ID}, time.Now().Add(-24*time.Hour))
+	counts, err := issues.New(w.e.store.Pool(), w.e.store.Decisions()).NewIssueCounts(context.Background(), []int64{w.f.project.ID, w.f.otherProj.ID}, time.Now().Add(-24*time.Hour))
 	if err != nil || counts[w.f.project.ID] != 4 || counts[w.f.otherProj.ID] != 1 {
 		t.Errorf("NewIssueCounts = %v, %v", counts, err)
 	}
@@ -650,12 +650,12 @@ func TestIssueRoutesKeepOrganisationsApart(t *testing.T) {
 func TestIssueStoreQueries(t *testing.T) {
 	w := newIssueWorld(t)
 	ctx := context.Background()
-	st := w.e.store.Issues()
-	q, err := api.ParseIssueSearch("is:unresolved level:error")
+	st := issues.New(w.e.store.Pool(), w.e.store.Decisions())
+	q, err := issues.ParseIssueSearch("is:unresolved level:error")
 	if err != nil {
 		t.Fatal(err)
 	}
-	q.Sort, q.Limit = api.SortFreq, 1
+	q.Sort, q.Limit = issues.SortFreq, 1
 	page, err := st.ListIssues(ctx, w.f.project.ID, q)
 	if err != nil || len(page.Issues) != 1 || page.Next == "" || page.Prev != "" {
 		t.Fatalf("ListIssues: %+v %v", page, err)
@@ -681,7 +681,7 @@ func TestIssueStoreQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := func(pts []api.StatsPoint) (n int64) {
+	sum := func(pts []issues.StatsPoint) (n int64) {
 		for _, p := range pts {
 			n += p.Count
 		}

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/faultline/faultline/libs/accounts"
 )
 
 // OpenAPI returns the OpenAPI 3.1 document of the REST API, made from the
@@ -34,7 +36,7 @@ func (a *API) OpenAPI() map[string]any {
 		"components": map[string]any{
 			"securitySchemes": map[string]any{
 				"bearer":  map[string]any{"type": "http", "scheme": "bearer"},
-				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": accounts.SessionCookie},
 			},
 			"schemas": schemas,
 		},
@@ -154,7 +156,7 @@ var (
 	dateTime = map[string]any{"type": "string", "format": "date-time"}
 	strList  = map[string]any{"type": "array", "items": str}
 	nullStr  = map[string]any{"type": []string{"string", "null"}}
-	roleEnum = map[string]any{"type": "string", "enum": Roles}
+	roleEnum = map[string]any{"type": "string", "enum": accounts.Roles}
 )
 
 var schemas = map[string]any{
@@ -169,7 +171,7 @@ var schemas = map[string]any{
 	"AcceptInvite":         obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
 	"ApiToken": obj([]string{"id", "scopes"}, map[string]any{"id": str, "name": str, "dateCreated": dateTime, "expiresAt": dateTime,
 		"lastUsedAt": dateTime, "tokenLastCharacters": str, "organization": nullStr, "project": nullStr,
-		"scopes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{ScopeRead, ScopeWrite, ScopeAdmin}}},
+		"scopes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{accounts.ScopeRead, accounts.ScopeWrite, accounts.ScopeAdmin}}},
 		"token":  map[string]any{"type": "string", "description": "Only in the answer to its creation."}}),
 	"NewApiToken": obj([]string{"scopes"}, map[string]any{"name": str, "expiresAt": dateTime,
 		"scopes":       map[string]any{"type": "array", "items": str, "description": "read, write, admin (or Sentry's org:read, project:write, ...)"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,13 +19,13 @@ import (
 func (a *API) releaseRoutes() []route {
 	const rel = "/api/0/organizations/{org}/releases/"
 	return []route{
-		{"GET", rel, "List an organisation's releases", user, LevelRead, 200, "", "[]Release", a.listReleases},
-		{"POST", rel, "Create a release (or add projects to an existing one)", user, LevelWrite, 201, "NewRelease", "Release", a.createRelease},
-		{"GET", rel + "{version}/", "Retrieve a release", user, LevelRead, 200, "", "Release", a.getRelease},
-		{"PUT", rel + "{version}/", "Update a release: finalize it (dateReleased), set its ref, url or commits", user, LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
-		{"DELETE", rel + "{version}/", "Delete a release", user, LevelWrite, 204, "", "", a.deleteRelease},
-		{"GET", rel + "{version}/deploys/", "List a release's deploys", user, LevelRead, 200, "", "[]Deploy", a.listDeploys},
-		{"POST", rel + "{version}/deploys/", "Record a deploy of a release", user, LevelWrite, 201, "NewDeploy", "Deploy", a.createDeploy},
+		{"GET", rel, "List an organisation's releases", user, accounts.LevelRead, 200, "", "[]Release", a.listReleases},
+		{"POST", rel, "Create a release (or add projects to an existing one)", user, accounts.LevelWrite, 201, "NewRelease", "Release", a.createRelease},
+		{"GET", rel + "{version}/", "Retrieve a release", user, accounts.LevelRead, 200, "", "Release", a.getRelease},
+		{"PUT", rel + "{version}/", "Update a release: finalize it (dateReleased), set its ref, url or commits", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
+		{"DELETE", rel + "{version}/", "Delete a release", user, accounts.LevelWrite, 204, "", "", a.deleteRelease},
+		{"GET", rel + "{version}/deploys/", "List a release's deploys", user, accounts.LevelRead, 200, "", "[]Deploy", a.listDeploys},
+		{"POST", rel + "{version}/deploys/", "Record a deploy of a release", user, accounts.LevelWrite, 201, "NewDeploy", "Deploy", a.createDeploy},
 	}
 }
 
@@ -143,7 +144,7 @@ func isHex(s string) bool {
 }
 
 func (c *call) release(ctx context.Context) (int64, *Release, error) {
-	return scanRelease(c.store.pool.QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
+	return scanRelease(c.store.Pool().QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
 		WHERE r.org_id = $1 AND r.version = $2`, c.org.ID, c.param("version")))
 }
 
@@ -161,7 +162,7 @@ func (a *API) listReleases(c *call) (any, error) {
 			where += fmt.Sprintf(` AND EXISTS (SELECT 1 FROM api.release_projects rp JOIN api.projects p ON p.id = rp.project_id
 				WHERE rp.release_id = r.id AND (p.id::text = $%d OR p.slug = $%[1]d))`, len(args))
 		}
-		rows, err := c.store.pool.Query(c.r.Context(), `SELECT `+releaseColumns+` FROM api.releases r
+		rows, err := c.store.Pool().Query(c.r.Context(), `SELECT `+releaseColumns+` FROM api.releases r
 			WHERE r.org_id = $1`+where+` ORDER BY r.date_created DESC, r.id DESC LIMIT $2 OFFSET $3`, args...)
 		if err != nil {
 			return nil, err
@@ -197,7 +198,7 @@ func (a *API) createRelease(c *call) (any, error) {
 	var ids []int64
 	for _, slug := range req.Projects {
 		p, err := c.store.OrgProject(ctx, c.org.ID, slug)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("projects: no project %q in this organization", slug)}
 		}
 		if err != nil {
@@ -209,7 +210,7 @@ func (a *API) createRelease(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, c.store.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, c.store.Pool(), func(tx pgx.Tx) error {
 		var id int64
 		if err := tx.QueryRow(ctx, `INSERT INTO api.releases (org_id, version, ref, url, date_released, commits)
 			VALUES ($1, $2, $3, $4, $5, $6)
@@ -227,7 +228,7 @@ func (a *API) createRelease(c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create release: %w", err)
 	}
-	_, r, err := scanRelease(c.store.pool.QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
+	_, r, err := scanRelease(c.store.Pool().QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
 		WHERE r.org_id = $1 AND r.version = $2`, c.org.ID, req.Version))
 	return r, err
 }
@@ -263,7 +264,7 @@ func (a *API) updateRelease(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	if _, err := c.store.pool.Exec(ctx, `UPDATE api.releases SET ref = COALESCE($2, ref), url = COALESCE($3, url),
+	if _, err := c.store.Pool().Exec(ctx, `UPDATE api.releases SET ref = COALESCE($2, ref), url = COALESCE($3, url),
 		date_released = COALESCE($4, date_released), commits = COALESCE($5::jsonb, commits) WHERE id = $1`,
 		id, req.Ref, req.URL, req.DateReleased, commits); err != nil {
 		return nil, fmt.Errorf("update release: %w", err)
@@ -278,7 +279,7 @@ func (a *API) deleteRelease(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = c.store.pool.Exec(ctx, `DELETE FROM api.releases WHERE id = $1`, id)
+	_, err = c.store.Pool().Exec(ctx, `DELETE FROM api.releases WHERE id = $1`, id)
 	return nil, err
 }
 
@@ -289,7 +290,7 @@ func (a *API) listDeploys(c *call) (any, error) {
 		return nil, err
 	}
 	return page(c, func(limit, offset int) ([]*Deploy, error) {
-		rows, err := c.store.pool.Query(ctx, `SELECT id, environment, name, url, date_started, date_finished
+		rows, err := c.store.Pool().Query(ctx, `SELECT id, environment, name, url, date_started, date_finished
 			FROM api.deploys WHERE release_id = $1 ORDER BY date_finished DESC, id DESC LIMIT $2 OFFSET $3`, id, limit, offset)
 		if err != nil {
 			return nil, err
@@ -326,7 +327,7 @@ func (a *API) createDeploy(c *call) (any, error) {
 	if req.DateFinished != nil {
 		finished = *req.DateFinished
 	}
-	rows, err := c.store.pool.Query(ctx, `INSERT INTO api.deploys (release_id, environment, name, url, date_started, date_finished)
+	rows, err := c.store.Pool().Query(ctx, `INSERT INTO api.deploys (release_id, environment, name, url, date_started, date_finished)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, environment, name, url, date_started, date_finished`,
 		id, req.Environment, req.Name, req.URL, req.DateStarted, finished)
 	if err != nil {

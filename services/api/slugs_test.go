@@ -1,11 +1,15 @@
 package api_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/faultline/faultline/services/api"
+)
 
 // All-digit slugs would shadow ids: /organizations/42/ names organisation
 // 42 and never the one whose slug is "42".
 func TestNumericSlugsRefused(t *testing.T) {
-	e := newRestEnv(t)
+	e := newRestEnv(t, func(o *api.Options) { o.AllowOrgCreation = true })
 	f := e.fixture()
 	tok, _ := e.token(f.users["owner"], "admin")
 	c := e.withToken(tok)

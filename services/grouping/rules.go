@@ -18,7 +18,7 @@ type ruleCache struct {
 	log     *slog.Logger
 	refresh time.Duration
 
-	schema   string // whose project_rules: "grouping", or a replay's generation
+	schema string // whose project_rules: "grouping", or a replay's generation
 
 	mu       sync.RWMutex
 	rules    map[int64]*grouping.Rules

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/accounts"
 )
 
 // TestIssueActionsAndRules drives the assign control, the bulk merge, the
@@ -21,8 +21,8 @@ func TestIssueActionsAndRules(t *testing.T) {
 	member := e.user("member@acme.test", false)
 	viewer := e.user("viewer@acme.test", false)
 	stranger := e.user("owner@globex.test", false)
-	acme := e.project("acme", "backend", map[*api.User]string{owner: "owner", member: "member", viewer: "viewer"})
-	e.project("globex", "web", map[*api.User]string{stranger: "owner"})
+	acme := e.project("acme", "backend", map[*accounts.User]string{owner: "owner", member: "member", viewer: "viewer"})
+	e.project("globex", "web", map[*accounts.User]string{stranger: "owner"})
 	e.send(acme.ID, messageEvent("disk full on db-1", "error", "1.0"), messageEvent("disk full on db-1", "error", "1.0"),
 		messageEvent("queue stalled", "warning", "1.0"), messageEvent("cache miss storm", "info", "1.0"))
 	issues := e.waitEvents(acme.ID, 4)

@@ -1,63 +1,35 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/go-chi/chi/v5"
-
-	"github.com/faultline/faultline/services/api"
 )
 
-// The sign-in, password-reset and invitation forms are thin adapters over
-// the REST API's routes (POST /api/0/auth/login/, …): the same rate limits
-// per address and account, the same mail, the same session cookies.
+// The sign-in, password-reset and invitation forms call the same
+// functions as the REST API's routes (libs/accounts): the same limits per
+// address and account, the same mail, the same session cookies.
 
-// recorder captures an answer of the REST API's routes.
-type recorder struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.h }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(s int)           { r.status = s }
-
-// forward calls one of the REST API's public routes with a JSON body on
-// behalf of the request r, copies the cookies it sets to rw, and returns its
-// status and, for errors, its detail.
-func (w *Web) forward(rw http.ResponseWriter, r *http.Request, path string, body any) (int, string) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, path, bytes.NewReader(b))
-	if err != nil {
-		return http.StatusInternalServerError, "internal error"
+// refusal answers err of the accounts on a form: its status and the
+// detail to show, with Retry-After for limits; failures are 500s with a
+// plain detail, logged.
+func (w *Web) refusal(rw http.ResponseWriter, r *http.Request, err error) (int, string) {
+	status, detail, retry := accounts.Refusal(err)
+	if retry != "" {
+		rw.Header().Set("Retry-After", retry)
 	}
-	req.RemoteAddr = r.RemoteAddr
-	req.Header.Set("Content-Type", "application/json")
-	for _, h := range []string{"User-Agent", "X-Forwarded-For"} {
-		if v := r.Header.Values(h); len(v) > 0 {
-			req.Header[h] = v
-		}
+	if status == 0 {
+		w.log.Error("dashboard request failed", slog.String("method", r.Method), slog.String("route", httplog.Route(r)),
+			slog.Any("error", err))
+		return http.StatusInternalServerError, "That failed; try again later."
 	}
-	rec := &recorder{h: http.Header{}, status: http.StatusOK}
-	w.fwd.ServeHTTP(rec, req)
-	for _, c := range rec.h.Values("Set-Cookie") {
-		rw.Header().Add("Set-Cookie", c)
-	}
-	if v := rec.h.Get("Retry-After"); v != "" {
-		rw.Header().Set("Retry-After", v)
-	}
-	var e struct {
-		Detail string `json:"detail"`
-	}
-	if rec.status >= 400 {
-		json.Unmarshal(rec.body.Bytes(), &e)
-	}
-	return rec.status, e.Detail
+	w.logRefusal(r, status, errors.New(detail))
+	return status, detail
 }
 
 type loginData struct {
@@ -78,23 +50,22 @@ func (w *Web) loginPage(rw http.ResponseWriter, r *http.Request) {
 func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"))
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	status, detail := w.forward(rw, r, "/api/0/auth/login/", map[string]string{
-		"email": email, "password": r.PostFormValue("password")})
-	if status == http.StatusOK {
+	u, err := w.acc.SignIn(r.Context(), email, r.PostFormValue("password"), w.auth.ClientIP(r))
+	if err == nil {
+		_, err = w.acc.StartSession(rw, r, u)
+	}
+	if err == nil {
 		http.Redirect(rw, r, next, http.StatusSeeOther)
 		return
 	}
-	if status >= 500 {
-		detail = "Signing in failed; try again later."
-	}
-	w.logRefusal(r, status, errors.New(detail))
+	status, detail := w.refusal(rw, r, err)
 	w.render(rw, r, status, "login", &view{Title: "Sign in", CSRF: w.anonForm(rw, r), Error: detail,
 		Data: loginData{Next: next, Email: email}})
 }
 
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
-	if err := w.backend().store.DeleteSession(r.Context(), p.Session); err != nil && !errors.Is(err, api.ErrNotFound) {
+	if err := w.backend().store.DeleteSession(r.Context(), p.Session); err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		w.fail(rw, r, err)
 		return
 	}
@@ -107,13 +78,12 @@ func (w *Web) resetRequestPage(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) resetRequestSubmit(rw http.ResponseWriter, r *http.Request) {
-	status, detail := w.forward(rw, r, "/api/0/auth/password-reset/", map[string]string{
-		"email": strings.TrimSpace(r.PostFormValue("email"))})
-	if status < 300 {
+	err := w.acc.RequestPasswordReset(r.Context(), strings.TrimSpace(r.PostFormValue("email")), w.auth.ClientIP(r))
+	if err == nil {
 		redirectDone(rw, r, "/auth/login/", "reset_sent")
 		return
 	}
-	w.logRefusal(r, status, errors.New(detail))
+	status, detail := w.refusal(rw, r, err)
 	w.render(rw, r, status, "reset_request", &view{Title: "Reset your password", CSRF: w.anonForm(rw, r), Error: detail})
 }
 
@@ -129,24 +99,23 @@ func (w *Web) resetConfirmSubmit(rw http.ResponseWriter, r *http.Request) {
 		w.render(rw, r, http.StatusBadRequest, "reset_confirm", v)
 		return
 	}
-	status, detail := w.forward(rw, r, "/api/0/auth/password-reset/confirm/", map[string]string{
-		"token": chi.URLParam(r, "token"), "password": pw})
-	if status < 300 {
+	err := w.acc.ResetPassword(r.Context(), chi.URLParam(r, "token"), pw, w.auth.ClientIP(r))
+	if err == nil {
 		redirectDone(rw, r, "/auth/login/", "password_set")
 		return
 	}
-	w.logRefusal(r, status, errors.New(detail))
+	status, detail := w.refusal(rw, r, err)
 	v.Error = detail
 	w.render(rw, r, status, "reset_confirm", v)
 }
 
 type inviteData struct {
-	Invitation *api.Invitation
+	Invitation *accounts.Invitation
 }
 
 func (w *Web) invitePage(rw http.ResponseWriter, r *http.Request) {
 	inv, err := w.backend().store.Invitation(r.Context(), chi.URLParam(r, "token"))
-	if errors.Is(err, api.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		w.render(rw, r, http.StatusNotFound, "error", &view{Title: "Invitation not found",
 			Error: "The invitation is invalid, used or expired. Ask for a new one."})
 		return
@@ -160,14 +129,16 @@ func (w *Web) invitePage(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) inviteSubmit(rw http.ResponseWriter, r *http.Request) {
-	status, detail := w.forward(rw, r, "/api/0/accept-invite/", map[string]string{
-		"token": chi.URLParam(r, "token"), "name": strings.TrimSpace(r.PostFormValue("name")),
-		"password": r.PostFormValue("password")})
-	if status < 300 {
+	u, _, err := w.acc.AcceptInvitation(r.Context(), chi.URLParam(r, "token"), strings.TrimSpace(r.PostFormValue("name")),
+		r.PostFormValue("password"), w.auth.ClientIP(r))
+	if err == nil {
+		_, err = w.acc.StartSession(rw, r, u)
+	}
+	if err == nil {
 		http.Redirect(rw, r, "/", http.StatusSeeOther)
 		return
 	}
-	w.logRefusal(r, status, errors.New(detail))
+	status, detail := w.refusal(rw, r, err)
 	inv, err := w.backend().store.Invitation(r.Context(), chi.URLParam(r, "token"))
 	if err != nil {
 		w.render(rw, r, status, "error", &view{Title: "Invitation not found", Error: detail})

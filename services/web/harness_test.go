@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
@@ -38,7 +39,7 @@ import (
 type env struct {
 	t     *testing.T
 	db    *pgtest.DB
-	store *api.Store
+	store *accounts.Store
 	nc    *natsx.Conn
 	srv   *httptest.Server
 }
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if err := streams.Apply(ctx, e.nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	e.db = pgtest.NewT(t, api.Migrations, grouping.Migrations)
+	e.db = pgtest.NewT(t, accounts.Migrations, grouping.Migrations)
 	log := slog.New(slog.DiscardHandler)
 
 	gctx, gcancel := context.WithCancel(context.Background())
@@ -79,10 +80,15 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store = api.NewStore(e.db.Pool, e.srv.URL)
+	e.store = accounts.NewStore(e.db.Pool, e.srv.URL)
 	e.store.SetDecisions(decide.New(e.nc.NC, e.nc.JS, 10*time.Second))
 	rest.SetStore(e.store)
-	dash, err := web.New(web.Options{PublicURL: e.srv.URL}, rest, log)
+	// The dashboard has accounts of its own, as the web role does in serve.
+	acc, err := accounts.New(accounts.Options{PublicURL: e.srv.URL}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash, err := web.New(web.Options{PublicURL: e.srv.URL}, acc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +100,9 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) user(email string, superuser bool) *api.User {
+func (e *env) user(email string, superuser bool) *accounts.User {
 	e.t.Helper()
-	u, err := e.store.CreateUser(context.Background(), api.NewUser{Email: email, Password: password, Superuser: superuser})
+	u, err := e.store.CreateUser(context.Background(), accounts.NewUser{Email: email, Password: password, Superuser: superuser})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -105,7 +111,7 @@ func (e *env) user(email string, superuser bool) *api.User {
 
 // project creates org/name and makes each of members a member with the
 // given role.
-func (e *env) project(org, name string, members map[*api.User]string) *api.Project {
+func (e *env) project(org, name string, members map[*accounts.User]string) *accounts.Project {
 	e.t.Helper()
 	ctx := context.Background()
 	p, err := e.store.CreateProject(ctx, org, name)

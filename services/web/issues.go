@@ -12,15 +12,16 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 func (w *Web) mountIssues(r chi.Router) {
-	r.Get("/organizations/{org}/issues/", w.orgPage(api.LevelRead, w.issueList))
-	r.Post("/organizations/{org}/issues/bulk/", w.orgPage(api.LevelWrite, w.issueBulk))
-	r.Get("/organizations/{org}/issues/{issue}/", w.orgPage(api.LevelRead, w.issuePage))
-	r.Get("/organizations/{org}/issues/{issue}/events/{event}/", w.orgPage(api.LevelRead, w.issuePage))
-	r.Post("/organizations/{org}/issues/{issue}/", w.orgPage(api.LevelWrite, w.issueAction))
+	r.Get("/organizations/{org}/issues/", w.orgPage(accounts.LevelRead, w.issueList))
+	r.Post("/organizations/{org}/issues/bulk/", w.orgPage(accounts.LevelWrite, w.issueBulk))
+	r.Get("/organizations/{org}/issues/{issue}/", w.orgPage(accounts.LevelRead, w.issuePage))
+	r.Get("/organizations/{org}/issues/{issue}/events/{event}/", w.orgPage(accounts.LevelRead, w.issuePage))
+	r.Post("/organizations/{org}/issues/{issue}/", w.orgPage(accounts.LevelWrite, w.issueAction))
 }
 
 // defaultSearch is the issue list's search when the URL has none, as in
@@ -29,12 +30,12 @@ const defaultSearch = "is:unresolved"
 
 // sorts are the issue list's orders, in the select's order.
 var sorts = []struct{ Value, Label string }{
-	{api.SortDate, "Last seen"}, {api.SortNew, "First seen"}, {api.SortFreq, "Events"}, {api.SortUser, "Users"},
+	{issues.SortDate, "Last seen"}, {issues.SortNew, "First seen"}, {issues.SortFreq, "Events"}, {issues.SortUser, "Users"},
 }
 
 type issueListData struct {
-	Project  *api.OrgProject
-	Projects []*api.OrgProject // of the organisation, to switch between
+	Project  *accounts.OrgProject
+	Projects []*accounts.OrgProject // of the organisation, to switch between
 	Query    string
 	Sort     string
 	Sorts    any
@@ -46,7 +47,7 @@ type issueListData struct {
 }
 
 type issueRow struct {
-	I     *api.Issue
+	I     *issues.Issue
 	Chart Chart
 }
 
@@ -59,7 +60,7 @@ func listURL(org, project, query, sort, cursor string) string {
 	q := url.Values{}
 	q.Set("project", project)
 	q.Set("query", query)
-	if sort != "" && sort != api.SortDate {
+	if sort != "" && sort != issues.SortDate {
 		q.Set("sort", sort)
 	}
 	if cursor != "" {
@@ -72,7 +73,7 @@ func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	oa := orgOf(ctx)
 	be := w.backend()
-	projects, err := be.store.OrgProjects(ctx, api.ProjectFilter{Orgs: api.OrgFilter{AllOrgs: true}, OrgID: oa.org.ID}, maxProjects, 0)
+	projects, err := be.store.OrgProjects(ctx, accounts.ProjectFilter{Orgs: accounts.OrgFilter{AllOrgs: true}, OrgID: oa.org.ID}, maxProjects, 0)
 	if err != nil {
 		w.fail(rw, r, err)
 		return
@@ -82,7 +83,7 @@ func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	var pr *api.OrgProject
+	var pr *accounts.OrgProject
 	for _, p := range projects {
 		if p.Slug == qs.Get("project") || strconv.FormatInt(p.ID, 10) == qs.Get("project") {
 			pr = p
@@ -101,25 +102,25 @@ func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
 	if qs.Has("query") {
 		query = strings.TrimSpace(qs.Get("query"))
 	}
-	d := issueListData{Project: pr, Projects: projects, Query: query, Sorts: sorts, CanWrite: oa.level >= api.LevelWrite,
+	d := issueListData{Project: pr, Projects: projects, Query: query, Sorts: sorts, CanWrite: oa.level >= accounts.LevelWrite,
 		Here: r.URL.RequestURI()}
 	v := &view{Title: pr.Name + " issues", Data: &d, Crumbs: []crumb{{Label: oa.org.Name, Href: "/"}, {Label: pr.Name}}}
-	search, err := api.ParseIssueSearch(query)
+	search, err := issues.ParseIssueSearch(query)
 	if err == nil {
-		search.Sort, err = api.NormalizeIssueSort(qs.Get("sort"))
+		search.Sort, err = issues.NormalizeIssueSort(qs.Get("sort"))
 	}
 	if err != nil {
-		v.Error = "The search is not valid: " + strings.TrimPrefix(err.Error(), api.ErrInvalid.Error()+": ")
+		v.Error = "The search is not valid: " + strings.TrimPrefix(err.Error(), accounts.ErrInvalid.Error()+": ")
 		w.render(rw, r, http.StatusBadRequest, "issues", v)
 		return
 	}
 	d.Sort = search.Sort
 	search.Cursor = qs.Get("cursor")
 	search.Me = principalOf(ctx).User.ID
-	issues := be.store.Issues()
-	page, err := issues.ListIssues(ctx, pr.ID, search)
-	if errors.Is(err, api.ErrInvalid) {
-		v.Error = strings.TrimPrefix(err.Error(), api.ErrInvalid.Error()+": ")
+	iss := be.issues
+	page, err := iss.ListIssues(ctx, pr.ID, search)
+	if errors.Is(err, accounts.ErrInvalid) {
+		v.Error = strings.TrimPrefix(err.Error(), accounts.ErrInvalid.Error()+": ")
 		w.render(rw, r, http.StatusBadRequest, "issues", v)
 		return
 	}
@@ -131,7 +132,7 @@ func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
 	for i, is := range page.Issues {
 		ids[i] = is.ID
 	}
-	stats, err := issues.IssuesStats(ctx, ids, "24h")
+	stats, err := iss.IssuesStats(ctx, ids, "24h")
 	if err != nil {
 		w.fail(rw, r, err)
 		return
@@ -148,7 +149,7 @@ func (w *Web) issueList(rw http.ResponseWriter, r *http.Request) {
 	w.render(rw, r, http.StatusOK, "issues", v)
 }
 
-func chartOf(pts []api.StatsPoint, step time.Duration, width, height int, label string) Chart {
+func chartOf(pts []issues.StatsPoint, step time.Duration, width, height int, label string) Chart {
 	counts := make([]int64, len(pts))
 	var start time.Time
 	for i, p := range pts {
@@ -169,7 +170,7 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	oa := orgOf(ctx)
 	pr, err := w.backend().store.OrgProject(ctx, oa.org.ID, r.PostFormValue("project"))
-	if errors.Is(err, api.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		w.notFound(rw, r)
 		return
 	}
@@ -198,8 +199,8 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 		w.refuse(rw, r, http.StatusBadRequest, fmt.Errorf("select at most %d issues at once", maxBulk))
 		return
 	}
-	issues := w.backend().store.Issues()
-	owned, err := issues.ProjectIssues(ctx, pr.ID, ids)
+	iss := w.backend().issues
+	owned, err := iss.ProjectIssues(ctx, pr.ID, ids)
 	if err != nil {
 		w.fail(rw, r, err)
 		return
@@ -213,7 +214,7 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 			w.refuse(rw, r, http.StatusBadRequest, errors.New("select at least two issues to merge"))
 			return
 		}
-		parent, _, err := issues.Merge(ctx, owned)
+		parent, _, err := iss.Merge(ctx, owned)
 		if err != nil {
 			w.storeRefusal(rw, r, err)
 			return
@@ -227,7 +228,7 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range owned {
-		if err := issues.SetStatus(ctx, id, su); err != nil && !errors.Is(err, api.ErrNotFound) {
+		if err := iss.SetStatus(ctx, id, su); err != nil && !errors.Is(err, accounts.ErrNotFound) {
 			w.fail(rw, r, err)
 			return
 		}
@@ -238,16 +239,16 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 // statusUpdateOf reads a decision from a form: action resolve,
 // resolve_next, unresolve or ignore (with ignore_minutes, ignore_count or
 // ignore_users, none meaning for good).
-func statusUpdateOf(r *http.Request) (api.StatusUpdate, string, error) {
+func statusUpdateOf(r *http.Request) (issues.StatusUpdate, string, error) {
 	switch r.PostFormValue("action") {
 	case "resolve":
-		return api.StatusUpdate{Status: api.StatusResolved}, "resolved", nil
+		return issues.StatusUpdate{Status: issues.StatusResolved}, "resolved", nil
 	case "resolve_next":
-		return api.StatusUpdate{Status: api.StatusResolvedInNextRelease}, "resolved_next", nil
+		return issues.StatusUpdate{Status: issues.StatusResolvedInNextRelease}, "resolved_next", nil
 	case "unresolve":
-		return api.StatusUpdate{Status: api.StatusUnresolved}, "unresolved", nil
+		return issues.StatusUpdate{Status: issues.StatusUnresolved}, "unresolved", nil
 	case "ignore":
-		su := api.StatusUpdate{Status: api.StatusIgnored}
+		su := issues.StatusUpdate{Status: issues.StatusIgnored}
 		mins, err := formInt(r, "ignore_minutes")
 		if err != nil {
 			return su, "", err
@@ -274,27 +275,27 @@ func statusUpdateOf(r *http.Request) (api.StatusUpdate, string, error) {
 		}
 		return su, "ignored", nil
 	}
-	return api.StatusUpdate{}, "", errors.New("unknown action")
+	return issues.StatusUpdate{}, "", errors.New("unknown action")
 }
 
 // issueOf loads the {issue} of the path and its project, which must be the
 // organisation's: anything else is errNotFoundPage.
-func (w *Web) issueOf(r *http.Request) (*api.Issue, *api.OrgProject, error) {
+func (w *Web) issueOf(r *http.Request) (*issues.Issue, *accounts.OrgProject, error) {
 	id, err := strconv.ParseInt(chi.URLParam(r, "issue"), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, nil, errNotFoundPage
 	}
 	ctx := r.Context()
 	be := w.backend()
-	is, err := be.store.Issues().Issue(ctx, id)
-	if errors.Is(err, api.ErrNotFound) {
+	is, err := be.issues.Issue(ctx, id)
+	if errors.Is(err, accounts.ErrNotFound) {
 		return nil, nil, errNotFoundPage
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	pr, err := be.store.OrgProject(ctx, orgOf(ctx).org.ID, strconv.FormatInt(is.ProjectID, 10))
-	if errors.Is(err, api.ErrNotFound) || (err == nil && pr.ID != is.ProjectID) {
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && pr.ID != is.ProjectID) {
 		return nil, nil, errNotFoundPage
 	}
 	if err != nil {
@@ -304,8 +305,8 @@ func (w *Web) issueOf(r *http.Request) (*api.Issue, *api.OrgProject, error) {
 }
 
 type issuePageData struct {
-	I         *api.Issue
-	Project   *api.OrgProject
+	I         *issues.Issue
+	Project   *accounts.OrgProject
 	URL       string // the issue's page
 	Chart24h  Chart
 	Chart30d  Chart
@@ -328,7 +329,7 @@ type assigneeOption struct {
 
 // assigneeOptions are the organisation's members (with accounts) and teams,
 // the issue's assignee selected.
-func (w *Web) assigneeOptions(r *http.Request, is *api.Issue) ([]assigneeOption, error) {
+func (w *Web) assigneeOptions(r *http.Request, is *issues.Issue) ([]assigneeOption, error) {
 	ctx := r.Context()
 	oa := orgOf(ctx)
 	st := w.backend().store
@@ -367,8 +368,8 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	issues := w.backend().store.Issues()
-	d := &issuePageData{I: is, Project: pr, URL: issueURL(oa.org.Slug, is.ID), CanWrite: oa.level >= api.LevelWrite,
+	iss := w.backend().issues
+	d := &issuePageData{I: is, Project: pr, URL: issueURL(oa.org.Slug, is.ID), CanWrite: oa.level >= accounts.LevelWrite,
 		ListURL: listURL(oa.org.Slug, pr.Slug, defaultSearch, "", ""), Status: statusText(is)}
 	if d.CanWrite {
 		if d.Assignees, err = w.assigneeOptions(r, is); err != nil {
@@ -377,20 +378,20 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	var stored *api.StoredEvent
+	var stored *issues.StoredEvent
 	switch ev := chi.URLParam(r, "event"); ev {
 	case "", "latest":
-		stored, err = issues.LatestEvent(ctx, is.ID)
+		stored, err = iss.LatestEvent(ctx, is.ID)
 	case "oldest":
-		stored, err = issues.OldestEvent(ctx, is.ID)
+		stored, err = iss.OldestEvent(ctx, is.ID)
 	default:
-		stored, err = issues.Event(ctx, is.ID, ev)
-		if errors.Is(err, api.ErrNotFound) {
+		stored, err = iss.Event(ctx, is.ID, ev)
+		if errors.Is(err, accounts.ErrNotFound) {
 			w.notFound(rw, r)
 			return
 		}
 	}
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		w.fail(rw, r, err)
 		return
 	}
@@ -413,17 +414,17 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 	// The rest is independent: run it side by side.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		pts, err := issues.IssueStats(gctx, is.ID, "24h")
+		pts, err := iss.IssueStats(gctx, is.ID, "24h")
 		d.Chart24h = chartOf(pts, time.Hour, 480, 90, "Events per hour, last 24 hours")
 		return err
 	})
 	g.Go(func() error {
-		pts, err := issues.IssueStats(gctx, is.ID, "30d")
+		pts, err := iss.IssueStats(gctx, is.ID, "30d")
 		d.Chart30d = chartOf(pts, 24*time.Hour, 480, 90, "Events per day, last 30 days")
 		return err
 	})
 	g.Go(func() error {
-		keys, err := issues.TagKeys(gctx, is.ID, 5)
+		keys, err := iss.TagKeys(gctx, is.ID, 5)
 		for _, k := range keys {
 			vals := make([]string, len(k.TopValues))
 			counts := make([]int64, len(k.TopValues))
@@ -436,7 +437,7 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 	})
 	if stored != nil {
 		g.Go(func() error {
-			prev, next, err := issues.AdjacentEventIDs(gctx, &stored.EventSummary)
+			prev, next, err := iss.AdjacentEventIDs(gctx, &stored.EventSummary)
 			if prev != "" {
 				d.EventURLs.Older = d.URL + "events/" + prev + "/"
 			}
@@ -446,7 +447,7 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 			return err
 		})
 		g.Go(func() error {
-			res, err := issues.GroupingInfo(gctx, stored)
+			res, err := iss.GroupingInfo(gctx, stored)
 			if err == nil {
 				d.Grouping = newGroupingView(res)
 			}
@@ -458,11 +459,11 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.render(rw, r, http.StatusOK, "issue", &view{Title: is.Title, Data: d, Crumbs: []crumb{
-		{Label: oa.org.Name, Href: "/"}, {Label: pr.Name, Href: d.ListURL}, {Label: api.ShortID(pr.Slug, is.ID)}}})
+		{Label: oa.org.Name, Href: "/"}, {Label: pr.Name, Href: d.ListURL}, {Label: issues.ShortID(pr.Slug, is.ID)}}})
 }
 
 // statusText says an issue's status in words.
-func statusText(is *api.Issue) string {
+func statusText(is *issues.Issue) string {
 	switch is.Status {
 	case "resolved":
 		return "Resolved"
@@ -505,11 +506,11 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	issues := w.backend().store.Issues()
+	iss := w.backend().issues
 	if r.PostFormValue("action") == "assign" {
-		ref, err := issues.ResolveAssignee(ctx, oa.org.ID, r.PostFormValue("assignee"))
+		ref, err := iss.ResolveAssignee(ctx, oa.org.ID, r.PostFormValue("assignee"))
 		if err == nil {
-			err = issues.Assign(ctx, is.ID, ref)
+			err = iss.Assign(ctx, is.ID, ref)
 		}
 		if err != nil {
 			w.storeRefusal(rw, r, err)
@@ -519,7 +520,7 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("action") == "delete" {
-		if err := issues.DeleteIssue(ctx, is.ID); err != nil {
+		if err := iss.DeleteIssue(ctx, is.ID); err != nil {
 			w.storeRefusal(rw, r, err)
 			return
 		}
@@ -531,7 +532,7 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 		w.refuse(rw, r, http.StatusBadRequest, err)
 		return
 	}
-	if err := issues.SetStatus(ctx, is.ID, su); err != nil {
+	if err := iss.SetStatus(ctx, is.ID, su); err != nil {
 		w.storeRefusal(rw, r, err)
 		return
 	}
@@ -546,7 +547,7 @@ type tagLink struct {
 // searchTerm writes key:value in the search syntax, quoting the value when
 // it holds spaces or quotes.
 func searchTerm(key, value string) string {
-	if api.IsSearchKeyword(key) {
+	if issues.IsSearchKeyword(key) {
 		key = "tags[" + key + "]"
 	}
 	if value != "" && !strings.ContainsAny(value, " \t\r\n\"\\") {

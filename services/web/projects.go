@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/accounts"
 )
 
 // maxProjects bounds the overview; larger installs search instead.
@@ -15,12 +15,12 @@ type projectsData struct {
 }
 
 type orgProjects struct {
-	Org      api.Organization
+	Org      accounts.Organization
 	Projects []*projectRow
 }
 
 type projectRow struct {
-	P         *api.OrgProject
+	P         *accounts.OrgProject
 	Chart     Chart
 	Events24h int64
 	NewIssues int64
@@ -31,7 +31,7 @@ type projectRow struct {
 func (w *Web) projectsPage(rw http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
 	be := w.backend()
-	projects, err := be.store.OrgProjects(r.Context(), api.ProjectFilter{Orgs: p.Orgs()}, maxProjects, 0)
+	projects, err := be.store.OrgProjects(r.Context(), accounts.ProjectFilter{Orgs: p.Orgs()}, maxProjects, 0)
 	if err != nil {
 		w.fail(rw, r, err)
 		return
@@ -42,13 +42,13 @@ func (w *Web) projectsPage(rw http.ResponseWriter, r *http.Request) {
 		rows[i] = &projectRow{P: pr}
 		ids[i] = pr.ID
 	}
-	issues := be.store.Issues()
-	stats, err := issues.ProjectsStats(r.Context(), ids, "24h")
+	iss := be.issues
+	stats, err := iss.ProjectsStats(r.Context(), ids, "24h")
 	if err != nil {
 		w.fail(rw, r, err)
 		return
 	}
-	fresh, err := issues.NewIssueCounts(r.Context(), ids, time.Now().Add(-24*time.Hour))
+	fresh, err := iss.NewIssueCounts(r.Context(), ids, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		w.fail(rw, r, err)
 		return

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/httplog"
-	"github.com/faultline/faultline/services/api"
 )
 
 // templates holds one template set per page: the layout, the shared
@@ -65,7 +65,7 @@ func parseTemplates() (*templates, error) {
 // view is what every page's template receives.
 type view struct {
 	Title  string // the page's h1 and <title>
-	User   *api.User
+	User   *accounts.User
 	CSRF   string // the session's CSRF token, or the form cookie's before sign-in
 	Crumbs []crumb
 	Notice string // a confirmation after an action

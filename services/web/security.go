@@ -14,9 +14,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/httplog"
-	"github.com/faultline/faultline/services/api"
 )
 
 // ContentSecurityPolicy is sent with every dashboard answer: scripts and
@@ -121,7 +121,7 @@ func (w *Web) page(h func(http.ResponseWriter, *http.Request)) http.HandlerFunc 
 			err = errors.New("the dashboard needs a signed-in session, not an API token")
 		}
 		if err != nil {
-			if p == nil && !errors.Is(err, api.ErrUnauthenticated) {
+			if p == nil && !errors.Is(err, accounts.ErrUnauthenticated) {
 				w.fail(rw, r, err)
 				return
 			}
@@ -147,8 +147,8 @@ func (w *Web) page(h func(http.ResponseWriter, *http.Request)) http.HandlerFunc 
 // orgAccess is the signed-in user's organisation of the {org} path parameter
 // and their level in it.
 type orgAccess struct {
-	org   *api.Organization
-	level api.Level
+	org   *accounts.Organization
+	level accounts.Level
 }
 
 func orgOf(ctx context.Context) *orgAccess {
@@ -159,11 +159,11 @@ func orgOf(ctx context.Context) *orgAccess {
 // orgPage wraps a page of one organisation: the user must be a member
 // (another organisation's pages answer 404, as if they did not exist) with
 // at least need.
-func (w *Web) orgPage(need api.Level, h func(http.ResponseWriter, *http.Request)) http.HandlerFunc {
+func (w *Web) orgPage(need accounts.Level, h func(http.ResponseWriter, *http.Request)) http.HandlerFunc {
 	return w.page(func(rw http.ResponseWriter, r *http.Request) {
 		p := principalOf(r.Context())
 		org, role, err := w.backend().store.OrgRole(r.Context(), chi.URLParam(r, "org"), p.User.ID)
-		if errors.Is(err, api.ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			w.notFound(rw, r)
 			return
 		}
@@ -171,11 +171,11 @@ func (w *Web) orgPage(need api.Level, h func(http.ResponseWriter, *http.Request)
 			w.fail(rw, r, err)
 			return
 		}
-		level := api.RoleLevel(role)
+		level := accounts.RoleLevel(role)
 		if p.User.IsSuperuser {
-			level = api.LevelOwner
+			level = accounts.LevelOwner
 		}
-		if level == api.LevelNone {
+		if level == accounts.LevelNone {
 			w.notFound(rw, r)
 			return
 		}

@@ -7,23 +7,22 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/go-chi/chi/v5"
-
-	"github.com/faultline/faultline/services/api"
 )
 
 type settingsData struct {
-	Project  *api.OrgProject
+	Project  *accounts.OrgProject
 	Rules    *rulesData
 	Keys     []*keyView
-	Members  []*api.Member
-	Teams    []*api.Team
+	Members  []*accounts.Member
+	Teams    []*accounts.Team
 	CanWrite bool
 	CanAdmin bool
 }
 
 type keyView struct {
-	*api.ProjectKey
+	*accounts.ProjectKey
 	Snippets []snippet
 }
 
@@ -50,15 +49,15 @@ func Snippets(dsn string, keyID int64) []snippet {
 
 // projectOf resolves the {project} path parameter in the request's
 // organisation.
-func (w *Web) projectOf(r *http.Request) (*api.OrgProject, error) {
+func (w *Web) projectOf(r *http.Request) (*accounts.OrgProject, error) {
 	p, err := w.backend().store.OrgProject(r.Context(), orgOf(r.Context()).org.ID, chi.URLParam(r, "project"))
-	if errors.Is(err, api.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		return nil, errNotFoundPage
 	}
 	return p, err
 }
 
-func settingsPath(p *api.OrgProject) string {
+func settingsPath(p *accounts.OrgProject) string {
 	return "/settings/" + p.Org.Slug + "/projects/" + p.Slug + "/"
 }
 
@@ -68,7 +67,7 @@ func (w *Web) settingsPage(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	rules, err := w.backend().store.Issues().GroupingRules(r.Context(), pr.ID)
+	rules, err := w.backend().issues.GroupingRules(r.Context(), pr.ID)
 	if err != nil {
 		w.fail(rw, r, err)
 		return
@@ -78,7 +77,7 @@ func (w *Web) settingsPage(rw http.ResponseWriter, r *http.Request) {
 
 // renderSettings renders a project's settings page with the rules editor
 // showing rd.
-func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *api.OrgProject, rd *rulesData, status int) {
+func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *accounts.OrgProject, rd *rulesData, status int) {
 	ctx := r.Context()
 	oa := orgOf(ctx)
 	st := w.backend().store
@@ -97,7 +96,7 @@ func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *api.Or
 		w.fail(rw, r, err)
 		return
 	}
-	d := settingsData{Project: pr, Rules: rd, Members: members, CanWrite: oa.level >= api.LevelWrite, CanAdmin: oa.level >= api.LevelAdmin}
+	d := settingsData{Project: pr, Rules: rd, Members: members, CanWrite: oa.level >= accounts.LevelWrite, CanAdmin: oa.level >= accounts.LevelAdmin}
 	for _, k := range keys {
 		d.Keys = append(d.Keys, &keyView{ProjectKey: k, Snippets: Snippets(k.DSN, k.ID)})
 	}
@@ -139,7 +138,7 @@ func (w *Web) keyCreate(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	label := strings.TrimSpace(r.PostFormValue("label"))
-	var u api.KeyUpdate
+	var u accounts.KeyUpdate
 	if label != "" {
 		u.Label = &label
 	}
@@ -163,7 +162,7 @@ func (w *Web) keyChange(rw http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("action") {
 	case "save":
 		label := r.PostFormValue("label")
-		u := api.KeyUpdate{Label: &label}
+		u := accounts.KeyUpdate{Label: &label}
 		if u.RateLimitPerMinute, err = formInt(r, "rate_limit_per_minute"); err == nil {
 			u.RateLimitPerHour, err = formInt(r, "rate_limit_per_hour")
 		}
@@ -181,7 +180,7 @@ func (w *Web) keyChange(rw http.ResponseWriter, r *http.Request) {
 		_, err = st.UpdateKey(ctx, pr.ID, key, u)
 	case "disable", "enable":
 		off := r.PostFormValue("action") == "disable"
-		_, err = st.UpdateKey(ctx, pr.ID, key, api.KeyUpdate{Disabled: &off})
+		_, err = st.UpdateKey(ctx, pr.ID, key, accounts.KeyUpdate{Disabled: &off})
 	case "rotate":
 		done = "key_rotated"
 		_, err = st.RotateKey(ctx, pr.ID, key)
@@ -203,11 +202,11 @@ func (w *Web) keyChange(rw http.ResponseWriter, r *http.Request) {
 // a missing object as 404, anything else as a failure.
 func (w *Web) storeRefusal(rw http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, api.ErrNotFound):
+	case errors.Is(err, accounts.ErrNotFound):
 		w.notFound(rw, r)
-	case errors.Is(err, api.ErrInvalid):
-		w.refuse(rw, r, http.StatusBadRequest, errors.New(strings.TrimPrefix(err.Error(), api.ErrInvalid.Error()+": ")))
-	case errors.Is(err, api.ErrConflict):
+	case errors.Is(err, accounts.ErrInvalid):
+		w.refuse(rw, r, http.StatusBadRequest, errors.New(strings.TrimPrefix(err.Error(), accounts.ErrInvalid.Error()+": ")))
+	case errors.Is(err, accounts.ErrConflict):
 		w.refuse(rw, r, http.StatusConflict, err)
 	default:
 		w.fail(rw, r, err)

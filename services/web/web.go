@@ -1,8 +1,8 @@
 // Package web is Faultline's dashboard: the HTML pages a person signs in to,
 // finds issues on, reads stack traces on and acts from. It owns no tables;
-// it reads the api service's accounts store and the grouping service's
-// projection through their exported query layers, and records decisions
-// through their functions.
+// it reads and changes accounts through libs/accounts and issues through
+// libs/issues (the grouping projection, read only; decisions published on
+// the DECISIONS stream), the same functions the REST API calls.
 //
 // The dashboard is server-rendered with html/template, so every value from
 // an event is escaped by the template engine, and there is no JavaScript
@@ -28,7 +28,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 //go:embed templates/*.html
@@ -46,26 +47,26 @@ type Options struct {
 // backend is what the dashboard reads and writes through, set once Postgres
 // is ready.
 type backend struct {
-	store *api.Store
-	pool  *pgxpool.Pool
+	store  *accounts.Store
+	issues *issues.Store
+	pool   *pgxpool.Pool
 }
 
 // Web serves the dashboard.
 type Web struct {
 	opt  Options
-	rest *api.API // sign-in, password reset and invitations go through its routes
-	auth *api.Authenticator
-	fwd  http.Handler // rest's routes, for the forms that reuse them
+	acc  *accounts.Accounts // sign-in, password reset, invitations: the same functions as the REST API's
+	auth *accounts.Authenticator
 	be   atomic.Pointer[backend]
 	tpl  *templates
 	log  *slog.Logger
 	pub  *url.URL
 }
 
-// New returns the dashboard. rest is the REST API whose authenticator and
-// account routes the dashboard shares; call SetBackend once Postgres is
-// ready (until then pages answer 503).
-func New(opt Options, rest *api.API, log *slog.Logger) (*Web, error) {
+// New returns the dashboard over acc, the accounts whose authenticator,
+// limits and mail it shares with the REST API; call SetBackend once
+// Postgres is ready (until then pages answer 503).
+func New(opt Options, acc *accounts.Accounts, log *slog.Logger) (*Web, error) {
 	pub, err := url.Parse(opt.PublicURL)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("web: public URL %q: want an absolute URL", opt.PublicURL)
@@ -74,15 +75,14 @@ func New(opt Options, rest *api.API, log *slog.Logger) (*Web, error) {
 	if err != nil {
 		return nil, err
 	}
-	fwd := chi.NewRouter()
-	rest.Mount(fwd)
-	return &Web{opt: opt, rest: rest, auth: rest.Auth(), fwd: fwd, tpl: tpl, log: log, pub: pub}, nil
+	return &Web{opt: opt, acc: acc, auth: acc.Auth(), tpl: tpl, log: log, pub: pub}, nil
 }
 
-// SetBackend makes the dashboard serve from Postgres: the accounts store
-// and the pool the grouping projection is read from.
-func (w *Web) SetBackend(store *api.Store, pool *pgxpool.Pool) {
-	w.be.Store(&backend{store: store, pool: pool})
+// SetBackend makes the dashboard serve from Postgres: the accounts store,
+// and the issues read model over the grouping projection in pool.
+func (w *Web) SetBackend(store *accounts.Store, pool *pgxpool.Pool) {
+	w.acc.SetStore(store)
+	w.be.Store(&backend{store: store, issues: issues.New(pool, store.Decisions()), pool: pool})
 }
 
 // Mount adds the dashboard's routes: "/", "/organizations/…", "/settings/…",
@@ -105,11 +105,11 @@ func (w *Web) Mount(r chi.Router) {
 		r.Post("/accept-invite/{token}/", w.anon(w.inviteSubmit))
 
 		r.Get("/", w.page(w.projectsPage))
-		r.Get("/settings/{org}/projects/{project}/", w.orgPage(api.LevelRead, w.settingsPage))
-		r.Post("/settings/{org}/projects/{project}/keys/", w.orgPage(api.LevelWrite, w.keyCreate))
-		r.Post("/settings/{org}/projects/{project}/keys/{key}/", w.orgPage(api.LevelWrite, w.keyChange))
-		r.Post("/settings/{org}/projects/{project}/grouping-rules/", w.orgPage(api.LevelWrite, w.rulesSubmit))
-		r.Post("/settings/{org}/projects/{project}/members/", w.orgPage(api.LevelAdmin, w.memberInvite))
+		r.Get("/settings/{org}/projects/{project}/", w.orgPage(accounts.LevelRead, w.settingsPage))
+		r.Post("/settings/{org}/projects/{project}/keys/", w.orgPage(accounts.LevelWrite, w.keyCreate))
+		r.Post("/settings/{org}/projects/{project}/keys/{key}/", w.orgPage(accounts.LevelWrite, w.keyChange))
+		r.Post("/settings/{org}/projects/{project}/grouping-rules/", w.orgPage(accounts.LevelWrite, w.rulesSubmit))
+		r.Post("/settings/{org}/projects/{project}/members/", w.orgPage(accounts.LevelAdmin, w.memberInvite))
 		w.mountIssues(r)
 	})
 }
@@ -124,7 +124,7 @@ const (
 	ctxOrg
 )
 
-func principalOf(ctx context.Context) *api.Principal {
-	p, _ := ctx.Value(ctxPrincipal).(*api.Principal)
+func principalOf(ctx context.Context) *accounts.Principal {
+	p, _ := ctx.Value(ctxPrincipal).(*accounts.Principal)
 	return p
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 func TestLocalPath(t *testing.T) {
@@ -78,7 +78,7 @@ func FuzzSearchTerm(f *testing.F) {
 		if !utf8.ValidString(key) || !utf8.ValidString(value) || key == "" || strings.ContainsAny(key, " \t\r\n\":!") || len(key) > 32 || len(value) > 200 || strings.ContainsAny(value, "\r\n\t") {
 			return
 		}
-		q, err := api.ParseIssueSearch(searchTerm(key, value))
+		q, err := issues.ParseIssueSearch(searchTerm(key, value))
 		if err != nil {
 			if value == "" {
 				return

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/services/web"
 )
 
@@ -50,8 +50,8 @@ func TestDashboard(t *testing.T) {
 	owner := e.user("owner@acme.test", false)
 	viewer := e.user("viewer@acme.test", false)
 	other := e.user("owner@globex.test", false)
-	acme := e.project("acme", "backend", map[*api.User]string{owner: "owner", viewer: "viewer"})
-	globex := e.project("globex", "web", map[*api.User]string{other: "owner"})
+	acme := e.project("acme", "backend", map[*accounts.User]string{owner: "owner", viewer: "viewer"})
+	globex := e.project("globex", "web", map[*accounts.User]string{other: "owner"})
 
 	e.send(acme.ID, exceptionEvent(), exceptionEvent(), messageEvent(scriptMessage, "error", "1.2.0"),
 		messageEvent("disk almost full", "warning", "2.0.0"))

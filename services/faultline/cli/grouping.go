@@ -16,8 +16,8 @@ import (
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/event"
 	"github.com/faultline/faultline/libs/grouping"
+	"github.com/faultline/faultline/libs/issues"
 	"github.com/faultline/faultline/libs/natsx"
-	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -172,8 +172,8 @@ func groupingRules(ctx context.Context, cfg config.Config, args []string, out io
 		}
 		store.SetDecisions(decide.New(nc.NC, nc.JS, 5*time.Second))
 	}
-	issues := store.Issues()
-	cur, err := issues.GroupingRules(ctx, id)
+	iss := issues.New(store.Pool(), store.Decisions())
+	cur, err := iss.GroupingRules(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func groupingRules(ctx context.Context, cfg config.Config, args []string, out io
 		if err := read(*fpFile, &cur.Fingerprint); err != nil {
 			return err
 		}
-		if cur, err = issues.SetGroupingRules(ctx, id, cur.Stack, cur.Fingerprint); errors.Is(err, api.ErrNotApplied) {
+		if cur, err = iss.SetGroupingRules(ctx, id, cur.Stack, cur.Fingerprint); errors.Is(err, issues.ErrNotApplied) {
 			fmt.Fprintln(os.Stderr, "grouping rules: stored; grouping applies them when it runs")
 		} else if err != nil {
 			return fmt.Errorf("grouping rules set %s: %w", *proj, err)

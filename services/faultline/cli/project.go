@@ -7,16 +7,16 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/services/alerting"
-	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/grouping"
 	"github.com/faultline/faultline/services/sourcemaps"
 )
 
 // migrationSets are every service's migrations, in dependency order.
-var migrationSets = []pg.Migrations{api.Migrations, grouping.Migrations, sourcemaps.Migrations, alerting.Migrations}
+var migrationSets = []pg.Migrations{accounts.Migrations, grouping.Migrations, sourcemaps.Migrations, alerting.Migrations}
 
 func migrate(ctx context.Context, cfg config.Config, out io.Writer) error {
 	pool, err := pg.Open(ctx, cfg.DatabaseURL)
@@ -32,7 +32,7 @@ func migrate(ctx context.Context, cfg config.Config, out io.Writer) error {
 	return nil
 }
 
-func openStore(ctx context.Context, cfg config.Config) (*api.Store, func(), error) {
+func openStore(ctx context.Context, cfg config.Config) (*accounts.Store, func(), error) {
 	pool, err := pg.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +41,7 @@ func openStore(ctx context.Context, cfg config.Config) (*api.Store, func(), erro
 		pool.Close()
 		return nil, nil, err
 	}
-	return api.NewStore(pool, cfg.PublicURL), pool.Close, nil
+	return accounts.NewStore(pool, cfg.PublicURL), pool.Close, nil
 }
 
 func project(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {

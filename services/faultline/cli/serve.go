@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
@@ -257,11 +258,11 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, api.Migrations)
+			pool, err := d.pg.Wait(ctx, accounts.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
-			store := api.NewStore(pool, d.cfg.PublicURL)
+			store := accounts.NewStore(pool, d.cfg.PublicURL)
 			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
 			if su := d.cfg.CreateSuperuser; su != nil {
 				created, err := store.EnsureSuperuser(ctx, su.Email, su.Password)
@@ -273,33 +274,32 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 				}
 			}
 			rest.SetStore(store)
-			return api.NewKeySync(store, kv, log).Run(ctx)
+			return accounts.NewKeySync(store, kv, log).Run(ctx)
 		},
 	}, nil
 }
 
-// startWeb serves the dashboard; it shares the REST API's account routes
-// through an api.API of its own.
+// startWeb serves the dashboard over the accounts and the issues read
+// model, the libraries the REST API uses too.
 func startWeb(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "web"))
-	rest, err := api.New(api.OptionsFrom(d.cfg), log)
+	acc, err := accounts.New(accounts.OptionsFrom(d.cfg), log)
 	if err != nil {
 		return nil, err
 	}
-	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SecureCookies()}, rest, log)
+	dash, err := web.New(web.Options{PublicURL: d.cfg.PublicURL, SSLProxy: d.cfg.SecureCookies()}, acc, log)
 	if err != nil {
 		return nil, err
 	}
 	return &role{
 		mount: dash.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
-			pool, err := d.pg.Wait(ctx, api.Migrations)
+			pool, err := d.pg.Wait(ctx, accounts.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
-			store := api.NewStore(pool, d.cfg.PublicURL)
+			store := accounts.NewStore(pool, d.cfg.PublicURL)
 			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
-			rest.SetStore(store)
 			dash.SetBackend(store, pool)
 			return nil
 		},

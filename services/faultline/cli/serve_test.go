@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/pg/pgtest"
-	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/services/faultline/cli"
 	"github.com/faultline/faultline/streams"
 )
@@ -203,10 +203,10 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Migrate(context.Background(), pool, api.Migrations); err != nil {
+	if _, err := pg.Migrate(context.Background(), pool, accounts.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	p, err := api.NewStore(pool, base).CreateProject(context.Background(), "acme", "serve test")
+	p, err := accounts.NewStore(pool, base).CreateProject(context.Background(), "acme", "serve test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := api.NewStore(pool, base).CreateProject(context.Background(), "acme", "made while away")
+	p2, err := accounts.NewStore(pool, base).CreateProject(context.Background(), "acme", "made while away")
 	pool.Close()
 	if err != nil {
 		t.Fatal(err)

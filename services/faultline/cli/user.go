@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/config"
-	"github.com/faultline/faultline/services/api"
 )
 
 // user runs 'faultline user create'.
@@ -31,7 +31,7 @@ func user(ctx context.Context, cfg config.Config, args []string, out io.Writer) 
 	if *role != "" && *org == "" {
 		return errors.New("user create: --role needs --org")
 	}
-	if *role != "" && !api.ValidRole(*role) {
+	if *role != "" && !accounts.ValidRole(*role) {
 		return fmt.Errorf("user create: role %q: want owner, admin, member or viewer", *role)
 	}
 	store, done, err := openStore(ctx, cfg)
@@ -39,7 +39,7 @@ func user(ctx context.Context, cfg config.Config, args []string, out io.Writer) 
 		return err
 	}
 	defer done()
-	u, err := store.CreateUser(ctx, api.NewUser{Email: *email, Name: *name, Password: *password, Superuser: *superuser})
+	u, err := store.CreateUser(ctx, accounts.NewUser{Email: *email, Name: *name, Password: *password, Superuser: *superuser})
 	if err != nil {
 		return err
 	}
@@ -47,18 +47,18 @@ func user(ctx context.Context, cfg config.Config, args []string, out io.Writer) 
 	if *org == "" {
 		return nil
 	}
-	o, _, err := store.OrgRole(ctx, api.Slugify(*org), u.ID)
-	if errors.Is(err, api.ErrNotFound) {
+	o, _, err := store.OrgRole(ctx, accounts.Slugify(*org), u.ID)
+	if errors.Is(err, accounts.ErrNotFound) {
 		o, err = store.CreateOrganization(ctx, 0, *org, "")
 		if *role == "" {
-			*role = api.RoleOwner
+			*role = accounts.RoleOwner
 		}
 	}
 	if err != nil {
 		return err
 	}
 	if *role == "" {
-		*role = api.RoleMember
+		*role = accounts.RoleMember
 	}
 	if err := store.AddMember(ctx, o.ID, u.ID, *role); err != nil {
 		return err
@@ -95,7 +95,7 @@ func token(ctx context.Context, cfg config.Config, args []string, out io.Writer)
 	if err != nil {
 		return fmt.Errorf("user %s: %w", *email, err)
 	}
-	nt := api.NewToken{UserID: u.ID, Name: *name, Scopes: strings.Split(*scopes, ",")}
+	nt := accounts.NewToken{UserID: u.ID, Name: *name, Scopes: strings.Split(*scopes, ",")}
 	if *org != "" {
 		o, role, err := store.OrgRole(ctx, *org, u.ID)
 		if err != nil {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/pg/pgtest"
-	"github.com/faultline/faultline/services/api"
 )
 
 func TestUserAndTokenCreate(t *testing.T) {
@@ -45,7 +45,7 @@ func TestUserAndTokenCreate(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	tok := lines[len(lines)-1]
-	store := api.NewStore(db.Pool, "http://localhost:8080")
+	store := accounts.NewStore(db.Pool, "http://localhost:8080")
 	got, u, err := store.TokenUser(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("the printed token %q does not authenticate: %v", tok, err)
@@ -62,8 +62,8 @@ func TestUserAndTokenCreate(t *testing.T) {
 }
 
 func TestEnsureSuperuserOnlyOnEmptyDatabase(t *testing.T) {
-	db := pgtest.NewT(t, api.Migrations)
-	store := api.NewStore(db.Pool, "http://localhost:8080")
+	db := pgtest.NewT(t, accounts.Migrations)
+	store := accounts.NewStore(db.Pool, "http://localhost:8080")
 	ctx := context.Background()
 	created, err := store.EnsureSuperuser(ctx, "root@example.test", "first password")
 	if err != nil || !created {

@@ -1,9 +1,11 @@
-// Package api owns accounts and tenancy (schema api): users, sessions, API
-// tokens, organisations, members, teams, projects and their DSN keys. It
-// keeps the gateway's key bucket in step with the keys and serves the REST
-// API under /api/0/ (routes listed in api.go; the authenticator in auth.go
-// is meant for the dashboard too).
-package api
+// Package accounts owns accounts and tenancy (schema api): users, sessions,
+// API tokens, organisations, members, teams, projects and their DSN keys,
+// and what people do with them (sign-in within limits, passwords,
+// invitations and their mail: service.go). It keeps the gateway's key
+// bucket in step with the keys (keysync.go). The REST API (services/api)
+// and the dashboard (services/web) are two HTTP layers over it; the
+// authenticator (auth.go) resolves who is asking for both.
+package accounts
 
 import (
 	"context"
@@ -39,8 +41,15 @@ type Store struct {
 }
 
 // SetDecisions gives the store the publisher it records people's decisions
-// with (without one, they are refused with ErrNoDecisions).
+// with (without one, they are refused with decide.ErrNoPublisher).
 func (s *Store) SetDecisions(d *decide.Publisher) { s.decisions = d }
+
+// Decisions is the store's decisions publisher, nil when it has none.
+func (s *Store) Decisions() *decide.Publisher { return s.decisions }
+
+// Pool is the store's database, for the read models over other schemas
+// that share it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // NewStore returns a store; publicURL builds DSNs.
 func NewStore(pool *pgxpool.Pool, publicURL string) *Store {

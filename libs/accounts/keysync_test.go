@@ -1,4 +1,4 @@
-package api_test
+package accounts_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/pg/pgtest"
 	"github.com/faultline/faultline/libs/projectkeys"
-	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -70,8 +70,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 var dsnRE = regexp.MustCompile(`^http://([0-9a-f]{32})@faultline\.example:9000/(\d+)$`)
 
 func TestCreateProject(t *testing.T) {
-	db := pgtest.NewT(t, api.Migrations)
-	store := api.NewStore(db.Pool, "http://faultline.example:9000/")
+	db := pgtest.NewT(t, accounts.Migrations)
+	store := accounts.NewStore(db.Pool, "http://faultline.example:9000/")
 	ctx := testContext(t)
 
 	p, err := store.CreateProject(ctx, "Acme Corp", "Web Shop")
@@ -145,25 +145,25 @@ func TestCreateProject(t *testing.T) {
 	}
 
 	for _, bad := range [][2]string{{"", "x"}, {"acme", "!!!"}, {"   ", "   "}} {
-		if _, err := store.CreateProject(ctx, bad[0], bad[1]); !errors.Is(err, api.ErrInvalid) {
+		if _, err := store.CreateProject(ctx, bad[0], bad[1]); !errors.Is(err, accounts.ErrInvalid) {
 			t.Errorf("CreateProject(%q, %q): %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}
 }
 
 func TestKeySyncPropagatesChanges(t *testing.T) {
-	db := pgtest.NewT(t, api.Migrations)
+	db := pgtest.NewT(t, accounts.Migrations)
 	kv := keysBucket(t)
 	ctx := testContext(t)
 
 	// A project that exists before the sync starts is pushed by the first
 	// reconcile.
-	syncStore := api.NewStore(db.Pool, "http://localhost:8080")
+	syncStore := accounts.NewStore(db.Pool, "http://localhost:8080")
 	early, err := syncStore.CreateProject(ctx, "acme", "early")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks := api.NewKeySync(syncStore, kv, slog.New(slog.DiscardHandler))
+	ks := accounts.NewKeySync(syncStore, kv, slog.New(slog.DiscardHandler))
 	ks.Interval = time.Hour // only NOTIFY can bring later changes in time
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -188,7 +188,7 @@ func TestKeySyncPropagatesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(otherPool.Close)
-	other := api.NewStore(otherPool, "http://localhost:8080")
+	other := accounts.NewStore(otherPool, "http://localhost:8080")
 	p, err := other.CreateProject(ctx, "acme", "late")
 	if err != nil {
 		t.Fatal(err)
@@ -231,10 +231,10 @@ func TestKeySyncPropagatesChanges(t *testing.T) {
 }
 
 func TestReconcile(t *testing.T) {
-	db := pgtest.NewT(t, api.Migrations)
+	db := pgtest.NewT(t, accounts.Migrations)
 	kv := keysBucket(t)
 	ctx := testContext(t)
-	store := api.NewStore(db.Pool, "http://localhost:8080")
+	store := accounts.NewStore(db.Pool, "http://localhost:8080")
 	p, err := store.CreateProject(ctx, "acme", "web")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ks := api.NewKeySync(store, kv, slog.New(slog.DiscardHandler))
+	ks := accounts.NewKeySync(store, kv, slog.New(slog.DiscardHandler))
 	for range 2 { // a second reconcile finds nothing to do
 		if err := ks.Reconcile(ctx); err != nil {
 			t.Fatal(err)
@@ -289,7 +289,7 @@ func TestDSN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.publicURL, func(t *testing.T) {
-			got := api.DSN(tt.publicURL, "abc", 7)
+			got := accounts.DSN(tt.publicURL, "abc", 7)
 			if got != tt.want {
 				t.Errorf("DSN(%q) = %q, want %q", tt.publicURL, got, tt.want)
 			}
@@ -317,7 +317,7 @@ func TestSlugify(t *testing.T) {
 	}
 	slugRE := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`) // the database's check
 	for _, tt := range tests {
-		got := api.Slugify(tt.in)
+		got := accounts.Slugify(tt.in)
 		if got != tt.want {
 			t.Errorf("Slugify(%q) = %q, want %q", tt.in, got, tt.want)
 		}
@@ -333,7 +333,7 @@ func FuzzSlugify(f *testing.F) {
 	}
 	slugRE := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := api.Slugify(s); got != "" && !slugRE.MatchString(got) {
+		if got := accounts.Slugify(s); got != "" && !slugRE.MatchString(got) {
 			t.Errorf("Slugify(%q) = %q, which the database refuses", s, got)
 		}
 	})

@@ -1,4 +1,4 @@
-package api
+package issues
 
 import (
 	"context"
@@ -16,14 +16,10 @@ import (
 // had not applied when the wait ran out: it will be (the API answers 202).
 var ErrNotApplied = errors.New("decision accepted; not applied yet")
 
-// ErrNoDecisions is returned when the store has no NATS connection to
-// publish decisions with.
-var ErrNoDecisions = errors.New("decisions need the NATS connection of a running faultline (set NATS_URL)")
-
 // decide publishes d about the given issues, named by id and by the
 // hashes they have now, so that it still finds them after a replay; every
 // issue must be of one project.
-func (s *IssueStore) decide(ctx context.Context, d *streams.Decision, ids ...int64) error {
+func (s *Store) decide(ctx context.Context, d *streams.Decision, ids ...int64) error {
 	for _, id := range ids {
 		ref := streams.IssueRef{ID: id}
 		var project int64
@@ -48,10 +44,7 @@ func (s *IssueStore) decide(ctx context.Context, d *streams.Decision, ids ...int
 
 // publish stores d on the DECISIONS stream and waits briefly for grouping
 // to apply it.
-func (s *IssueStore) publish(ctx context.Context, d *streams.Decision) error {
-	if s.decisions == nil {
-		return ErrNoDecisions
-	}
+func (s *Store) publish(ctx context.Context, d *streams.Decision) error {
 	d.Actor = decide.ActorFrom(ctx)
 	applied, err := s.decisions.Decide(ctx, d)
 	switch {

@@ -1,4 +1,4 @@
-package api
+package accounts
 
 import (
 	"context"
@@ -130,16 +130,58 @@ func TestAttemptLimiter(t *testing.T) {
 	}
 }
 
-func FuzzParseCursor(f *testing.F) {
-	for _, s := range []string{"", "0:100:0", "0:0:1", "abc", "1:2", "0:-1:0", "0:99999999999999999999:0"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseCursor(s)
-		if err == nil && (n < 0 || n > 1_000_000) {
-			t.Fatalf("ParseCursor(%q) = %d", s, n)
+// TestBackoffLimiter: five free attempts, then each waits twice as long as
+// the last, from the latest attempt, capped; a day without attempts
+// forgets them, and a reset too.
+func TestBackoffLimiter(t *testing.T) {
+	db := pgtest.NewT(t, Migrations)
+	s := NewStore(db.Pool, "http://faultline.example/")
+	ctx := context.Background()
+	now := time.Unix(2_000_000, 0)
+	l := newBackoffLimiter("test_backoff", 5, 15*time.Minute)
+	l.now = func() time.Time { return now }
+	for i := 0; i < 5; i++ {
+		if wait, blocked := l.blocked(ctx, s, "k"); blocked {
+			t.Fatalf("blocked (%v) after %d attempts", wait, i)
 		}
-	})
+		l.add(ctx, s, "k")
+	}
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		wait, blocked := l.blocked(ctx, s, "k")
+		if !blocked || wait != want {
+			t.Fatalf("wait %v blocked %v, want %v", wait, blocked, want)
+		}
+		now = now.Add(want - time.Millisecond)
+		if _, blocked := l.blocked(ctx, s, "k"); !blocked {
+			t.Fatalf("not blocked just before %v", want)
+		}
+		now = now.Add(time.Millisecond)
+		if _, blocked := l.blocked(ctx, s, "k"); blocked {
+			t.Fatalf("still blocked after %v", want)
+		}
+		l.add(ctx, s, "k")
+	}
+	for i := 0; i < 20; i++ {
+		l.add(ctx, s, "k")
+	}
+	if wait, _ := l.blocked(ctx, s, "k"); wait != 15*time.Minute {
+		t.Errorf("after many attempts: wait %v, want the 15 min cap", wait)
+	}
+	now = now.Add(backoffForget)
+	if _, blocked := l.blocked(ctx, s, "k"); blocked {
+		t.Error("blocked after a day without attempts")
+	}
+	l.add(ctx, s, "k")
+	if _, blocked := l.blocked(ctx, s, "k"); blocked {
+		t.Error("a day later, one attempt counts as the first")
+	}
+	for i := 0; i < 6; i++ {
+		l.add(ctx, s, "k")
+	}
+	l.reset(ctx, s, "k")
+	if _, blocked := l.blocked(ctx, s, "k"); blocked {
+		t.Error("blocked after reset")
+	}
 }
 
 func FuzzParseScopes(f *testing.F) {

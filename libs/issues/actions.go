@@ -1,4 +1,4 @@
-package api
+package issues
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func (q IssueQuery) assignedCond(v string, args *sqlArgs) string {
 // "team:<id>" or "#team-slug" — and returns the stored reference
 // ("user:<id>" or "team:<id>"). Only members and teams of orgID qualify;
 // anything else is ErrInvalid. "" unassigns.
-func (s *IssueStore) ResolveAssignee(ctx context.Context, orgID int64, v string) (string, error) {
+func (s *Store) ResolveAssignee(ctx context.Context, orgID int64, v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", nil
@@ -78,14 +78,14 @@ func (s *IssueStore) ResolveAssignee(ctx context.Context, orgID int64, v string)
 
 // Assign sets an issue's assignee (a reference from ResolveAssignee; ""
 // unassigns): a decision that grouping applies.
-func (s *IssueStore) Assign(ctx context.Context, issueID int64, ref string) error {
+func (s *Store) Assign(ctx context.Context, issueID int64, ref string) error {
 	return s.decide(ctx, &streams.Decision{Kind: streams.DecideAssign, Assignee: &ref}, issueID)
 }
 
 // Merge merges issues of one project into the one with the most events: a
 // decision that grouping applies. It returns the parent and the merged ids
 // once applied (0 and nil while it waits to be).
-func (s *IssueStore) Merge(ctx context.Context, ids []int64) (int64, []int64, error) {
+func (s *Store) Merge(ctx context.Context, ids []int64) (int64, []int64, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	if len(ids) < 2 {
 		return 0, nil, fmt.Errorf("%w: merge: want at least two issues", ErrInvalid)
@@ -117,14 +117,14 @@ type GroupingRules struct {
 }
 
 // GroupingRules returns a project's grouping rules.
-func (s *IssueStore) GroupingRules(ctx context.Context, projectID int64) (GroupingRules, error) {
+func (s *Store) GroupingRules(ctx context.Context, projectID int64) (GroupingRules, error) {
 	r, err := groupingrules.Rules(ctx, s.pool, projectID)
 	return GroupingRules(r), err
 }
 
 // SetGroupingRules validates and stores a project's grouping rules; rules
 // that do not parse are ErrInvalid with the line named.
-func (s *IssueStore) SetGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (GroupingRules, error) {
+func (s *Store) SetGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (GroupingRules, error) {
 	if _, err := grouping.ParseRules(stack, fingerprint); err != nil {
 		return GroupingRules{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -144,7 +144,7 @@ const (
 
 // PreviewGroupingRules says what candidate rules would change for the
 // project's last 500 events.
-func (s *IssueStore) PreviewGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (groupingrules.RulesPreview, error) {
+func (s *Store) PreviewGroupingRules(ctx context.Context, projectID int64, stack, fingerprint string) (groupingrules.RulesPreview, error) {
 	pv, err := groupingrules.PreviewRules(ctx, s.pool, projectID, stack, fingerprint, previewEvents, previewSample)
 	if errors.Is(err, groupingrules.ErrInvalidRules) {
 		return pv, invalidRules(err)
@@ -160,7 +160,7 @@ func invalidRules(err error) error {
 
 // AssigneeNames returns the name and email of an assigned user, or the name
 // and slug of an assigned team; "" for "".
-func (s *IssueStore) AssigneeNames(ctx context.Context, ref string) (string, string, error) {
+func (s *Store) AssigneeNames(ctx context.Context, ref string) (string, string, error) {
 	if ref == "" {
 		return "", "", nil
 	}
@@ -173,23 +173,4 @@ func (s *IssueStore) AssigneeNames(ctx context.Context, ref string) (string, str
 		return "", "", nil
 	}
 	return info[0], info[1], nil
-}
-
-// assignedToJSON is Sentry's assignedTo: null, {"type": "user", "id",
-// "name", "email"} or {"type": "team", "id", "name", "slug"}.
-func assignedToJSON(ref, name, email string) any {
-	kind, id, ok := strings.Cut(ref, ":")
-	if !ok {
-		return nil
-	}
-	m := map[string]any{"type": kind, "id": id, "name": name}
-	if kind == "user" {
-		if name == "" {
-			m["name"] = email
-		}
-		m["email"] = email
-	} else {
-		m["slug"] = email
-	}
-	return m
 }

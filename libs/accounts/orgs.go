@@ -1,4 +1,4 @@
-package api
+package accounts
 
 import (
 	"context"
@@ -180,7 +180,7 @@ func (s *Store) DeleteOrganization(ctx context.Context, id int64) error {
 // sel lists before committing it.
 func (s *Store) deleteProjects(ctx context.Context, del, sel string, id int64) error {
 	if s.decisions == nil {
-		return ErrNoDecisions
+		return decide.ErrNoPublisher
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, sel, id)

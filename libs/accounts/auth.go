@@ -1,4 +1,4 @@
-package api
+package accounts
 
 import (
 	"context"
@@ -123,22 +123,22 @@ type Authenticator struct {
 	proxies   []netip.Prefix
 }
 
-// errUnauthenticated: no credentials, or bad ones.
-var errUnauthenticated = errors.New("authentication credentials were not provided or are invalid")
+// ErrUnauthenticated: no credentials, or bad ones.
+var ErrUnauthenticated = errors.New("authentication credentials were not provided or are invalid")
 
 // Principal returns who the request is from: a bearer token first, else the
-// session cookie. errUnauthenticated when neither is valid; a bearer token
+// session cookie. ErrUnauthenticated when neither is valid; a bearer token
 // that is revoked, expired or unknown never falls back to the cookie.
 func (a *Authenticator) Principal(ctx context.Context, r *http.Request) (*Principal, error) {
 	st := a.store()
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return nil, errUnauthenticated
+			return nil, ErrUnauthenticated
 		}
 		t, u, err := st.TokenUser(ctx, strings.TrimSpace(tok))
 		if errors.Is(err, ErrNotFound) {
-			return nil, errUnauthenticated
+			return nil, ErrUnauthenticated
 		}
 		if err != nil {
 			return nil, err
@@ -147,11 +147,11 @@ func (a *Authenticator) Principal(ctx context.Context, r *http.Request) (*Princi
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
-		return nil, errUnauthenticated
+		return nil, ErrUnauthenticated
 	}
 	u, err := st.SessionUser(ctx, c.Value)
 	if errors.Is(err, ErrNotFound) {
-		return nil, errUnauthenticated
+		return nil, ErrUnauthenticated
 	}
 	if err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func (a *Authenticator) CSRFToken(session string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-var errCSRF = errors.New("CSRF check failed: send the token from the faultline_csrf cookie in the X-CSRFToken header")
+var ErrCSRF = errors.New("CSRF check failed: send the token from the faultline_csrf cookie in the X-CSRFToken header")
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
@@ -220,7 +220,7 @@ func (a *Authenticator) CheckCSRF(r *http.Request, p *Principal) error {
 		got = r.PostFormValue("csrf_token")
 	}
 	if got == "" || !hmac.Equal([]byte(got), []byte(a.CSRFToken(p.Session))) {
-		return errCSRF
+		return ErrCSRF
 	}
 	return nil
 }
@@ -277,20 +277,43 @@ func (a *Authenticator) trusted(ip netip.Addr) bool {
 	return false
 }
 
-// attemptLimiter counts attempts per key in fixed windows. The counts are
-// in Postgres (api.attempts), so every api and web process shares them: the
-// limit holds however many replicas answer. A database error lets the
-// attempt through (sign-in itself needs the database and fails anyway).
+// attemptLimiter counts attempts per key. A window limiter allows max
+// attempts per fixed window; a backoff limiter allows max attempts, then
+// makes each next one wait twice as long as the last (1 s, 2 s, 4 s, … up
+// to window), counted from the latest attempt and forgotten after a day
+// without one. The counts are in Postgres (api.attempts), so every api and
+// web process shares them: the limit holds however many replicas answer.
+// A database error lets the attempt through (sign-in itself needs the
+// database and fails anyway).
 type attemptLimiter struct {
-	scope  string
-	max    int
-	window time.Duration
-	now    func() time.Time
-	adds   atomic.Uint64
+	scope   string
+	max     int
+	window  time.Duration
+	backoff bool
+	now     func() time.Time
+	adds    atomic.Uint64
 }
 
 func newAttemptLimiter(scope string, max int, window time.Duration) *attemptLimiter {
 	return &attemptLimiter{scope: scope, max: max, window: window, now: time.Now}
+}
+
+// backoffForget is how long a backoff limiter remembers attempts.
+const backoffForget = 24 * time.Hour
+
+func newBackoffLimiter(scope string, free int, maxDelay time.Duration) *attemptLimiter {
+	return &attemptLimiter{scope: scope, max: free, window: maxDelay, backoff: true, now: time.Now}
+}
+
+// delay is how long a backoff limiter makes the attempt after n wait.
+func (l *attemptLimiter) delay(n int) time.Duration {
+	if n < l.max {
+		return 0
+	}
+	if n-l.max >= 30 {
+		return l.window
+	}
+	return min(time.Second<<(n-l.max), l.window)
 }
 
 func attemptKey(key string) []byte {
@@ -308,26 +331,42 @@ func (l *attemptLimiter) blocked(ctx context.Context, s *Store, key string) (tim
 		return 0, false
 	}
 	now := l.now()
+	if l.backoff {
+		wait := start.Add(l.delay(n)).Sub(now)
+		if now.Sub(start) >= backoffForget || wait <= 0 {
+			return 0, false
+		}
+		return wait, true
+	}
 	if now.Sub(start) >= l.window || n < l.max {
 		return 0, false
 	}
 	return start.Add(l.window).Sub(now), true
 }
 
-// add records an attempt, starting a new window when the last one is over.
+// add records an attempt: in a window limiter, starting a new window when
+// the last one is over; in a backoff limiter, as the latest attempt.
 func (l *attemptLimiter) add(ctx context.Context, s *Store, key string) {
 	now := l.now()
-	_, err := s.pool.Exec(ctx, `INSERT INTO api.attempts AS a (scope, key_hash, window_start, n) VALUES ($1, $2, $3, 1)
+	var err error
+	if l.backoff {
+		_, err = s.pool.Exec(ctx, `INSERT INTO api.attempts AS a (scope, key_hash, window_start, n) VALUES ($1, $2, $3, 1)
+		ON CONFLICT (scope, key_hash) DO UPDATE SET
+			n = CASE WHEN a.window_start <= $3 - $4::interval THEN 1 ELSE a.n + 1 END, window_start = $3`,
+			l.scope, attemptKey(key), now, backoffForget)
+	} else {
+		_, err = s.pool.Exec(ctx, `INSERT INTO api.attempts AS a (scope, key_hash, window_start, n) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (scope, key_hash) DO UPDATE SET
 			n = CASE WHEN a.window_start <= $3 - $4::interval THEN 1 ELSE a.n + 1 END,
 			window_start = CASE WHEN a.window_start <= $3 - $4::interval THEN $3 ELSE a.window_start END`,
-		l.scope, attemptKey(key), now, l.window)
+			l.scope, attemptKey(key), now, l.window)
+	}
 	if err != nil {
 		return
 	}
 	if l.adds.Add(1)%1000 == 0 {
-		// Now and then, forget windows long over.
-		s.pool.Exec(ctx, `DELETE FROM api.attempts WHERE window_start < $1`, now.Add(-24*time.Hour-l.window))
+		// Now and then, forget attempts long over.
+		s.pool.Exec(ctx, `DELETE FROM api.attempts WHERE window_start < $1`, now.Add(-backoffForget-l.window))
 	}
 }
 

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"github.com/faultline/faultline/libs/accounts"
+)
+
+// Sign-in, sign-out, passwords and invitations: the flows are the
+// accounts' (libs/accounts), which the dashboard calls too; these routes
+// only read the JSON and write the session.
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Username string `json:"username"` // Sentry's sign-in form calls it username
+	Password string `json:"password"`
+}
+
+func (a *API) sessionJSON(u *accounts.User, session string) map[string]any {
+	return map[string]any{"user": userJSON(u), "csrfToken": a.acc.Auth().CSRFToken(session)}
+}
+
+func (a *API) login(c *call) (any, error) {
+	var req loginRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if req.Email == "" {
+		req.Email = req.Username
+	}
+	u, err := a.acc.SignIn(c.r.Context(), req.Email, req.Password, a.acc.Auth().ClientIP(c.r))
+	if err != nil {
+		return nil, err
+	}
+	return a.startSession(c, u)
+}
+
+func (a *API) startSession(c *call, u *accounts.User) (any, error) {
+	tok, err := a.acc.StartSession(c.w, c.r, u)
+	if err != nil {
+		return nil, err
+	}
+	return a.sessionJSON(u, tok), nil
+}
+
+func (a *API) logout(c *call) (any, error) {
+	if err := c.store.DeleteSession(c.r.Context(), c.p.Session); err != nil {
+		return nil, err
+	}
+	a.acc.Auth().ClearSessionCookies(c.w)
+	return nil, nil
+}
+
+func (a *API) me(c *call) (any, error) { return userJSON(c.p.User), nil }
+
+func (a *API) changePassword(c *call) (any, error) {
+	var req struct {
+		Password    string `json:"password"`
+		PasswordNew string `json:"passwordNew"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := a.acc.ChangePassword(c.r.Context(), c.p.User, req.Password, req.PasswordNew); err != nil {
+		return nil, err
+	}
+	// Every session ended, this one too: start a fresh one.
+	_, err := a.acc.StartSession(c.w, c.r, c.p.User)
+	return nil, err
+}
+
+func (a *API) requestPasswordReset(c *call) (any, error) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := a.acc.RequestPasswordReset(c.r.Context(), req.Email, a.acc.Auth().ClientIP(c.r)); err != nil {
+		return nil, err
+	}
+	return map[string]string{"detail": "If the address has an account, a reset link is on its way."}, nil
+}
+
+func (a *API) resetPassword(c *call) (any, error) {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	return nil, a.acc.ResetPassword(c.r.Context(), req.Token, req.Password, a.acc.Auth().ClientIP(c.r))
+}
+
+func (a *API) acceptInvite(c *call) (any, error) {
+	var req struct {
+		Token    string `json:"token"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	u, inv, err := a.acc.AcceptInvitation(c.r.Context(), req.Token, req.Name, req.Password, a.acc.Auth().ClientIP(c.r))
+	if err != nil {
+		return nil, err
+	}
+	body, err := a.startSession(c, u)
+	if err != nil {
+		return nil, err
+	}
+	m := body.(map[string]any)
+	m["organization"] = orgJSON(inv.Org, accounts.RoleLevel(inv.Role))
+	return m, nil
+}
+
+func userJSON(u *accounts.User) map[string]any {
+	return map[string]any{
+		"id": idString(u.ID), "email": u.Email, "username": u.Email, "name": u.Name,
+		"isSuperuser": u.IsSuperuser, "isActive": u.IsActive, "dateJoined": u.CreatedAt, "lastLogin": u.LastLoginAt,
+		"has2fa": false, "emails": []map[string]any{{"email": u.Email, "is_verified": true}},
+	}
+}
