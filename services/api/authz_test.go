@@ -242,6 +242,9 @@ func walkOrder(rt api.RouteInfo) int {
 	if i := slices.Index(last, rt.Method+" "+rt.Path); i >= 0 {
 		return 100 + i
 	}
+	if rt.Method == "DELETE" && strings.HasSuffix(rt.Path, "/hashes/") {
+		return 25 // before the issue is deleted
+	}
 	return map[string]int{"GET": 0, "POST": 10, "PUT": 20, "DELETE": 30}[rt.Method]
 }
 
@@ -290,6 +293,9 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				key := rt.Method + " " + rt.Path
 				if uploadRoutes[key] && want != http.StatusForbidden {
 					want = http.StatusServiceUnavailable // no JetStream here: sourcemaps_test.go walks them
+				}
+				if key == "DELETE /api/0/organizations/{org}/issues/{issue_id}/hashes/" && want != http.StatusForbidden {
+					want = http.StatusBadRequest // let through, then refused: the walk names no hash to unmerge
 				}
 				res := c.do(rt.Method, fillPath(rt.Path, params), bodies[key])
 				if res.status != want {

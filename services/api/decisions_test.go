@@ -2,16 +2,13 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/decide"
-	"github.com/faultline/faultline/libs/pg"
 )
 
 // TestAPIWritesNoGroupingTable runs people's decisions through the REST
@@ -20,31 +17,7 @@ import (
 func TestAPIWritesNoGroupingTable(t *testing.T) {
 	w := newIssueWorld(t)
 	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	role := "faultline_ro_" + hex.EncodeToString(b)
-	for _, sql := range []string{
-		`CREATE ROLE ` + role + ` LOGIN`,
-		`GRANT USAGE ON SCHEMA api, grouping TO ` + role,
-		`GRANT ALL ON ALL TABLES IN SCHEMA api TO ` + role,
-		`GRANT ALL ON ALL SEQUENCES IN SCHEMA api TO ` + role,
-		`GRANT SELECT ON ALL TABLES IN SCHEMA grouping TO ` + role,
-	} {
-		if _, err := w.e.db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	u, _ := url.Parse(w.e.db.URL)
-	u.User = url.User(role)
-	ro, err := pg.Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ro.Close()
-		w.e.db.Pool.Exec(context.Background(), `DROP OWNED BY `+role)
-		w.e.db.Pool.Exec(context.Background(), `DROP ROLE `+role)
-	})
+	ro := w.e.db.Restricted(t, []string{"api"}, []string{"grouping"})
 	// The read-only pool really is read-only for grouping.*.
 	if _, err := ro.Exec(ctx, `UPDATE grouping.issues SET assignee = ''`); err == nil {
 		t.Fatal("the restricted role may write grouping.issues")
@@ -69,6 +42,51 @@ func TestAPIWritesNoGroupingTable(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", step.method, step.path, res.status, res.body)
 		}
 	}
+	// Unmerge: the merged issue's hashes are listed, each with its latest
+	// event; splitting the ConnectionError's off brings it back as an
+	// issue of its own.
+	parent := w.ids["typeerror"]
+	res := w.owner.do("GET", issue("typeerror")+"hashes/", nil)
+	if res.status == 404 {
+		parent = w.ids["conn"]
+		res = w.owner.do("GET", issue("conn")+"hashes/", nil)
+	}
+	var hashes []struct {
+		ID          string `json:"id"`
+		LatestEvent *struct {
+			Title string `json:"title"`
+		} `json:"latestEvent"`
+	}
+	res.json(t, &hashes)
+	if res.status != 200 || len(hashes) < 2 {
+		t.Fatalf("hashes of the merged issue: %d %s", res.status, res.body)
+	}
+	var split string
+	for _, h := range hashes {
+		if h.LatestEvent != nil && strings.HasPrefix(h.LatestEvent.Title, "ConnectionError") {
+			split = h.ID
+		}
+	}
+	if split == "" {
+		t.Fatalf("no hash of the merged issue has a ConnectionError as its latest event: %s", res.body)
+	}
+	path := "/api/0/organizations/acme/issues/" + parent + "/hashes/"
+	if res := w.owner.do("DELETE", path+"?id=ffffffffffffffffffffffffffffffff", nil); res.status != 400 {
+		t.Errorf("unmerge of a hash the issue does not have: %d %s, want 400", res.status, res.body)
+	}
+	if res := w.owner.do("DELETE", path, nil); res.status != 400 {
+		t.Errorf("unmerge without hashes: %d %s, want 400", res.status, res.body)
+	}
+	if res := w.owner.do("DELETE", path+"?id="+split, nil); res.status != 202 {
+		t.Fatalf("unmerge: %d %s", res.status, res.body)
+	}
+	var splitOff int
+	ro.QueryRow(ctx, `SELECT count(*) FROM grouping.issues i JOIN grouping.issue_hashes h ON h.issue_id = i.id
+		WHERE h.hash = $1 AND i.id <> $2 AND i.title LIKE 'ConnectionError%'`, split, parent).Scan(&splitOff)
+	if splitOff != 1 {
+		t.Error("after the unmerge, the ConnectionError hash is not an issue of its own")
+	}
+
 	var status string
 	if err := ro.QueryRow(ctx, `SELECT status FROM grouping.issues WHERE id = $1`, w.ids["valueerror"]).Scan(&status); err != nil || status != "ignored" {
 		t.Errorf("valueerror: status %q (%v), want ignored", status, err)
@@ -79,8 +97,8 @@ func TestAPIWritesNoGroupingTable(t *testing.T) {
 		t.Error("the deleted issue is still there")
 	}
 	ro.QueryRow(ctx, `SELECT count(*) FROM grouping.decisions`).Scan(&n)
-	if n != 6 {
-		t.Errorf("%d decisions recorded, want 6", n)
+	if n != 8 { // 7 applied, and the unmerge of a hash the issue does not have, refused
+		t.Errorf("%d decisions recorded, want 8", n)
 	}
 }
 

@@ -39,6 +39,8 @@ func init() {
 		"GET " + org + "tags/":                             "viewer",
 		"GET " + org + "tags/{key}/values/":                "viewer",
 		"GET " + org + "stats/":                            "viewer",
+		"GET " + org + "hashes/":                           "viewer",
+		"DELETE " + org + "hashes/":                        "member",
 		"GET " + proj + "grouping-rules/":                  "viewer",
 		"PUT " + proj + "grouping-rules/":                  "member",
 		"POST " + proj + "grouping-rules/preview/":         "member",

@@ -158,7 +158,18 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		}
 		return deleteProject(ctx, tx, s.schema, d.ProjectID)
 	case streams.DecideUnmerge:
-		return refuse("unmerge is not supported yet")
+		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
+			return err
+		}
+		ids, err := issueIDs(ctx, tx, s.schema, d.ProjectID, d.Issues)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return ErrNoIssue
+		}
+		_, err = s.unmergeIssue(ctx, tx, ids[0], d.Hashes, dd)
+		return err
 	}
 	if d.Kind == streams.DecideMerge || d.Kind == streams.DecideDeleteIssue {
 		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {

@@ -199,10 +199,28 @@ func issueIDs(ctx context.Context, tx pgx.Tx, schema string, project int64, refs
 	var ids []int64
 	for _, r := range refs {
 		var id int64
-		err := tx.QueryRow(ctx, sq(schema, `SELECT id FROM grouping.issues WHERE id = $1 AND project_id = $2`), r.ID, project).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) && len(r.Hashes) > 0 {
-			err = tx.QueryRow(ctx, sq(schema, `SELECT issue_id FROM grouping.issue_hashes WHERE project_id = $1 AND hash = ANY($2)
+		byID := func() error {
+			return tx.QueryRow(ctx, sq(schema, `SELECT id FROM grouping.issues WHERE id = $1 AND project_id = $2`), r.ID, project).Scan(&id)
+		}
+		byHashes := func() error {
+			if len(r.Hashes) == 0 {
+				return pgx.ErrNoRows
+			}
+			return tx.QueryRow(ctx, sq(schema, `SELECT issue_id FROM grouping.issue_hashes WHERE project_id = $1 AND hash = ANY($2)
 				ORDER BY array_position($2, hash) LIMIT 1`), project, r.Hashes).Scan(&id)
+		}
+		// Live, ids are stable and name the issue. A replay numbers issues
+		// anew, so there an id would name another issue: hashes alone do.
+		var err error
+		switch {
+		case schema == "grouping":
+			if err = byID(); errors.Is(err, pgx.ErrNoRows) {
+				err = byHashes()
+			}
+		case len(r.Hashes) > 0:
+			err = byHashes()
+		default:
+			err = byID()
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue

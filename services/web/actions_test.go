@@ -166,6 +166,41 @@ func TestIssueActionsAndRules(t *testing.T) {
 			t.Errorf("invite without SMTP: %d", p.status)
 		}
 	})
+
+	t.Run("unmerge", func(t *testing.T) {
+		var queueHash string
+		if err := e.db.Pool.QueryRow(ctx, `SELECT hashes[1] FROM grouping.events WHERE project_id = $1 AND title = 'queue stalled'`,
+			acme.ID).Scan(&queueHash); err != nil {
+			t.Fatal(err)
+		}
+		page := viewerB.get(issuePath(disk))
+		if !strings.Contains(page.body, "Merged hashes") || !strings.Contains(page.body, queueHash) {
+			t.Fatal("the merged issue's page does not list its hashes")
+		}
+		if strings.Contains(page.body, `value="unmerge"`) {
+			t.Error("a viewer is offered to unmerge")
+		}
+		form := url.Values{"action": {"unmerge"}, "hash": {queueHash}}
+		if p := viewerB.submit(issuePath(disk), issuePath(disk), form); p.status != http.StatusForbidden {
+			t.Errorf("viewer unmerges: %d", p.status)
+		}
+		if p := memberB.submit(issuePath(disk), issuePath(disk), url.Values{"action": {"unmerge"}}); p.status != http.StatusBadRequest {
+			t.Errorf("unmerge of no hash: %d", p.status)
+		}
+		p := memberB.submit(issuePath(disk), issuePath(disk), form)
+		loc := p.header.Get("Location")
+		if p.status != http.StatusSeeOther || strings.HasPrefix(loc, issuePath(disk)) || !strings.Contains(loc, "done=unmerged") {
+			t.Fatalf("unmerge: %d to %q %s", p.status, loc, p.body)
+		}
+		var n int
+		e.db.Pool.QueryRow(ctx, `SELECT times_seen FROM grouping.issues WHERE id = $1`, disk).Scan(&n)
+		if n != 2 {
+			t.Errorf("after the unmerge the issue has %d events, want 2", n)
+		}
+		if p := memberB.get(loc); p.status != 200 || !strings.Contains(p.body, "queue stalled") {
+			t.Errorf("the split-off issue's page: %d", p.status)
+		}
+	})
 }
 
 // between returns the part of s from the first from to the next to, for

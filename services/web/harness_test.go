@@ -42,6 +42,7 @@ type env struct {
 	store *accounts.Store
 	nc    *natsx.Conn
 	srv   *httptest.Server
+	dash  *web.Web
 }
 
 const password = "correct horse battery"
@@ -93,6 +94,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dash.SetBackend(e.store, e.db.Pool)
+	e.dash = dash
 	r := chi.NewRouter()
 	rest.Mount(r)
 	dash.Mount(r)

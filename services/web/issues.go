@@ -215,11 +215,11 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		parent, _, err := iss.Merge(ctx, owned)
-		if err != nil {
-			w.storeRefusal(rw, r, err)
-			return
+		to := back
+		if parent != 0 {
+			to = issueURL(oa.org.Slug, parent)
 		}
-		redirectDone(rw, r, issueURL(oa.org.Slug, parent), "merged")
+		w.decided(rw, r, err, to, "merged")
 		return
 	}
 	su, done, err := statusUpdateOf(r)
@@ -228,7 +228,10 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range owned {
-		if err := iss.SetStatus(ctx, id, su); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		if err = iss.SetStatus(ctx, id, su); errors.Is(err, accounts.ErrNotFound) || errors.Is(err, issues.ErrNotApplied) {
+			err = nil // gone meanwhile, or applied shortly
+		}
+		if err != nil {
 			w.fail(rw, r, err)
 			return
 		}
@@ -319,6 +322,12 @@ type issuePageData struct {
 	CanWrite  bool
 	ListURL   string
 	Assignees []assigneeOption // for the assign control
+	Hashes    []hashView       // when the issue has more than one: what can be split off
+}
+
+// hashView is one of an issue's hashes with its latest event.
+type hashView struct {
+	ID, Title, When string
 }
 
 // assigneeOption is one choice of the assign control.
@@ -435,6 +444,20 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		}
 		return err
 	})
+	g.Go(func() error {
+		hs, err := iss.Hashes(gctx, is.ID)
+		if len(hs) < 2 {
+			return err
+		}
+		for _, h := range hs {
+			v := hashView{ID: h.ID, Title: "(no stored event)"}
+			if h.LatestEvent != nil {
+				v.Title, v.When = h.LatestEvent.Title, when(h.LatestEvent.Timestamp)
+			}
+			d.Hashes = append(d.Hashes, v)
+		}
+		return err
+	})
 	if stored != nil {
 		g.Go(func() error {
 			prev, next, err := iss.AdjacentEventIDs(gctx, &stored.EventSummary)
@@ -507,24 +530,29 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	iss := w.backend().issues
-	if r.PostFormValue("action") == "assign" {
+	here := issueURL(oa.org.Slug, is.ID)
+	switch r.PostFormValue("action") {
+	case "assign":
 		ref, err := iss.ResolveAssignee(ctx, oa.org.ID, r.PostFormValue("assignee"))
 		if err == nil {
 			err = iss.Assign(ctx, is.ID, ref)
 		}
-		if err != nil {
-			w.storeRefusal(rw, r, err)
-			return
-		}
-		redirectDone(rw, r, issueURL(oa.org.Slug, is.ID), "assigned")
+		w.decided(rw, r, err, here, "assigned")
 		return
-	}
-	if r.PostFormValue("action") == "delete" {
-		if err := iss.DeleteIssue(ctx, is.ID); err != nil {
-			w.storeRefusal(rw, r, err)
+	case "delete":
+		w.decided(rw, r, iss.DeleteIssue(ctx, is.ID), listURL(oa.org.Slug, pr.Slug, defaultSearch, "", ""), "deleted")
+		return
+	case "unmerge":
+		hashes := r.PostForm["hash"]
+		if len(hashes) == 0 {
+			w.refuse(rw, r, http.StatusBadRequest, errors.New("select the hashes to split off"))
 			return
 		}
-		redirectDone(rw, r, listURL(oa.org.Slug, pr.Slug, defaultSearch, "", ""), "deleted")
+		id, err := iss.Unmerge(ctx, is.ID, hashes)
+		if err == nil && id != 0 {
+			here = issueURL(oa.org.Slug, id)
+		}
+		w.decided(rw, r, err, here, "unmerged")
 		return
 	}
 	su, done, err := statusUpdateOf(r)
@@ -532,11 +560,20 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 		w.refuse(rw, r, http.StatusBadRequest, err)
 		return
 	}
-	if err := iss.SetStatus(ctx, is.ID, su); err != nil {
+	w.decided(rw, r, iss.SetStatus(ctx, is.ID, su), here, done)
+}
+
+// decided answers a decision's outcome: applied, back to to with notice;
+// stored but not applied yet, back to to saying so; refused, the refusal.
+func (w *Web) decided(rw http.ResponseWriter, r *http.Request, err error, to, notice string) {
+	switch {
+	case err == nil:
+		redirectDone(rw, r, to, notice)
+	case errors.Is(err, issues.ErrNotApplied):
+		redirectDone(rw, r, to, "pending")
+	default:
 		w.storeRefusal(rw, r, err)
-		return
 	}
-	redirectDone(rw, r, issueURL(oa.org.Slug, is.ID), done)
 }
 
 // tagLink is one of an event's tags, linked to the issues that have it.

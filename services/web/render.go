@@ -120,6 +120,8 @@ var notices = map[string]string{
 	"signed_out":    "You are signed out.",
 	"assigned":      "Assignee saved.",
 	"merged":        "Issues merged into this one.",
+	"unmerged":      "The selected hashes were split off into this new issue, with their events.",
+	"pending":       "Saved. It takes effect in a moment: reload to see it.",
 	"rules_saved":   "Grouping rules saved. New events group with them within seconds; replay to regroup past events.",
 	"invited":       "Invitation sent.",
 }

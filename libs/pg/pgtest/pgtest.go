@@ -87,3 +87,44 @@ func (db *DB) Drop() {
 		fmt.Fprintln(os.Stderr, "pgtest: drop:", err)
 	}
 }
+
+// Restricted opens a pool on db as a new login role that may write the
+// tables of the writable schemas and only read those of the readOnly ones:
+// a role that writes a table it should not fails with permission denied.
+// The role is dropped when the test ends.
+func (db *DB) Restricted(t testing.TB, writable, readOnly []string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	b := make([]byte, 4)
+	rand.Read(b)
+	role := "faultline_restricted_" + hex.EncodeToString(b)
+	stmts := []string{`CREATE ROLE ` + role + ` LOGIN`}
+	for _, s := range writable {
+		stmts = append(stmts, `GRANT USAGE ON SCHEMA `+s+` TO `+role,
+			`GRANT ALL ON ALL TABLES IN SCHEMA `+s+` TO `+role,
+			`GRANT ALL ON ALL SEQUENCES IN SCHEMA `+s+` TO `+role)
+	}
+	for _, s := range readOnly {
+		stmts = append(stmts, `GRANT USAGE ON SCHEMA `+s+` TO `+role, `GRANT SELECT ON ALL TABLES IN SCHEMA `+s+` TO `+role)
+	}
+	for _, sql := range stmts {
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	pool, err := pg.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		db.Pool.Exec(context.Background(), `DROP OWNED BY `+role)
+		db.Pool.Exec(context.Background(), `DROP ROLE `+role)
+	})
+	return pool
+}
