@@ -78,6 +78,7 @@ func main() {
 	flag.IntVar(&o.pipeline.issues, "pipeline-issues", 500, "issues the repeated events of the pipeline and backlog scenarios are drawn from")
 	flag.IntVar(&o.pipeline.freshEvery, "pipeline-fresh-every", 100, "one error event in this many starts an issue of its own (0: none)")
 	flag.IntVar(&o.pipeline.backlog, "backlog-events", 30000, "envelopes queued while grouping is paused, in the backlog scenario")
+	flag.IntVar(&o.pipeline.decisions, "pipeline-decisions", 5, "issues resolved or unresolved per second through the REST API during each pipeline step, timed until visible (0: none)")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
 	var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ type pipelineOptions struct {
 	issues     int           // issues the repeated events are drawn from
 	freshEvery int           // one request in freshEvery starts an issue of its own (0: none)
 	backlog    int           // envelopes queued in the backlog scenario
+	decisions  int           // status changes per second through the REST API during each step
 }
 
 // consumerName is the grouping role's durable consumer on INGEST.
@@ -74,7 +76,7 @@ func startPipelineServer(ctx context.Context, o options) (*pipelineServer, error
 	if _, err := srv.cli(ctx, "user", "create", "--email", email, "--password", "bench-password", "--superuser"); err != nil {
 		return fail(err)
 	}
-	out, err := srv.cli(ctx, "token", "create", "--user", email, "--scopes", "read")
+	out, err := srv.cli(ctx, "token", "create", "--user", email, "--scopes", "read,write")
 	if err != nil {
 		return fail(err)
 	}
@@ -203,6 +205,11 @@ type stepRecord struct {
 	api        []time.Duration // visible through the REST API - due
 	apiFirst   int             // samples visible on the first GET
 	apiMissing int             // samples never visible within the poll limit
+	decided    []time.Duration // a status change through the REST API: PUT sent to its answer
+	visible    []time.Duration // PUT sent to the first GET of the issue that shows the change
+	decided202 int             // PUTs answered 202: stored, not applied within the API's wait
+	decideErrs int
+	lastDecErr string
 	pend       []pendSample
 	gateway    result
 	cpu, self  time.Duration
@@ -431,6 +438,12 @@ func runStep(ctx context.Context, o options, po pipelineOptions, p *pipelineServ
 		})
 	}
 
+	decDone := make(chan struct{})
+	go func() {
+		defer close(decDone)
+		runDecisions(ctx, p, client, s, po.decisions)
+	}()
+
 	var next atomic.Uint64
 	recs := make([]*recorder, o.rateConns)
 	var wg sync.WaitGroup
@@ -476,6 +489,7 @@ func runStep(ctx context.Context, o options, po pipelineOptions, p *pipelineServ
 	s.pgCPU = <-pgDone
 	s.rss = p.rss()
 	close(samples)
+	<-decDone
 
 	// Drain: wait for this step's announcements, or give up.
 	deadline := time.Now().Add(po.drain)
@@ -580,6 +594,13 @@ func (s *stepRecord) print(w io.Writer, i int) {
 	fmt.Fprintf(w, "%-34s backlog %d at the start, %d at the end, trend %+.0f/s: %s\n", "", start, end, slope, verdict)
 	fmt.Fprintf(w, "%-34s REST event visible p50 %s  p99 %s  max %s  (%d samples, %d on the first GET, %d never)\n", "",
 		ms(quantile(s.api, .5)), ms(quantile(s.api, .99)), ms(quantile(s.api, 1)), len(s.api), s.apiFirst, s.apiMissing)
+	if len(s.decided) > 0 || s.decideErrs > 0 {
+		slices.Sort(s.decided)
+		slices.Sort(s.visible)
+		fmt.Fprintf(w, "%-34s resolve/unresolve via REST: answered p50 %s  p99 %s; visible p50 %s  p99 %s  max %s  (%d decisions, %d answered 202, %d failed%s)\n", "",
+			ms(quantile(s.decided, .5)), ms(quantile(s.decided, .99)), ms(quantile(s.visible, .5)), ms(quantile(s.visible, .99)),
+			ms(quantile(s.visible, 1)), len(s.decided), s.decided202, s.decideErrs, s.lastDecErr)
+	}
 	g := s.gateway
 	fmt.Fprintf(w, "%-34s gateway 200 p50 %s  p99 %s  (%d accepted in the window)\n", "", ms(quantile(g.ok, .5)), ms(quantile(g.ok, .99)), len(g.ok))
 	if n := len(g.ok); n > 0 && s.cpu > 0 {
@@ -738,4 +759,99 @@ func pollPause(tries int) time.Duration {
 		return 10 * time.Millisecond
 	}
 	return 50 * time.Millisecond
+}
+
+// runDecisions resolves and unresolves the project's issues through the REST
+// API, rate times a second through s's measured window, as people on the
+// dashboard do while events stream in. Each decision is timed to the PUT's
+// answer (the API waits until grouping applied it) and to the first GET of
+// the issue that shows it: resolved, or regressed by a newer event since
+// (either means the decision was applied), or unresolved.
+func runDecisions(ctx context.Context, p *pipelineServer, client *http.Client, s *stepRecord, rate int) {
+	if rate <= 0 {
+		return
+	}
+	if wait := time.Until(s.from); wait > 0 {
+		time.Sleep(wait)
+	}
+	status, _, body, err := p.apiGet(ctx, client, "/api/0/projects/bench/bench/issues/?per_page=100&query=")
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err == nil && status == http.StatusOK {
+		err = json.Unmarshal(body, &list)
+	}
+	if err != nil || len(list) == 0 {
+		s.mu.Lock()
+		s.decideErrs++
+		s.lastDecErr = fmt.Sprintf("; listing issues: %d %v", status, err)
+		s.mu.Unlock()
+		return
+	}
+	resolved := map[string]bool{}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := 0; time.Now().Before(s.end) && ctx.Err() == nil; i++ {
+		<-tick.C
+		id := list[i%len(list)].ID
+		want := "resolved"
+		if resolved[id] {
+			want = "unresolved"
+		}
+		path := "/api/0/organizations/bench/issues/" + id + "/"
+		start := time.Now()
+		code, body, err := p.apiDo(ctx, client, http.MethodPut, path, `{"status":"`+want+`"}`)
+		answered := time.Since(start)
+		if err != nil || code != http.StatusOK && code != http.StatusAccepted {
+			s.mu.Lock()
+			s.decideErrs++
+			s.lastDecErr = fmt.Sprintf("; last: %d %v %.100s", code, err, body)
+			s.mu.Unlock()
+			continue
+		}
+		resolved[id] = want == "resolved"
+		var seen time.Duration
+		for tries := 1; time.Since(start) < 10*time.Second && ctx.Err() == nil; tries++ {
+			code, _, body, err := p.apiGet(ctx, client, path)
+			var is struct {
+				Status    string `json:"status"`
+				Substatus string `json:"substatus"`
+			}
+			if err == nil && code == http.StatusOK && json.Unmarshal(body, &is) == nil &&
+				(is.Status == want || want == "resolved" && is.Substatus == "regressed") {
+				seen = time.Since(start)
+				break
+			}
+			time.Sleep(pollPause(tries))
+		}
+		s.mu.Lock()
+		s.decided = append(s.decided, answered)
+		if code == http.StatusAccepted {
+			s.decided202++
+		}
+		if seen > 0 {
+			s.visible = append(s.visible, seen)
+		} else {
+			s.decideErrs++
+			s.lastDecErr = "; a decision never became visible"
+		}
+		s.mu.Unlock()
+	}
+}
+
+// apiDo sends a JSON body to path with the bench token.
+func (p *pipelineServer) apiDo(ctx context.Context, client *http.Client, method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, p.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
