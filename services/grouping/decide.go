@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/grouping"
@@ -20,6 +21,10 @@ import (
 // DecisionsConsumer is the durable consumer of DECISIONS that grouping
 // replicas share.
 const DecisionsConsumer = "grouping_decisions"
+
+// rulesChangedSubject is the core NATS subject a replica announces a rule
+// change on, for the others to reload their rules.
+const rulesChangedSubject = "faultline.grouping.rules_changed"
 
 // refusal is a decision that cannot be applied as it stands: recorded as
 // refused and acknowledged, never retried.
@@ -43,6 +48,11 @@ func (s *Service) runDecisions(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %q: %w", DecisionsConsumer, err)
 	}
+	sub, err := s.nats.NC.Subscribe(rulesChangedSubject, func(*nats.Msg) { s.rules.invalidate() })
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", rulesChangedSubject, err)
+	}
+	defer sub.Unsubscribe()
 	cc, err := cons.Consume(func(m jetstream.Msg) { s.handleDecision(ctx, m) },
 		jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Debug("consume decisions", slog.Any("error", err))
@@ -134,6 +144,10 @@ func (s *Service) applyDecision(ctx context.Context, d *streams.Decision) (strin
 	}
 	if d.Kind == streams.DecideSetRules && reason == "" {
 		s.rules.invalidate()
+		if s.schema == "grouping" {
+			// The other replicas read the new version now, not at their next refresh.
+			s.nats.NC.Publish(rulesChangedSubject, nil)
+		}
 	}
 	return reason, nil
 }
@@ -146,10 +160,20 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		if _, err := grouping.ParseRules(d.Rules.Stacktrace, d.Rules.Fingerprinting); err != nil {
 			return refuse("invalid rules: %v", err)
 		}
-		_, err := tx.Exec(ctx, s.q(`INSERT INTO grouping.project_rules (project_id, stack_rules, fingerprint_rules, updated_at)
+		// The version holds from the decision's time; the current rules
+		// are the latest version, whatever order decisions arrive in.
+		if _, err := tx.Exec(ctx, s.q(`INSERT INTO grouping.rule_versions (project_id, valid_from, stack_rules, fingerprint_rules)
+			VALUES ($1, $4, $2, $3)
+			ON CONFLICT (project_id, valid_from) DO UPDATE SET stack_rules = EXCLUDED.stack_rules,
+				fingerprint_rules = EXCLUDED.fingerprint_rules`),
+			d.ProjectID, d.Rules.Stacktrace, d.Rules.Fingerprinting, d.At); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, s.q(`INSERT INTO grouping.project_rules AS r (project_id, stack_rules, fingerprint_rules, updated_at)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (project_id) DO UPDATE SET stack_rules = EXCLUDED.stack_rules,
-				fingerprint_rules = EXCLUDED.fingerprint_rules, updated_at = EXCLUDED.updated_at`),
+				fingerprint_rules = EXCLUDED.fingerprint_rules, updated_at = EXCLUDED.updated_at
+			WHERE r.updated_at <= EXCLUDED.updated_at`),
 			d.ProjectID, d.Rules.Stacktrace, d.Rules.Fingerprinting, d.At)
 		return err
 	case streams.DecideDeleteProject:

@@ -146,7 +146,7 @@ func (s *Service) decode(ctx context.Context, m *message) error {
 	}
 	meta := event.Meta{ProjectID: project, Received: received, ClientIP: h.Get(streams.HeaderClientIP),
 		UserAgent: h.Get(streams.HeaderUserAgent), EventID: env.Header.EventID}
-	rules := s.rules.get(project)
+	rules := s.rules.get(project, received)
 	n := 0
 	for i := range env.Items {
 		it := &env.Items[i]

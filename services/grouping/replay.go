@@ -104,6 +104,10 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, o ReplayOpt
 		WHERE NOT EXISTS (SELECT 1 FROM grouping.decisions d WHERE d.project_id = r.project_id AND d.kind = 'set_rules')`); err != nil {
 		return fmt.Errorf("seed the new generation's rules: %w", err)
 	}
+	if _, err := pool.Exec(ctx, `INSERT INTO grouping_next.rule_versions (project_id, valid_from, stack_rules, fingerprint_rules)
+		SELECT project_id, 'epoch', stack_rules, fingerprint_rules FROM grouping_next.project_rules`); err != nil {
+		return fmt.Errorf("seed the new generation's rules: %w", err)
+	}
 	cc := s.ConsumerConfig()
 	cc.Durable, cc.Name = "", opt.Consumer
 	cc.Description = "grouping replay into a new generation"
@@ -357,6 +361,8 @@ func swapGenerations(ctx context.Context, tx pgx.Tx, old string) error {
 	stmts := []string{
 		`DELETE FROM grouping_next.project_rules`,
 		`INSERT INTO grouping_next.project_rules SELECT * FROM grouping.project_rules`,
+		`DELETE FROM grouping_next.rule_versions`,
+		`INSERT INTO grouping_next.rule_versions SELECT * FROM grouping.rule_versions`,
 		`DELETE FROM grouping_next.tombstones`,
 		`INSERT INTO grouping_next.tombstones OVERRIDING SYSTEM VALUE SELECT * FROM grouping.tombstones`,
 		`SELECT setval(pg_get_serial_sequence('grouping_next.tombstones', 'id'),
