@@ -255,6 +255,9 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	if err := rest.SetUploads(ctx, d.nats.JS); err != nil {
 		return nil, err
 	}
+	// Rule and webhooks-plugin changes are commands on ALERTING, applied by
+	// an alerting replica in this process or another.
+	rest.SetAlerting(&api.AlertingBus{NC: d.nats.NC, JS: d.nats.JS})
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
