@@ -37,7 +37,7 @@ import (
 	"github.com/faultline/faultline/streams"
 )
 
-var rolesAll = []string{"gateway", "api", "grouping", "web", "sourcemaps"}
+var rolesAll = []string{"gateway", "api", "grouping", "web", "sourcemaps", "alerting"}
 
 // deps is what roles share in one process.
 type deps struct {
@@ -62,7 +62,7 @@ var roleStarters = map[string]func(context.Context, *deps) (*role, error){
 	"grouping":   startGrouping,
 	"web":        startWeb,
 	"sourcemaps": startSourcemaps,
-	"alerting":   startAlerting, // not in rolesAll yet: its REST routes are still to register
+	"alerting":   startAlerting,
 	"analytics":  startAnalytics,
 }
 
