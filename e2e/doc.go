@@ -10,6 +10,8 @@
 //	            installed by scripts/deps.sh): the same, plus streamed spans
 //	            and sessions
 //	backoff     both SDKs stop sending after a 429 with X-Sentry-Rate-Limits
+//	alerting    an issue-alert rule and the webhooks plugin set through the REST
+//	            API; an error from sentry-go reaches a real webhook receiver once
 //
 // `make test-e2e` builds bin/faultline and passes it as FAULTLINE_BIN; plain
 // `go test ./...` here builds the binary itself, once per test binary.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,7 +36,6 @@ type AlertingBus struct {
 func (a *API) SetAlerting(b *AlertingBus) { a.alerting.Store(b) }
 
 func (a *API) alertingRoutes() []route {
-	addAlertingSchemas()
 	const rules = "/api/0/projects/{org}/{project}/rules/"
 	return []route{
 		{"GET", rules, "List a project's issue-alert rules", user, accounts.LevelRead, 200, "", "[]IssueAlertRule", a.listAlertRules},
@@ -65,6 +65,21 @@ func (a *API) answerFields(c *call, err error) bool {
 	return true
 }
 
+// errNoAlertingSchema answers reads of the alerting schema before the
+// alerting role has created it: with 'faultline api' running alone, rules
+// exist only once an alerting replica has started somewhere.
+var errNoAlertingSchema = &httpError{http.StatusServiceUnavailable,
+	"alerting is not available: its schema is not migrated yet (run the alerting role or 'faultline migrate')"}
+
+// alertingRead turns a missing alerting schema into errNoAlertingSchema.
+func alertingRead(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined_table, invalid_schema_name
+		return errNoAlertingSchema
+	}
+	return err
+}
+
 // errAnswered stops serve from answering again.
 var errAnswered = errors.New("answered")
 
@@ -78,7 +93,8 @@ func (a *API) ruleID(c *call) (int64, error) {
 
 func (a *API) listAlertRules(c *call) (any, error) {
 	rules, err := page(c, func(limit, offset int) ([]alertstore.Rule, error) {
-		return alertstore.Rules(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
+		rs, err := alertstore.Rules(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
+		return rs, alertingRead(err)
 	})
 	if err != nil {
 		return nil, err
@@ -100,7 +116,7 @@ func (a *API) getAlertRule(c *call) (any, error) {
 		return nil, errNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, alertingRead(err)
 	}
 	return r.JSON(c.project.Slug), nil
 }
@@ -220,7 +236,7 @@ type WebhooksPlugin struct {
 func (a *API) getWebhooksPlugin(c *call) (any, error) {
 	_, raw, err := alertstore.WebhookURLs(c.r.Context(), c.store.Pool(), c.project.ID)
 	if err != nil {
-		return nil, err
+		return nil, alertingRead(err)
 	}
 	return WebhooksPlugin{URLs: raw}, nil
 }
@@ -248,13 +264,13 @@ func (a *API) setWebhooksPlugin(c *call) (any, error) {
 
 func (a *API) listAlertDeliveries(c *call) (any, error) {
 	return page(c, func(limit, offset int) ([]alertstore.Attempt, error) {
-		return alertstore.Attempts(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
+		as, err := alertstore.Attempts(c.r.Context(), c.store.Pool(), c.project.ID, limit, offset)
+		return as, alertingRead(err)
 	})
 }
 
-// addAlertingSchemas adds the routes' OpenAPI schemas; alertingRoutes
-// calls it, so they appear with the routes.
-func addAlertingSchemas() {
+// The routes' OpenAPI schemas, added once before any request reads them.
+func init() {
 	node := map[string]any{"type": "object", "required": []string{"id"}, "properties": map[string]any{"id": str},
 		"additionalProperties": true, "description": "a condition, filter or action: Sentry's id and its fields"}
 	nodes := map[string]any{"type": "array", "items": node}

@@ -139,7 +139,9 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 		"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(ownerTok.ID),
 	}
 	maps.Copy(params, e.issueParams(f))
-	secrets := []string{f.key.PublicKey, "Acme Corp", "Web Shop", "member@example.test", "Backend", "WalkError"}
+	e.startAlerting()
+	maps.Copy(params, e.ruleParams(f))
+	secrets := []string{f.key.PublicKey, "Acme Corp", "Web Shop", "member@example.test", "Backend", "WalkError", "WalkRule"}
 
 	type credential struct {
 		name   string
@@ -210,7 +212,8 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 	}
 	// Nothing the strangers did changed acme.
 	owner := e.session(f.users["owner"])
-	for _, p := range []string{"/api/0/organizations/acme/", "/api/0/projects/acme/web/keys/" + f.key.PublicKey + "/", "/api/0/teams/acme/backend/"} {
+	for _, p := range []string{"/api/0/organizations/acme/", "/api/0/projects/acme/web/keys/" + f.key.PublicKey + "/", "/api/0/teams/acme/backend/",
+		"/api/0/projects/acme/web/rules/" + params["rule_id"] + "/"} {
 		if res := owner.do("GET", p, nil); res.status != 200 {
 			t.Errorf("after the walk GET %s: %d %s", p, res.status, res.body)
 		}
@@ -277,6 +280,8 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))
+			e.startAlerting()
+			maps.Copy(params, e.ruleParams(f))
 			maps.Copy(bodies, issueBodies)
 			routes := slices.Clone(e.api.Routes())
 			sort.SliceStable(routes, func(i, j int) bool { return walkOrder(routes[i]) < walkOrder(routes[j]) })

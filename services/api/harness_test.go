@@ -26,6 +26,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg/pgtest"
+	alertsvc "github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/api"
 	groupsvc "github.com/faultline/faultline/services/grouping"
 	"github.com/faultline/faultline/streams"
@@ -49,7 +50,7 @@ type restOption func(*api.Options)
 func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 	t.Helper()
 	e := &restEnv{t: t, mail: startSMTP(t)}
-	e.db = pgtest.NewT(t, accounts.Migrations, groupsvc.Migrations)
+	e.db = pgtest.NewT(t, accounts.Migrations, groupsvc.Migrations, alertsvc.Migrations)
 	var h http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
@@ -77,6 +78,9 @@ func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 	}
 	e.store.SetDecisions(decide.New(e.nc.NC, e.nc.JS, 10*time.Second))
 	e.api.SetStore(e.store)
+	// Rule changes are commands on ALERTING; startAlerting runs the replica
+	// that applies them.
+	e.api.SetAlerting(&api.AlertingBus{NC: e.nc.NC, JS: e.nc.JS})
 	r := chi.NewRouter()
 	e.api.Mount(r)
 	h = r

@@ -26,8 +26,7 @@ Roles (long-running):
 
   analytics          events, transactions, spans, sessions, logs into ClickHouse (needs NATS_URL and CLICKHOUSE_URL;
                      serve runs it when CLICKHOUSE_URL is set)
-  alerting           issue-alert rules over EVENTS: mail, webhooks, chat (needs NATS_URL and DATABASE_URL;
-                     not in serve's default roles yet: serve --roles ...,alerting)
+  alerting           issue-alert rules over EVENTS: mail, webhooks, chat (needs NATS_URL and DATABASE_URL)
 
 Commands:
   migrate                          apply database migrations

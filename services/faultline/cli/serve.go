@@ -37,7 +37,7 @@ import (
 	"github.com/faultline/faultline/streams"
 )
 
-var rolesAll = []string{"gateway", "api", "grouping", "web", "sourcemaps"}
+var rolesAll = []string{"gateway", "api", "grouping", "web", "sourcemaps", "alerting"}
 
 // deps is what roles share in one process.
 type deps struct {
@@ -62,7 +62,7 @@ var roleStarters = map[string]func(context.Context, *deps) (*role, error){
 	"grouping":   startGrouping,
 	"web":        startWeb,
 	"sourcemaps": startSourcemaps,
-	"alerting":   startAlerting, // not in rolesAll yet: its REST routes are still to register
+	"alerting":   startAlerting,
 	"analytics":  startAnalytics,
 }
 
@@ -255,6 +255,9 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	if err := rest.SetUploads(ctx, d.nats.JS); err != nil {
 		return nil, err
 	}
+	// Rule and webhooks-plugin changes are commands on ALERTING, applied by
+	// an alerting replica in this process or another.
+	rest.SetAlerting(&api.AlertingBus{NC: d.nats.NC, JS: d.nats.JS})
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
