@@ -10,6 +10,8 @@
 //	            installed by scripts/deps.sh): the same, plus streamed spans
 //	            and sessions
 //	backoff     both SDKs stop sending after a 429 with X-Sentry-Rate-Limits
+//	recovery    kill -9 mid-load and a restart: every event answered 200 is
+//	            stored exactly once within 30 s (NATS in the test process)
 //
 // `make test-e2e` builds bin/faultline and passes it as FAULTLINE_BIN; plain
 // `go test ./...` here builds the binary itself, once per test binary.
