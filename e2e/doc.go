@@ -12,6 +12,10 @@
 //	backoff     both SDKs stop sending after a 429 with X-Sentry-Rate-Limits
 //	alerting    an issue-alert rule and the webhooks plugin set through the REST
 //	            API; an error from sentry-go reaches a real webhook receiver once
+//	recovery    kill -9 mid-load and a restart: every event answered 200 is
+//	            stored exactly once within 30 s (NATS in the test process)
+//	scrubbing   a project's scrubbing settings, set through the project API,
+//	            are what the gateway scrubs stored events with
 //
 // `make test-e2e` builds bin/faultline and passes it as FAULTLINE_BIN; plain
 // `go test ./...` here builds the binary itself, once per test binary.

@@ -78,6 +78,9 @@ type Options struct {
 	// Env adds or overrides environment variables of faultline serve, such
 	// as MAX_EVENTS_PER_PROJECT_PER_MINUTE.
 	Env map[string]string
+	// NATSURL, when set, is a NATS server of the test's own that faultline
+	// uses instead of an embedded one: it outlives a killed faultline.
+	NATSURL string
 }
 
 // Server is a running faultline serve.
@@ -142,14 +145,18 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	s.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	s.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	s.NATSURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
+	natsListen := "127.0.0.1:" + strconv.Itoa(natsPort)
+	if opt.NATSURL != "" {
+		s.NATSURL, natsListen = opt.NATSURL, ""
+	}
 	vars := map[string]string{
 		"DATABASE_URL":   s.db.URL,
 		"HOST":           "127.0.0.1",
 		"PORT":           strconv.Itoa(httpPort),
 		"PUBLIC_URL":     s.URL,
 		"DATA_DIR":       dataDir,
-		"NATS_LISTEN":    "127.0.0.1:" + strconv.Itoa(natsPort),
-		"NATS_URL":       "",
+		"NATS_LISTEN":    natsListen,
+		"NATS_URL":       opt.NATSURL,
 		"LOG_LEVEL":      "debug",
 		"METRICS_LISTEN": "127.0.0.1:" + strconv.Itoa(ports[2]),
 	}
@@ -167,24 +174,8 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 
 	s.LogPath = filepath.Join(dataDir, "faultline.log")
-	logFile, err := os.Create(s.LogPath)
-	if err != nil {
+	if err := s.serve(ctx); err != nil {
 		return nil, err
-	}
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = s.env
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start faultline serve: %w", err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
-	if err := s.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, s.Logs())
 	}
 	s.nc, err = nats.Connect(s.NATSURL, nats.Name("faultline e2e"))
 	if err != nil {
@@ -196,6 +187,59 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	ok = true
 	return s, nil
 }
+
+// serve starts faultline serve, its output appended to the log, and waits
+// until it is ready.
+func (s *Server) serve(ctx context.Context) error {
+	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	s.cmd = exec.Command(s.bin, "serve")
+	s.cmd.Env = s.env
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start faultline serve: %w", err)
+	}
+	cmd, exited := s.cmd, make(chan struct{})
+	s.exited = exited
+	go func() {
+		s.waitErr = cmd.Wait()
+		logFile.Close()
+		close(exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		return fmt.Errorf("%w\n%s", err, s.Logs())
+	}
+	return nil
+}
+
+// Kill kills faultline serve with SIGKILL, as a crash or the OOM killer
+// would, and waits until it is gone. Restart starts it again.
+func (s *Server) Kill() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("faultline serve is not running")
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill faultline serve: %w", err)
+	}
+	<-s.exited
+	s.cmd = nil
+	return nil
+}
+
+// Restart starts faultline serve again after Kill, with the same database,
+// data directory, ports and environment, and waits until it is ready.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.cmd != nil {
+		return errors.New("faultline serve is still running")
+	}
+	return s.serve(ctx)
+}
+
+// DatabaseURL is the server's Postgres database.
+func (s *Server) DatabaseURL() string { return s.db.URL }
 
 // StartT starts a server for one test and stops it when the test ends,
 // failing the test unless it exits cleanly; the server's log is printed when

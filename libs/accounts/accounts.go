@@ -256,7 +256,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*User
 // SetPassword replaces a user's password, ends every session of theirs and
 // revokes their API tokens: whoever took the old password may have minted
 // some.
-func (s *Store) SetPassword(ctx context.Context, userID int64, password string) error {
+func (s *Store) SetPassword(ctx context.Context, userID int64, password string, keepTokens bool) error {
 	if err := checkPassword(password); err != nil {
 		return err
 	}
@@ -266,6 +266,9 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, password string) 
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM api.sessions WHERE user_id = $1`, userID); err != nil {
 			return err
+		}
+		if keepTokens {
+			return nil
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM api.api_tokens WHERE user_id = $1`, userID)
 		return err
@@ -505,7 +508,7 @@ func (s *Store) CreatePasswordReset(ctx context.Context, email string) (*User, s
 
 // ResetPassword spends a reset token on a new password. Every session of
 // the user ends and every other reset token of theirs is spent too.
-func (s *Store) ResetPassword(ctx context.Context, token, password string) error {
+func (s *Store) ResetPassword(ctx context.Context, token, password string, keepTokens bool) error {
 	if err := checkPassword(password); err != nil {
 		return err
 	}
@@ -520,5 +523,5 @@ func (s *Store) ResetPassword(ctx context.Context, token, password string) error
 	if _, err := s.pool.Exec(ctx, `UPDATE api.password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
 		return err
 	}
-	return s.SetPassword(ctx, userID, password)
+	return s.SetPassword(ctx, userID, password, keepTokens)
 }

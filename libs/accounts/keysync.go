@@ -80,13 +80,25 @@ func (k *KeySync) listen(ctx context.Context) error {
 }
 
 const keyRecordSQL = `
-	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, p.allowed_origins
+	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, p.allowed_origins, p.scrub
 	FROM api.project_keys k JOIN api.projects p ON p.id = k.project_id`
 
 func scanKey(row pgx.Row) (projectkeys.Key, error) {
 	var r projectkeys.Key
-	err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &r.AllowedOrigins)
-	return r, err
+	var sc []byte
+	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &r.AllowedOrigins, &sc); err != nil {
+		return r, err
+	}
+	// A project that never changed its settings has Sentry's defaults,
+	// which the gateway applies to a record without any.
+	if sc != nil {
+		settings, err := scrubSettings(sc)
+		if err != nil {
+			return r, fmt.Errorf("key %s: %w", r.PublicKey, err)
+		}
+		r.Scrub = &settings
+	}
+	return r, nil
 }
 
 // SyncKey writes one key's current state to the bucket, or deletes it when

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/scrub"
 	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
 )
@@ -558,6 +559,9 @@ type OrgProject struct {
 	AllowedOrigins []string
 	CreatedAt      time.Time
 	Teams          []TeamRef
+	// Scrub are the project's data-scrubbing settings: Sentry's defaults
+	// until they are changed.
+	Scrub scrub.Settings
 }
 
 // TeamRef names a team a project belongs to.
@@ -577,20 +581,25 @@ type ProjectFilter struct {
 
 const projectColumns = `p.id, o.id, o.slug, o.name, o.created_at, p.slug, p.name, p.platform, p.allowed_origins, p.created_at,
 	COALESCE((SELECT json_agg(json_build_object('id', t.id, 'slug', t.slug, 'name', t.name) ORDER BY t.slug)
-	          FROM api.project_teams pt JOIN api.teams t ON t.id = pt.team_id WHERE pt.project_id = p.id), '[]')`
+	          FROM api.project_teams pt JOIN api.teams t ON t.id = pt.team_id WHERE pt.project_id = p.id), '[]'), p.scrub`
 
 const projectFrom = ` FROM api.projects p JOIN api.organizations o ON o.id = p.organization_id `
 
 func scanProject(row pgx.Row) (*OrgProject, error) {
 	var p OrgProject
-	var teams []byte
+	var teams, sc []byte
 	if err := row.Scan(&p.ID, &p.Org.ID, &p.Org.Slug, &p.Org.Name, &p.Org.CreatedAt, &p.Slug, &p.Name, &p.Platform,
-		&p.AllowedOrigins, &p.CreatedAt, &teams); err != nil {
+		&p.AllowedOrigins, &p.CreatedAt, &teams, &sc); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal(teams, &p.Teams); err != nil {
 		return nil, err
 	}
+	settings, err := scrubSettings(sc)
+	if err != nil {
+		return nil, fmt.Errorf("project %d: %w", p.ID, err)
+	}
+	p.Scrub = settings
 	return &p, nil
 }
 
@@ -658,6 +667,7 @@ func (s *Store) CreateTeamProject(ctx context.Context, team *Team, name, slug, p
 type ProjectUpdate struct {
 	Name, Slug, Platform *string
 	AllowedOrigins       *[]string
+	Scrub                ScrubUpdate
 }
 
 // UpdateProject changes a project. A change of allowed origins reaches the
@@ -688,9 +698,16 @@ func (s *Store) UpdateProject(ctx context.Context, p *OrgProject, u ProjectUpdat
 			}
 		}
 	}
-	err := s.execOne(ctx, `UPDATE api.projects SET name = COALESCE($2, name), slug = COALESCE($3, slug),
-		platform = COALESCE($4, platform), allowed_origins = COALESCE($5, allowed_origins) WHERE id = $1`,
-		p.ID, u.Name, u.Slug, u.Platform, u.AllowedOrigins)
+	scrubPatch, err := u.Scrub.patch()
+	if err != nil {
+		return nil, err
+	}
+	// The scrubbing settings change field by field in one statement, so
+	// concurrent changes of different fields both hold.
+	err = s.execOne(ctx, `UPDATE api.projects SET name = COALESCE($2, name), slug = COALESCE($3, slug),
+		platform = COALESCE($4, platform), allowed_origins = COALESCE($5, allowed_origins),
+		scrub = CASE WHEN $6::jsonb IS NULL THEN scrub ELSE COALESCE(scrub, $7::jsonb) || $6::jsonb END WHERE id = $1`,
+		p.ID, u.Name, u.Slug, u.Platform, u.AllowedOrigins, scrubPatch, defaultScrubJSON)
 	if err != nil {
 		if err == ErrConflict {
 			return nil, fmt.Errorf("project %q: %w", *u.Slug, ErrConflict)

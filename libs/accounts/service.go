@@ -128,8 +128,9 @@ func (a *Accounts) SignIn(ctx context.Context, email, password, ip string) (*Use
 
 // ChangePassword sets u's password after checking the current one; wrong
 // current passwords are limited per user with growing delays, so a stolen
-// session cannot guess its way to the password. Every session ends.
-func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string) error {
+// session cannot guess its way to the password. Every session ends, and
+// the user's API tokens are revoked unless keepTokens.
+func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string, keepTokens bool) error {
 	s := a.Store()
 	key := fmt.Sprint("user ", u.ID)
 	if wait, ok := a.passwordCheck.blocked(ctx, s, key); ok {
@@ -140,7 +141,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next st
 		return ErrCurrentPassword
 	}
 	a.passwordCheck.reset(ctx, s, key)
-	return s.SetPassword(ctx, u.ID, next)
+	return s.SetPassword(ctx, u.ID, next, keepTokens)
 }
 
 // link is an absolute link to one of the dashboard's pages with a token.
@@ -182,13 +183,15 @@ func (a *Accounts) RequestPasswordReset(ctx context.Context, email, ip string) e
 	return nil
 }
 
-// ResetPassword sets a password with a reset link's token.
-func (a *Accounts) ResetPassword(ctx context.Context, token, password, ip string) error {
+// ResetPassword sets a password with a reset link's token. Every session
+// ends; the user's API tokens are revoked too, since whoever knew the old
+// password may have made some, unless the user chooses keepTokens.
+func (a *Accounts) ResetPassword(ctx context.Context, token, password, ip string, keepTokens bool) error {
 	s := a.Store()
 	if wait, ok := a.mailByIP.blocked(ctx, s, ip); ok {
 		return &TooManyError{wait}
 	}
-	err := s.ResetPassword(ctx, token, password)
+	err := s.ResetPassword(ctx, token, password, keepTokens)
 	if errors.Is(err, ErrNotFound) {
 		a.mailByIP.add(ctx, s, ip)
 		return ErrBadResetLink

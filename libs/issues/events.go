@@ -171,6 +171,17 @@ func eventCursor(prev bool, ev *EventSummary) string {
 // Events returns a page of issueID's events, newest first; limit 0 means
 // 100.
 func (s *Store) Events(ctx context.Context, issueID int64, cursor string, limit int) (EventPage, error) {
+	return s.events(ctx, "e.issue_id = $1", issueID, cursor, limit)
+}
+
+// ProjectEvents returns a page of a project's events, newest first, of
+// every issue; limit 0 means 100.
+func (s *Store) ProjectEvents(ctx context.Context, projectID int64, cursor string, limit int) (EventPage, error) {
+	return s.events(ctx, "e.project_id = $1", projectID, cursor, limit)
+}
+
+// events pages the events where scope (on $1 = id) holds.
+func (s *Store) events(ctx context.Context, scope string, id int64, cursor string, limit int) (EventPage, error) {
 	var page EventPage
 	if limit == 0 {
 		limit = 100
@@ -178,8 +189,8 @@ func (s *Store) Events(ctx context.Context, issueID int64, cursor string, limit 
 	if limit < 1 || limit > 100 {
 		return page, fmt.Errorf("%w: limit: want 1 to 100", ErrInvalid)
 	}
-	args := sqlArgs{issueID}
-	where, order := "e.issue_id = $1", "e.ts DESC, e.event_id DESC"
+	args := sqlArgs{id}
+	where, order := scope, "e.ts DESC, e.event_id DESC"
 	var prev, hasCursor bool
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)

@@ -66,7 +66,7 @@ func NormalizeIssueSort(s string) (string, error) {
 
 // issueStatuses are the is: values.
 var issueStatuses = map[string]string{
-	"unresolved": "unresolved", "resolved": "resolved", "ignored": "ignored", "archived": "ignored",
+	"unresolved": "unresolved", "resolved": "resolved", "ignored": "ignored", "archived": "ignored", "muted": "ignored",
 	"regressed": "regressed",
 }
 

@@ -416,9 +416,21 @@ const (
 	StatusUnresolved            = "unresolved"
 )
 
+// CheckStatus refuses a status SetStatus does not take.
+func CheckStatus(status string) error {
+	switch status {
+	case StatusResolved, StatusResolvedInNextRelease, StatusUnresolved, StatusIgnored:
+		return nil
+	}
+	return fmt.Errorf("%w: status: want resolved, resolvedInNextRelease, ignored or unresolved, not %q", ErrInvalid, clipForError(status))
+}
+
 // SetStatus records u on the issue: a decision on the DECISIONS stream,
 // which grouping applies.
 func (s *Store) SetStatus(ctx context.Context, issueID int64, u StatusUpdate) error {
+	if err := CheckStatus(u.Status); err != nil {
+		return err
+	}
 	var d streams.Decision
 	switch u.Status {
 	case StatusResolved:
@@ -436,8 +448,6 @@ func (s *Store) SetStatus(ctx context.Context, issueID int64, u StatusUpdate) er
 		if u.IgnoreDuration > 0 {
 			d.Ignore.Until = time.Now().Add(u.IgnoreDuration).UTC()
 		}
-	default:
-		return fmt.Errorf("%w: status: want resolved, resolvedInNextRelease, ignored or unresolved, not %q", ErrInvalid, clipForError(u.Status))
 	}
 	return s.decide(ctx, &d, issueID)
 }

@@ -68,7 +68,7 @@ func DefaultOptions() Options {
 		CommandsName:   "alerting",
 		BatchSize:      500,
 		Linger:         20 * time.Millisecond,
-		AckWait:        time.Minute,
+		AckWait:        natsx.MaxAckWait,
 		Backoff:        []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute},
 		Poll:           250 * time.Millisecond,
 		SendTimeout:    10 * time.Second,
@@ -114,6 +114,9 @@ func New(pool *pgxpool.Pool, nc *natsx.Conn, opt Options, log *slog.Logger) (*Se
 	m := opt.MailTLS
 	if m == nil {
 		m = mailer.New(opt.SMTP)
+	}
+	if opt.AckWait <= 0 {
+		opt.AckWait = natsx.MaxAckWait
 	}
 	timeout := opt.SendTimeout
 	if timeout <= 0 {
@@ -167,7 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Durable:       s.opt.CommandsName,
 		Description:   "alerting: rule and plugin changes",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       natsx.MaxAckWait,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

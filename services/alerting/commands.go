@@ -12,11 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/alertrules"
+	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/streams"
 )
 
 // consumeCommands applies the ALERTING stream's commands in order.
 func (s *Service) consumeCommands(ctx context.Context, cons jetstream.Consumer) error {
+	alive := natsx.NewKeepalive(natsx.MaxAckWait)
+	go alive.Run(ctx)
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(50, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -27,6 +30,7 @@ func (s *Service) consumeCommands(ctx context.Context, cons jetstream.Consumer) 
 			continue
 		}
 		for m := range batch.Messages() {
+			m := alive.Hold(m)
 			cmd, err := streams.DecodeAlertCommand(m.Data())
 			if err != nil {
 				s.log.Warn("alert command rejected", slog.String("subject", m.Subject()), slog.Any("error", err))

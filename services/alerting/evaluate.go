@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/alertrules"
+	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -50,13 +51,21 @@ var triggerOf = map[string]alertrules.Trigger{
 
 // consume evaluates EVENTS messages in batches until ctx ends.
 func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
-	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	// Messages are held, and kept alive, from the moment they are handed
+	// over until they are settled; the client's buffer, where they are not,
+	// is one batch.
+	alive := natsx.NewKeepalive(s.ConsumerConfig().AckWait)
+	kctx, stopAlive := context.WithCancel(ctx)
+	defer stopAlive()
+	go alive.Run(kctx)
+	ch := make(chan jetstream.Msg, 2*s.opt.BatchSize)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		h := alive.Hold(m)
 		select {
-		case ch <- m:
+		case ch <- h:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(2*s.opt.BatchSize))
+	}, jetstream.PullMaxMessages(s.opt.BatchSize))
 	if err != nil {
 		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
 	}

@@ -62,7 +62,7 @@ func DefaultOptions() Options {
 		BatchSize:      5000,
 		FlushInterval:  time.Second,
 		RetentionDays:  90,
-		AckWait:        2 * time.Minute,
+		AckWait:        natsx.MaxAckWait,
 		Envelope:       checkedLimits(),
 	}
 }
@@ -109,7 +109,7 @@ func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, l
 		opt.FlushInterval = time.Second
 	}
 	if opt.AckWait <= 0 {
-		opt.AckWait = 2 * time.Minute
+		opt.AckWait = natsx.MaxAckWait
 	}
 	return &Service{opt: opt, ch: ch, nats: nc, blobs: blobs, zdec: zdec, log: log}, nil
 }
@@ -221,13 +221,22 @@ type decodeFunc func(ctx context.Context, m jetstream.Msg, r *rows) error
 
 // consume batches cons's messages into ClickHouse until ctx ends.
 func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode decodeFunc) error {
-	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	// Messages are held, and kept alive, from the moment they are handed
+	// over until they are settled, so a ClickHouse insert slower than the
+	// ack wait redelivers nothing. Those still in the client's buffer are
+	// not: it is kept small, and the queue after it large.
+	alive := natsx.NewKeepalive(s.opt.AckWait)
+	kctx, stopAlive := context.WithCancel(ctx)
+	defer stopAlive()
+	go alive.Run(kctx)
+	ch := make(chan jetstream.Msg, 2*s.opt.BatchSize)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		h := alive.Hold(m)
 		select {
-		case ch <- m:
+		case ch <- h:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(min(2*s.opt.BatchSize, 10000)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(min(s.opt.BatchSize, 1000)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.Debug("consume", slog.Any("error", err))
 	}))
 	if err != nil {

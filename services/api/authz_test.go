@@ -26,6 +26,11 @@ func fillPath(path string, params map[string]string) string {
 // a browser session, not a token). A route missing here fails the walk.
 var wantNeed = map[string]string{
 	"GET /api/0/openapi.json":                                             "public",
+	"GET /api/0/":                                                         "public",
+	"GET /api/0/organizations/{org}/repos/":                               "viewer",
+	"POST /api/0/organizations/{org}/repos/":                              "member",
+	"DELETE /api/0/organizations/{org}/repos/{repo_id}/":                  "member",
+	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
 	"POST /api/0/auth/login/":                                             "public",
 	"POST /api/0/auth/password-reset/":                                    "public",
 	"POST /api/0/auth/password-reset/confirm/":                            "public",
@@ -136,7 +141,7 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 	viewerToken, _ := e.token(f.users["viewer"], "read", "write", "admin")
 	params := map[string]string{
 		"org": "acme", "project": "web", "team": "backend", "key_id": f.key.PublicKey,
-		"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(ownerTok.ID),
+		"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(ownerTok.ID), "repo_id": "1",
 	}
 	maps.Copy(params, e.issueParams(f))
 	e.startAlerting()
@@ -207,8 +212,14 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 			}
 		}
 	}
-	if walked != len(wantNeed)-5 {
-		t.Errorf("walked %d routes, want %d", walked, len(wantNeed)-5)
+	public := 0
+	for _, need := range wantNeed {
+		if need == "public" {
+			public++
+		}
+	}
+	if walked != len(wantNeed)-public {
+		t.Errorf("walked %d routes, want %d", walked, len(wantNeed)-public)
 	}
 	// Nothing the strangers did changed acme.
 	owner := e.session(f.users["owner"])
@@ -262,7 +273,7 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 			_, own := e.token(f.users[role], "read")
 			params := map[string]string{
 				"org": "acme", "project": "web", "team": "backend", "key_id": f.key.PublicKey,
-				"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(own.ID),
+				"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(own.ID), "repo_id": "0",
 			}
 			bodies := map[string]any{
 				"POST /api/0/api-tokens/":                             map[string]any{"scopes": []string{"read"}, "name": "walk"},
@@ -277,6 +288,7 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"POST /api/0/projects/{org}/{project}/keys/":          map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
 				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":  map[string]any{"name": "Main", "isActive": false},
 				"PUT /api/0/users/me/password/":                       map[string]any{"password": f.password, "passwordNew": "another long password"},
+				"POST /api/0/organizations/{org}/repos/":              map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))
@@ -309,6 +321,9 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				}
 				if key == "POST /api/0/projects/{org}/{project}/keys/{key_id}/rotate/" && want == 200 {
 					params["key_id"] = res.obj(t)["id"].(string)
+				}
+				if key == "POST /api/0/organizations/{org}/repos/" && want == 201 {
+					params["repo_id"] = res.obj(t)["id"].(string)
 				}
 			}
 		})

@@ -141,12 +141,27 @@ func (a *API) listIssueEvents(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.listEvents(c, func(cursor string, limit int) (issues.EventPage, error) {
+		return c.issues.Events(c.r.Context(), is.ID, cursor, limit)
+	})
+}
+
+// listProjectEvents lists a project's events of every issue, newest
+// first (what sentry-cli events list reads).
+func (a *API) listProjectEvents(c *call) (any, error) {
+	return a.listEvents(c, func(cursor string, limit int) (issues.EventPage, error) {
+		return c.issues.ProjectEvents(c.r.Context(), c.project.ID, cursor, limit)
+	})
+}
+
+// listEvents answers a page of events, as summaries or (full=true) whole.
+func (a *API) listEvents(c *call, list func(cursor string, limit int) (issues.EventPage, error)) (any, error) {
 	limit, err := perPage(c, 100)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.r.Context()
-	pg, err := c.issues.Events(ctx, is.ID, c.r.URL.Query().Get("cursor"), limit)
+	pg, err := list(c.r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		return nil, err
 	}

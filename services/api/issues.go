@@ -23,6 +23,7 @@ func (a *API) issueRoutes() []route {
 	return []route{
 		{"GET", proj + "issues/", "List a project's issues (query, sort, statsPeriod, cursor)", user, accounts.LevelRead, 200, "", "[]Issue", a.listIssues},
 		{"PUT", proj + "issues/", "Update issues in bulk (?id=1&id=2, or those matching query), or merge the selected ones", user, accounts.LevelWrite, 200, "IssueUpdate", "IssueUpdate", a.bulkUpdateIssues},
+		{"GET", proj + "events/", "List a project's events of every issue, newest first (full=true: whole events)", user, accounts.LevelRead, 200, "", "[]Event", a.listProjectEvents},
 		{"GET", proj + "events/{event_id}/", "Retrieve a project's event", user, accounts.LevelRead, 200, "", "Event", a.getProjectEvent},
 		{"GET", proj + "events/{event_id}/grouping-info/", "Explain how an event groups under the project's rules", user, accounts.LevelRead, 200, "", "GroupingInfo", a.groupingInfo},
 		{"GET", proj + "stats/", "Events received by a project over time (statsPeriod 24h hourly, 30d daily)", user, accounts.LevelRead, 200, "", "Stats", a.projectStats},
@@ -271,6 +272,7 @@ type issueUpdate struct {
 		IgnoreUntil     string `json:"ignoreUntil"`
 	} `json:"statusDetails"`
 	IgnoreDuration *int64 `json:"ignoreDuration"` // Sentry also takes it at the top
+	SnoozeDuration *int64 `json:"snoozeDuration"` // the older name, as sentry-cli sends it (minutes)
 	// AssignedTo is absent (no change), null or "" (unassign), or an
 	// assignee: an email, "user:<id>", "team:<id>" or "#team-slug".
 	AssignedTo json.RawMessage `json:"assignedTo"`
@@ -308,8 +310,13 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 	if su.Status == issues.StatusResolved && d.InNextRelease {
 		su.Status = issues.StatusResolvedInNextRelease
 	}
-	if su.Status == "archived" {
+	if su.Status == "archived" || su.Status == "muted" { // Sentry's newer and older words for ignored
 		su.Status = issues.StatusIgnored
+	}
+	if su.Status != "" {
+		if err := issues.CheckStatus(su.Status); err != nil {
+			return su, err // refused before any issue is chosen, even when none would be
+		}
 	}
 	if su.Status == "" {
 		if len(u.AssignedTo) > 0 || u.merge() {
@@ -321,6 +328,9 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 		minutes := d.IgnoreDuration
 		if u.IgnoreDuration != nil {
 			minutes = *u.IgnoreDuration
+		}
+		if u.SnoozeDuration != nil { // sentry-cli issues mute
+			minutes = *u.SnoozeDuration
 		}
 		if d.IgnoreCount < 0 || d.IgnoreUserCount < 0 || minutes < 0 || minutes > 10*365*24*60 {
 			return su, &httpError{http.StatusBadRequest, "statusDetails: ignoreCount, ignoreUserCount and ignoreDuration (minutes, up to ten years) must be positive"}

@@ -26,6 +26,7 @@ func init() {
 	for route, need := range map[string]string{
 		"GET " + proj + "issues/":                          "viewer",
 		"PUT " + proj + "issues/":                          "member",
+		"GET " + proj + "events/":                          "viewer",
 		"GET " + proj + "events/{event_id}/":               "viewer",
 		"GET " + proj + "events/{event_id}/grouping-info/": "viewer",
 		"GET " + proj + "stats/":                           "viewer",

@@ -157,6 +157,8 @@ var (
 	strList  = map[string]any{"type": "array", "items": str}
 	nullStr  = map[string]any{"type": []string{"string", "null"}}
 	roleEnum = map[string]any{"type": "string", "enum": accounts.Roles}
+
+	keepTokens = map[string]any{"type": "boolean", "description": "Keep the user's API tokens working; by default they are revoked with the sessions."}
 )
 
 var schemas = map[string]any{
@@ -166,9 +168,11 @@ var schemas = map[string]any{
 	"Login":                obj([]string{"email", "password"}, map[string]any{"email": str, "password": str}),
 	"Session":              obj([]string{"user", "csrfToken"}, map[string]any{"user": ref("User"), "csrfToken": str, "organization": ref("Organization")}),
 	"PasswordResetRequest": obj([]string{"email"}, map[string]any{"email": str}),
-	"PasswordReset":        obj([]string{"token", "password"}, map[string]any{"token": str, "password": str}),
-	"PasswordChange":       obj([]string{"password", "passwordNew"}, map[string]any{"password": str, "passwordNew": str}),
-	"AcceptInvite":         obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
+	"PasswordReset": obj([]string{"token", "password"}, map[string]any{"token": str, "password": str,
+		"keepTokens": keepTokens}),
+	"PasswordChange": obj([]string{"password", "passwordNew"}, map[string]any{"password": str, "passwordNew": str,
+		"keepTokens": keepTokens}),
+	"AcceptInvite": obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
 	"ApiToken": obj([]string{"id", "scopes"}, map[string]any{"id": str, "name": str, "dateCreated": dateTime, "expiresAt": dateTime,
 		"lastUsedAt": dateTime, "tokenLastCharacters": str, "organization": nullStr, "project": nullStr,
 		"scopes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{accounts.ScopeRead, accounts.ScopeWrite, accounts.ScopeAdmin}}},
@@ -187,10 +191,17 @@ var schemas = map[string]any{
 	"TeamUpdate": obj(nil, map[string]any{"name": str, "slug": str}),
 	"Project": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "platform": nullStr,
 		"dateCreated": dateTime, "allowedDomains": strList, "status": str,
-		"teams":        map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "slug": str, "name": str})},
-		"organization": obj(nil, map[string]any{"id": str, "slug": str, "name": str})}),
-	"NewProject":    obj([]string{"name"}, map[string]any{"name": str, "slug": str, "platform": str}),
-	"ProjectUpdate": obj(nil, map[string]any{"name": str, "slug": str, "platform": str, "allowedDomains": strList}),
+		"dataScrubber": boolean, "dataScrubberDefaults": boolean, "sensitiveFields": strList, "safeFields": strList,
+		"scrubIPAddresses": boolean,
+		"teams":            map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "slug": str, "name": str})},
+		"organization":     obj(nil, map[string]any{"id": str, "slug": str, "name": str})}),
+	"NewProject": obj([]string{"name"}, map[string]any{"name": str, "slug": str, "platform": str}),
+	"ProjectUpdate": obj(nil, map[string]any{"name": str, "slug": str, "platform": str, "allowedDomains": strList,
+		"dataScrubber":         map[string]any{"type": "boolean", "description": "Scrub sensitive fields, bearer tokens and card numbers before storing (admin)."},
+		"dataScrubberDefaults": map[string]any{"type": "boolean", "description": "Scrub the default sensitive fields (password, secret, token, ...)."},
+		"sensitiveFields":      map[string]any{"type": "array", "items": str, "description": "More field names whose values are scrubbed (case-insensitive substrings)."},
+		"safeFields":           map[string]any{"type": "array", "items": str, "description": "Field names never scrubbed (case-insensitive)."},
+		"scrubIPAddresses":     boolean}),
 	"ProjectKey": obj([]string{"id", "public", "dsn"}, map[string]any{"id": str, "name": str, "label": str, "public": str, "secret": str,
 		"projectId": integer, "isActive": boolean, "dateCreated": dateTime,
 		"rateLimit":  map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{"window": integer, "count": integer}},

@@ -18,15 +18,25 @@ func (a *API) updateProject(c *call) (any, error) {
 		Slug           *string   `json:"slug"`
 		Platform       *string   `json:"platform"`
 		AllowedDomains *[]string `json:"allowedDomains"`
+		// Data scrubbing, with Sentry's names.
+		DataScrubber         *bool     `json:"dataScrubber"`
+		DataScrubberDefaults *bool     `json:"dataScrubberDefaults"`
+		SensitiveFields      *[]string `json:"sensitiveFields"`
+		SafeFields           *[]string `json:"safeFields"`
+		ScrubIPAddresses     *bool     `json:"scrubIPAddresses"`
 	}
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	if (req.Slug != nil || req.AllowedDomains != nil) && c.level < accounts.LevelAdmin {
-		return nil, &httpError{http.StatusForbidden, "Changing a project's slug or allowed domains needs the admin role."}
+	sc := accounts.ScrubUpdate{DataScrubber: req.DataScrubber, DataScrubberDefaults: req.DataScrubberDefaults,
+		SensitiveFields: req.SensitiveFields, SafeFields: req.SafeFields, ScrubIPAddresses: req.ScrubIPAddresses}
+	// Turning scrubbing down lets secrets into storage: admins only, as
+	// the slug and the origins allowed to send.
+	if (req.Slug != nil || req.AllowedDomains != nil || sc != (accounts.ScrubUpdate{})) && c.level < accounts.LevelAdmin {
+		return nil, &httpError{http.StatusForbidden, "Changing a project's slug, allowed domains or data scrubbing needs the admin role."}
 	}
 	p, err := c.store.UpdateProject(c.r.Context(), c.project, accounts.ProjectUpdate{Name: req.Name, Slug: req.Slug,
-		Platform: req.Platform, AllowedOrigins: req.AllowedDomains})
+		Platform: req.Platform, AllowedOrigins: req.AllowedDomains, Scrub: sc})
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +76,9 @@ func projectJSON(p *accounts.OrgProject) map[string]any {
 		"dateCreated": p.CreatedAt, "isBookmarked": false, "isMember": true, "hasAccess": true, "features": []string{},
 		"status": "active", "allowedDomains": p.AllowedOrigins, "teams": teams, "team": team,
 		"organization": map[string]any{"id": idString(p.Org.ID), "slug": p.Org.Slug, "name": p.Org.Name},
+		"dataScrubber": p.Scrub.DataScrubber, "dataScrubberDefaults": p.Scrub.DataScrubberDefaults,
+		"sensitiveFields": nonNilStrings(p.Scrub.SensitiveFields), "safeFields": nonNilStrings(p.Scrub.SafeFields),
+		"scrubIPAddresses": p.Scrub.ScrubIPAddresses,
 	}
 }
 
@@ -103,4 +116,11 @@ func (a *API) createProject(c *call) (any, error) {
 		return nil, err
 	}
 	return projectJSON(p), nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -20,6 +20,7 @@ func (a *API) releaseRoutes() []route {
 	const rel = "/api/0/organizations/{org}/releases/"
 	return []route{
 		{"GET", rel, "List an organisation's releases", user, accounts.LevelRead, 200, "", "[]Release", a.listReleases},
+		{"GET", "/api/0/projects/{org}/{project}/releases/", "List a project's releases", user, accounts.LevelRead, 200, "", "[]Release", a.listReleases},
 		{"POST", rel, "Create a release (or add projects to an existing one)", user, accounts.LevelWrite, 201, "NewRelease", "Release", a.createRelease},
 		{"GET", rel + "{version}/", "Retrieve a release", user, accounts.LevelRead, 200, "", "Release", a.getRelease},
 		{"PUT", rel + "{version}/", "Update a release: finalize it (dateReleased), set its ref, url or commits", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
@@ -55,9 +56,27 @@ type NewRelease struct {
 	Version      string            `json:"version"`
 	Ref          string            `json:"ref"`
 	URL          string            `json:"url"`
-	Projects     []string          `json:"projects"`
+	Projects     []slugOrID        `json:"projects"` // slugs, or ids as sentry-cli sends a numeric SENTRY_PROJECT
 	DateReleased *time.Time        `json:"dateReleased"`
 	Commits      []json.RawMessage `json:"commits"`
+}
+
+// slugOrID is a project named by its slug (a JSON string) or its id (a
+// string or a number).
+type slugOrID string
+
+func (s *slugOrID) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*s = slugOrID(n.String())
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return errors.New("want a project slug or id")
+	}
+	*s = slugOrID(v)
+	return nil
 }
 
 // ReleaseUpdate changes a release; absent fields stay.
@@ -154,10 +173,14 @@ func (a *API) listReleases(c *call) (any, error) {
 		args := []any{c.org.ID, limit, offset}
 		where := ""
 		if s := q.Get("query"); s != "" {
-			args = append(args, "%"+strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)+"%")
+			args = append(args, "%"+likeEscape(s)+"%")
 			where += fmt.Sprintf(" AND r.version ILIKE $%d", len(args))
 		}
-		if p := q.Get("project"); p != "" {
+		p := q.Get("project")
+		if c.project != nil { // /api/0/projects/{org}/{project}/releases/
+			p = idString(c.project.ID)
+		}
+		if p != "" {
 			args = append(args, p)
 			where += fmt.Sprintf(` AND EXISTS (SELECT 1 FROM api.release_projects rp JOIN api.projects p ON p.id = rp.project_id
 				WHERE rp.release_id = r.id AND (p.id::text = $%d OR p.slug = $%[1]d))`, len(args))
@@ -196,7 +219,8 @@ func (a *API) createRelease(c *call) (any, error) {
 	}
 	ctx := c.r.Context()
 	var ids []int64
-	for _, slug := range req.Projects {
+	for _, ref := range req.Projects {
+		slug := string(ref)
 		p, err := c.store.OrgProject(ctx, c.org.ID, slug)
 		if errors.Is(err, accounts.ErrNotFound) {
 			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("projects: no project %q in this organization", slug)}

@@ -55,11 +55,12 @@ func (a *API) changePassword(c *call) (any, error) {
 	var req struct {
 		Password    string `json:"password"`
 		PasswordNew string `json:"passwordNew"`
+		KeepTokens  bool   `json:"keepTokens"` // the API tokens are revoked unless true
 	}
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	if err := a.acc.ChangePassword(c.r.Context(), c.p.User, req.Password, req.PasswordNew); err != nil {
+	if err := a.acc.ChangePassword(c.r.Context(), c.p.User, req.Password, req.PasswordNew, req.KeepTokens); err != nil {
 		return nil, err
 	}
 	// Every session ended, this one too: start a fresh one.
@@ -82,13 +83,14 @@ func (a *API) requestPasswordReset(c *call) (any, error) {
 
 func (a *API) resetPassword(c *call) (any, error) {
 	var req struct {
-		Token    string `json:"token"`
-		Password string `json:"password"`
+		Token      string `json:"token"`
+		Password   string `json:"password"`
+		KeepTokens bool   `json:"keepTokens"` // the API tokens are revoked unless true
 	}
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	return nil, a.acc.ResetPassword(c.r.Context(), req.Token, req.Password, a.acc.Auth().ClientIP(c.r))
+	return nil, a.acc.ResetPassword(c.r.Context(), req.Token, req.Password, a.acc.Auth().ClientIP(c.r), req.KeepTokens)
 }
 
 func (a *API) acceptInvite(c *call) (any, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/grouping"
+	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -40,7 +41,7 @@ func (s *Service) runDecisions(ctx context.Context) error {
 		Durable:       DecisionsConsumer,
 		Description:   "grouping: people's decisions on issues and projects",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       natsx.MaxAckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 64,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -53,7 +54,10 @@ func (s *Service) runDecisions(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", rulesChangedSubject, err)
 	}
 	defer sub.Unsubscribe()
-	cc, err := cons.Consume(func(m jetstream.Msg) { s.handleDecision(ctx, m) },
+	// A decision (deleting a large project) may outlast the short ack wait.
+	alive := natsx.NewKeepalive(natsx.MaxAckWait)
+	go alive.Run(ctx)
+	cc, err := cons.Consume(func(m jetstream.Msg) { s.handleDecision(ctx, alive.Hold(m)) },
 		jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Debug("consume decisions", slog.Any("error", err))
 		}))

@@ -79,11 +79,13 @@ func DefaultOptions() Options {
 		Linger:        20 * time.Millisecond,
 		Workers:       runtime.GOMAXPROCS(0),
 		RetentionDays: 90,
-		AckWait:       2 * time.Minute,
-		OutboxAge:     30 * time.Second,
-		RulesRefresh:  10 * time.Second,
-		Envelope:      checkedLimits(),
-		Schema:        "grouping",
+		// Short, so that what a killed replica held is redelivered soon; a
+		// Keepalive keeps what a live one holds from being redelivered.
+		AckWait:      natsx.MaxAckWait,
+		OutboxAge:    30 * time.Second,
+		RulesRefresh: 10 * time.Second,
+		Envelope:     checkedLimits(),
+		Schema:       "grouping",
 	}
 }
 
@@ -186,12 +188,16 @@ func (s *Service) q(sql string) string {
 
 // ConsumerConfig is the durable consumer's definition.
 func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
+	ackWait := s.opt.AckWait
+	if ackWait <= 0 {
+		ackWait = natsx.MaxAckWait
+	}
 	return jetstream.ConsumerConfig{
 		Durable:        s.opt.Consumer,
 		Description:    "grouping: error and security events into issues",
 		FilterSubjects: s.opt.Subjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        s.opt.AckWait,
+		AckWait:        ackWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  max(20*s.opt.BatchSize, 1000),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -220,13 +226,23 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	if err := s.maintainPartitions(ctx, time.Now()); err != nil {
 		s.log.Warn("partition maintenance failed; will retry", slog.Any("error", err))
 	}
-	ch := make(chan jetstream.Msg, s.opt.BatchSize)
+	// Messages are held, and kept alive, from the moment they are handed
+	// over until they are settled: waiting for a batch, being prepared or
+	// stored. Those still in the client's buffer are not, so the buffer is
+	// one batch, drained within half an ack wait at any plausible rate,
+	// and the queue after it two.
+	alive := natsx.NewKeepalive(s.ConsumerConfig().AckWait)
+	kctx, stopAlive := context.WithCancel(ctx)
+	defer stopAlive()
+	go alive.Run(kctx)
+	ch := make(chan jetstream.Msg, 2*s.opt.BatchSize)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		h := alive.Hold(m)
 		select {
-		case ch <- m:
+		case ch <- h:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(2*s.opt.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(s.opt.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.Debug("consume", slog.Any("error", err))
 	}))
 	if err != nil {

@@ -49,7 +49,7 @@ type Options struct {
 // DefaultOptions are the production options.
 func DefaultOptions() Options {
 	return Options{Consumer: "sourcemaps", MaxBundleBytes: 1 << 30, Bundle: sourcemap.DefaultBundleLimits,
-		AckWait: 5 * time.Minute}
+		AckWait: natsx.MaxAckWait}
 }
 
 // Service is one sourcemaps replica.
@@ -73,6 +73,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, l
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", streams.ArtifactsBucket, err)
 	}
+	if opt.AckWait <= 0 {
+		opt.AckWait = natsx.MaxAckWait
+	}
 	return &Service{opt: opt, pool: pool, nats: nc, chunks: chunks, artifacts: artifacts, log: log}, nil
 }
 
@@ -90,7 +93,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) }, jetstream.PullMaxMessages(4))
+	// Assembling a large bundle outlasts the short ack wait: the message is
+	// kept alive meanwhile. One is fetched at a time, so none waits in the
+	// client's buffer behind it, where nothing keeps it alive.
+	alive := natsx.NewKeepalive(s.opt.AckWait)
+	go alive.Run(ctx)
+	cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, alive.Hold(m)) }, jetstream.PullMaxMessages(1))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", streams.Sourcemaps, err)
 	}

@@ -99,7 +99,8 @@ func (w *Web) resetConfirmSubmit(rw http.ResponseWriter, r *http.Request) {
 		w.render(rw, r, http.StatusBadRequest, "reset_confirm", v)
 		return
 	}
-	err := w.acc.ResetPassword(r.Context(), chi.URLParam(r, "token"), pw, w.auth.ClientIP(r))
+	keep := r.PostFormValue("keep_tokens") == "on"
+	err := w.acc.ResetPassword(r.Context(), chi.URLParam(r, "token"), pw, w.auth.ClientIP(r), keep)
 	if err == nil {
 		redirectDone(rw, r, "/auth/login/", "password_set")
 		return

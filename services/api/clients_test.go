@@ -1,0 +1,90 @@
+package api_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestIndexNamesTheCredentials: GET /api/0/, what sentry-cli info reads,
+// names the token's user and the Sentry scopes its scopes grant; without
+// credentials auth and user are null; a wrong token is 401.
+func TestIndexNamesTheCredentials(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	tok, _ := e.token(f.users["member"], "read", "write")
+	var got struct {
+		Version string
+		Auth    *struct{ Scopes []string }
+		User    *struct{ Email string }
+	}
+	res := e.withToken(tok).do("GET", "/api/0/", nil)
+	res.json(t, &got)
+	if res.status != 200 || got.Auth == nil || got.User == nil || got.User.Email != "member@example.test" {
+		t.Fatalf("with a token: %d %s", res.status, res.body)
+	}
+	if !slices.Contains(got.Auth.Scopes, "project:write") || !slices.Contains(got.Auth.Scopes, "org:read") ||
+		slices.Contains(got.Auth.Scopes, "org:admin") {
+		t.Errorf("scopes of a read, write token: %v", got.Auth.Scopes)
+	}
+	got.Auth, got.User = nil, nil
+	res = e.anonymous().do("GET", "/api/0/", nil)
+	res.json(t, &got)
+	if res.status != 200 || got.Version != "0" || got.Auth != nil || got.User != nil {
+		t.Errorf("without credentials: %d %s", res.status, res.body)
+	}
+	if res := e.withToken("flt_nope").do("GET", "/api/0/", nil); res.status != 401 {
+		t.Errorf("with a wrong token: %d %s", res.status, res.body)
+	}
+}
+
+// TestRepositories: added by name and URL, listed and searched, a name once
+// per organisation, bad URLs refused, removed.
+func TestRepositories(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	c := e.session(f.users["member"])
+	const repos = "/api/0/organizations/acme/repos/"
+	for _, body := range []map[string]any{{"name": ""}, {"name": "acme/x", "url": "javascript:alert(1)"}, {"name": strings.Repeat("x", 201)}} {
+		if res := c.do("POST", repos, body); res.status != 400 {
+			t.Errorf("add %v: %d, want 400", body, res.status)
+		}
+	}
+	res := c.do("POST", repos, map[string]any{"name": "acme/shop", "url": "https://git.example.test/acme/shop"})
+	if res.status != 201 {
+		t.Fatalf("add: %d %s", res.status, res.body)
+	}
+	id := res.obj(t)["id"].(string)
+	if res := c.do("POST", repos, map[string]any{"name": "acme/shop"}); res.status != 409 {
+		t.Errorf("the same name again: %d, want 409", res.status)
+	}
+	c.do("POST", repos, map[string]any{"name": "acme/blog"})
+	var list []struct{ Name, Status string }
+	c.do("GET", repos+"?query=sho", nil).json(t, &list)
+	if len(list) != 1 || list[0].Name != "acme/shop" || list[0].Status != "active" {
+		t.Errorf("search: %+v", list)
+	}
+	if res := c.do("DELETE", fmt.Sprintf("%s%s/", repos, id), nil); res.status != 204 {
+		t.Errorf("remove: %d", res.status)
+	}
+	list = nil
+	c.do("GET", repos, nil).json(t, &list)
+	if len(list) != 1 || list[0].Name != "acme/blog" {
+		t.Errorf("after the removal: %+v", list)
+	}
+}
+
+// TestBulkStatusWords: "muted" is Sentry's older word for ignored; a status
+// Faultline does not know is 400 even when no issue matches.
+func TestBulkStatusWords(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	c := e.session(f.users["member"])
+	if res := c.do("PUT", "/api/0/projects/acme/web/issues/", map[string]any{"status": "bogus"}); res.status != 400 {
+		t.Errorf("status bogus: %d %s, want 400", res.status, res.body)
+	}
+	if res := c.do("PUT", "/api/0/projects/acme/web/issues/", map[string]any{"status": "muted", "snoozeDuration": 30}); res.status != 200 {
+		t.Errorf("status muted: %d %s", res.status, res.body)
+	}
+}
