@@ -562,6 +562,9 @@ type OrgProject struct {
 	// Scrub are the project's data-scrubbing settings: Sentry's defaults
 	// until they are changed.
 	Scrub scrub.Settings
+	// Settings are Sentry's other project settings.
+	Settings      ProjectSettings
+	SecurityToken string
 }
 
 // TeamRef names a team a project belongs to.
@@ -581,15 +584,15 @@ type ProjectFilter struct {
 
 const projectColumns = `p.id, o.id, o.slug, o.name, o.created_at, p.slug, p.name, p.platform, p.allowed_origins, p.created_at,
 	COALESCE((SELECT json_agg(json_build_object('id', t.id, 'slug', t.slug, 'name', t.name) ORDER BY t.slug)
-	          FROM api.project_teams pt JOIN api.teams t ON t.id = pt.team_id WHERE pt.project_id = p.id), '[]'), p.scrub`
+	          FROM api.project_teams pt JOIN api.teams t ON t.id = pt.team_id WHERE pt.project_id = p.id), '[]'), p.scrub, p.settings, p.security_token`
 
 const projectFrom = ` FROM api.projects p JOIN api.organizations o ON o.id = p.organization_id `
 
 func scanProject(row pgx.Row) (*OrgProject, error) {
 	var p OrgProject
-	var teams, sc []byte
+	var teams, sc, st []byte
 	if err := row.Scan(&p.ID, &p.Org.ID, &p.Org.Slug, &p.Org.Name, &p.Org.CreatedAt, &p.Slug, &p.Name, &p.Platform,
-		&p.AllowedOrigins, &p.CreatedAt, &teams, &sc); err != nil {
+		&p.AllowedOrigins, &p.CreatedAt, &teams, &sc, &st, &p.SecurityToken); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal(teams, &p.Teams); err != nil {
@@ -600,6 +603,9 @@ func scanProject(row pgx.Row) (*OrgProject, error) {
 		return nil, fmt.Errorf("project %d: %w", p.ID, err)
 	}
 	p.Scrub = settings
+	if p.Settings, err = projectSettings(st); err != nil {
+		return nil, fmt.Errorf("project %d: %w", p.ID, err)
+	}
 	return &p, nil
 }
 
@@ -668,6 +674,7 @@ type ProjectUpdate struct {
 	Name, Slug, Platform *string
 	AllowedOrigins       *[]string
 	Scrub                ScrubUpdate
+	Settings             SettingsUpdate
 }
 
 // UpdateProject changes a project. A change of allowed origins reaches the
@@ -702,12 +709,20 @@ func (s *Store) UpdateProject(ctx context.Context, p *OrgProject, u ProjectUpdat
 	if err != nil {
 		return nil, err
 	}
-	// The scrubbing settings change field by field in one statement, so
-	// concurrent changes of different fields both hold.
+	settingsPatch, err := u.Settings.patch(p.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if t := u.Settings.SecurityToken; t != nil && !securityTokenRE.MatchString(*t) {
+		return nil, fmt.Errorf("%w: securityToken: want 1 to 255 letters and digits", ErrInvalid)
+	}
+	// The scrubbing settings and the others change field by field in one
+	// statement, so concurrent changes of different fields both hold.
 	err = s.execOne(ctx, `UPDATE api.projects SET name = COALESCE($2, name), slug = COALESCE($3, slug),
 		platform = COALESCE($4, platform), allowed_origins = COALESCE($5, allowed_origins),
-		scrub = CASE WHEN $6::jsonb IS NULL THEN scrub ELSE COALESCE(scrub, $7::jsonb) || $6::jsonb END WHERE id = $1`,
-		p.ID, u.Name, u.Slug, u.Platform, u.AllowedOrigins, scrubPatch, defaultScrubJSON)
+		scrub = CASE WHEN $6::jsonb IS NULL THEN scrub ELSE COALESCE(scrub, $7::jsonb) || $6::jsonb END,
+		settings = settings || COALESCE($8::jsonb, '{}'), security_token = COALESCE($9, security_token) WHERE id = $1`,
+		p.ID, u.Name, u.Slug, u.Platform, u.AllowedOrigins, scrubPatch, defaultScrubJSON, settingsPatch, u.Settings.SecurityToken)
 	if err != nil {
 		if err == ErrConflict {
 			return nil, fmt.Errorf("project %q: %w", *u.Slug, ErrConflict)

@@ -213,6 +213,25 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
+// decodeStrict reads a JSON body that may only hold v's fields: one it does
+// not know is refused with 400 naming it, never silently dropped (a
+// Terraform plan would never converge).
+func (c *call) decodeStrict(v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		return &httpError{http.StatusBadRequest, "a JSON body is required"}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return &httpError{http.StatusBadRequest, "field " + name + " is not supported here"}
+	}
+	return &httpError{http.StatusBadRequest, "invalid JSON body: " + err.Error()}
+}
+
 // httpError is an answer with a status and a detail.
 type httpError struct {
 	status int

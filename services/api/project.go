@@ -1,46 +1,135 @@
 package api
 
 import (
+	"errors"
+	"maps"
 	"net/http"
 
 	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/grouping"
+	"github.com/faultline/faultline/libs/issues"
 )
 
 func (a *API) listProjects(c *call) (any, error) {
 	return a.projectPage(c, accounts.ProjectFilter{Orgs: c.p.Orgs()})
 }
 
-func (a *API) getProject(c *call) (any, error) { return projectJSON(c.project), nil }
+func (a *API) getProject(c *call) (any, error) { return a.projectDetail(c, c.project) }
+
+// projectUpdate is the body of PUT /api/0/projects/{org}/{project}/, with
+// Sentry's names: every field a Sentry client (the Terraform provider)
+// writes, and nothing else.
+type projectUpdate struct {
+	Name           *string   `json:"name"`
+	Slug           *string   `json:"slug"`
+	Platform       *string   `json:"platform"`
+	AllowedDomains *[]string `json:"allowedDomains"`
+	IsBookmarked   *bool     `json:"isBookmarked"`
+	// Data scrubbing.
+	DataScrubber         *bool     `json:"dataScrubber"`
+	DataScrubberDefaults *bool     `json:"dataScrubberDefaults"`
+	SensitiveFields      *[]string `json:"sensitiveFields"`
+	SafeFields           *[]string `json:"safeFields"`
+	ScrubIPAddresses     *bool     `json:"scrubIPAddresses"`
+	// Settings.
+	ResolveAge       *int           `json:"resolveAge"`
+	DigestsMinDelay  *int           `json:"digestsMinDelay"`
+	DigestsMaxDelay  *int           `json:"digestsMaxDelay"`
+	ScrapeJavaScript *bool          `json:"scrapeJavaScript"`
+	VerifySSL        *bool          `json:"verifySSL"`
+	SecurityToken    *string        `json:"securityToken"`
+	Options          map[string]any `json:"options"`
+	// Grouping rules in Sentry's syntax: a decision grouping applies.
+	FingerprintingRules  *string `json:"fingerprintingRules"`
+	GroupingEnhancements *string `json:"groupingEnhancements"`
+}
 
 func (a *API) updateProject(c *call) (any, error) {
-	var req struct {
-		Name           *string   `json:"name"`
-		Slug           *string   `json:"slug"`
-		Platform       *string   `json:"platform"`
-		AllowedDomains *[]string `json:"allowedDomains"`
-		// Data scrubbing, with Sentry's names.
-		DataScrubber         *bool     `json:"dataScrubber"`
-		DataScrubberDefaults *bool     `json:"dataScrubberDefaults"`
-		SensitiveFields      *[]string `json:"sensitiveFields"`
-		SafeFields           *[]string `json:"safeFields"`
-		ScrubIPAddresses     *bool     `json:"scrubIPAddresses"`
-	}
-	if err := c.decode(&req); err != nil {
+	var req projectUpdate
+	if err := c.decodeStrict(&req); err != nil {
 		return nil, err
 	}
+	ctx := c.r.Context()
 	sc := accounts.ScrubUpdate{DataScrubber: req.DataScrubber, DataScrubberDefaults: req.DataScrubberDefaults,
 		SensitiveFields: req.SensitiveFields, SafeFields: req.SafeFields, ScrubIPAddresses: req.ScrubIPAddresses}
 	// Turning scrubbing down lets secrets into storage: admins only, as
-	// the slug and the origins allowed to send.
-	if (req.Slug != nil || req.AllowedDomains != nil || sc != (accounts.ScrubUpdate{})) && c.level < accounts.LevelAdmin {
-		return nil, &httpError{http.StatusForbidden, "Changing a project's slug, allowed domains or data scrubbing needs the admin role."}
+	// the slug, the origins allowed to send and the security token.
+	if (req.Slug != nil || req.AllowedDomains != nil || req.SecurityToken != nil || sc != (accounts.ScrubUpdate{})) &&
+		c.level < accounts.LevelAdmin {
+		return nil, &httpError{http.StatusForbidden, "Changing a project's slug, allowed domains, security token or data scrubbing needs the admin role."}
 	}
-	p, err := c.store.UpdateProject(c.r.Context(), c.project, accounts.ProjectUpdate{Name: req.Name, Slug: req.Slug,
-		Platform: req.Platform, AllowedOrigins: req.AllowedDomains, Scrub: sc})
+	// The rules are checked before anything changes, and published after
+	// the rest is stored, so a refusal of either leaves the project as it was.
+	var setRules func() error
+	if req.FingerprintingRules != nil || req.GroupingEnhancements != nil {
+		cur, err := c.issues.GroupingRules(ctx, c.project.ID)
+		if err != nil {
+			return nil, err
+		}
+		stack, fp := cur.Stack, cur.Fingerprint
+		if req.GroupingEnhancements != nil {
+			stack = *req.GroupingEnhancements
+		}
+		if req.FingerprintingRules != nil {
+			fp = *req.FingerprintingRules
+		}
+		if _, err := grouping.ParseRules(stack, fp); err != nil {
+			return nil, &httpError{http.StatusBadRequest, "fingerprintingRules, groupingEnhancements: " + err.Error()}
+		}
+		if stack != cur.Stack || fp != cur.Fingerprint {
+			setRules = func() error {
+				_, err := c.issues.SetGroupingRules(ctx, c.project.ID, stack, fp)
+				if errors.Is(err, issues.ErrNotApplied) {
+					return nil // stored; grouping applies it shortly
+				}
+				return err
+			}
+		}
+	}
+	p, err := c.store.UpdateProject(ctx, c.project, accounts.ProjectUpdate{Name: req.Name, Slug: req.Slug,
+		Platform: req.Platform, AllowedOrigins: req.AllowedDomains, Scrub: sc,
+		Settings: accounts.SettingsUpdate{ResolveAge: req.ResolveAge, DigestsMinDelay: req.DigestsMinDelay,
+			DigestsMaxDelay: req.DigestsMaxDelay, ScrapeJavaScript: req.ScrapeJavaScript, VerifySSL: req.VerifySSL,
+			Options: req.Options, SecurityToken: req.SecurityToken}})
 	if err != nil {
 		return nil, err
 	}
-	return projectJSON(p), nil
+	if req.IsBookmarked != nil {
+		if err := c.store.SetBookmark(ctx, c.p.User.ID, c.project.ID, *req.IsBookmarked); err != nil {
+			return nil, err
+		}
+	}
+	if setRules != nil {
+		if err := setRules(); err != nil {
+			return nil, err
+		}
+	}
+	return a.projectDetail(c, p)
+}
+
+// projectDetail is a project as GET and PUT answer it: projectJSON with
+// its settings, its grouping rules and the caller's bookmark.
+func (a *API) projectDetail(c *call, p *accounts.OrgProject) (any, error) {
+	ctx := c.r.Context()
+	m := projectJSON(p)
+	rules, err := c.issues.GroupingRules(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := c.store.Bookmarked(ctx, c.p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	st := p.Settings
+	maps.Copy(m, map[string]any{
+		"isBookmarked": marks[p.ID], "resolveAge": st.ResolveAge, "digestsMinDelay": st.DigestsMinDelay,
+		"digestsMaxDelay": st.DigestsMaxDelay, "scrapeJavaScript": st.ScrapeJavaScript, "verifySSL": st.VerifySSL,
+		"options": st.Options, "fingerprintingRules": rules.Fingerprint, "groupingEnhancements": rules.Stack,
+	})
+	if c.level >= accounts.LevelAdmin {
+		m["securityToken"] = p.SecurityToken // a secret of the project's security-report endpoint
+	}
+	return m, nil
 }
 
 func (a *API) deleteProject(c *call) (any, error) {

@@ -277,6 +277,7 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 				}
 			}
 			rest.SetStore(store)
+			go rest.RunAutoResolve(ctx, time.Minute) // projects' resolveAge
 			return accounts.NewKeySync(store, kv, log).Run(ctx)
 		},
 	}, nil
