@@ -86,6 +86,21 @@ func (k *Keepalive) Run(ctx context.Context) {
 	}
 }
 
+// GiveBack naks every message still held, for redelivery at once, and
+// returns how many it gave back. A consumer calls it once it has stopped:
+// what it did not finish goes to another replica (or to itself after a
+// restart) now, instead of waiting out the ack wait.
+func (k *Keepalive) GiveBack() int {
+	k.mu.Lock()
+	held := k.held
+	k.held = map[*heldMsg]uint64{}
+	k.mu.Unlock()
+	for h := range held {
+		h.Msg.Nak() // one that fails comes back after its ack wait anyway
+	}
+	return len(held)
+}
+
 func (k *Keepalive) release(h *heldMsg) {
 	k.mu.Lock()
 	delete(k.held, h)

@@ -2,6 +2,7 @@ package natsx_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,6 +89,47 @@ func TestKeepaliveHoldsOffRedelivery(t *testing.T) {
 	}
 	if !back {
 		t.Error("the nak'ed message was not redelivered")
+	}
+}
+
+// TestKeepaliveGivesBack: a consumer that stops gives back what it holds,
+// and it is redelivered at once, long before its ack wait.
+func TestKeepaliveGivesBack(t *testing.T) {
+	srv := natstest.Start(t)
+	c := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "GB", Subjects: []string{"gb.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, "GB", jetstream.ConsumerConfig{
+		Durable: "gb", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"gb.a", "gb.b", "gb.done"} {
+		if _, err := c.JS.Publish(ctx, subj, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := natsx.NewKeepalive(time.Minute)
+	for _, m := range fetch(t, cons, 3) {
+		h := k.Hold(m)
+		if m.Subject() == "gb.done" {
+			h.Ack()
+		}
+	}
+	if n := k.GiveBack(); n != 2 || k.Held() != 0 {
+		t.Fatalf("gave back %d, holding %d; want 2 and 0", n, k.Held())
+	}
+	var back []string
+	for _, m := range fetch(t, cons, 10) {
+		back = append(back, m.Subject())
+		m.Ack()
+	}
+	if len(back) != 2 || slices.Contains(back, "gb.done") {
+		t.Errorf("redelivered at once: %v, want gb.a and gb.b", back)
 	}
 }
 

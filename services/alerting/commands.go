@@ -19,6 +19,7 @@ import (
 // consumeCommands applies the ALERTING stream's commands in order.
 func (s *Service) consumeCommands(ctx context.Context, cons jetstream.Consumer) error {
 	alive := natsx.NewKeepalive(natsx.MaxAckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	go alive.Run(ctx)
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(50, jetstream.FetchMaxWait(time.Second))

@@ -55,6 +55,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	// over until they are settled; the client's buffer, where they are not,
 	// is one batch.
 	alive := natsx.NewKeepalive(s.ConsumerConfig().AckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	kctx, stopAlive := context.WithCancel(ctx)
 	defer stopAlive()
 	go alive.Run(kctx)

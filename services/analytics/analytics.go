@@ -226,6 +226,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 	// ack wait redelivers nothing. Those still in the client's buffer are
 	// not: it is kept small, and the queue after it large.
 	alive := natsx.NewKeepalive(s.opt.AckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	kctx, stopAlive := context.WithCancel(ctx)
 	defer stopAlive()
 	go alive.Run(kctx)

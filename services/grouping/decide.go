@@ -56,6 +56,7 @@ func (s *Service) runDecisions(ctx context.Context) error {
 	defer sub.Unsubscribe()
 	// A decision (deleting a large project) may outlast the short ack wait.
 	alive := natsx.NewKeepalive(natsx.MaxAckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	go alive.Run(ctx)
 	cc, err := cons.Consume(func(m jetstream.Msg) { s.handleDecision(ctx, alive.Hold(m)) },
 		jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {

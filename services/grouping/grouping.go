@@ -232,6 +232,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	// one batch, drained within half an ack wait at any plausible rate,
 	// and the queue after it two.
 	alive := natsx.NewKeepalive(s.ConsumerConfig().AckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	kctx, stopAlive := context.WithCancel(ctx)
 	defer stopAlive()
 	go alive.Run(kctx)

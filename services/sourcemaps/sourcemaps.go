@@ -97,6 +97,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// kept alive meanwhile. One is fetched at a time, so none waits in the
 	// client's buffer behind it, where nothing keeps it alive.
 	alive := natsx.NewKeepalive(s.opt.AckWait)
+	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
 	go alive.Run(ctx)
 	cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, alive.Hold(m)) }, jetstream.PullMaxMessages(1))
 	if err != nil {
