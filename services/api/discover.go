@@ -495,4 +495,38 @@ func init() {
 		schemas[name] = s
 	}
 	paramHelp["trace_id"] = "The trace's id: 32 hex digits."
+
+	q := func(name, help string, list bool) any {
+		var schema any = str
+		if list {
+			schema = strList
+		}
+		m := map[string]any{"name": name, "in": "query", "description": help, "schema": schema}
+		if list {
+			m["style"], m["explode"] = "form", true
+		}
+		return m
+	}
+	project := q("project", "Project ids or slugs to read, repeated; -1 or none: every project one may read. Another organisation's is 403.", true)
+	common := []any{
+		q("query", "Search: key:value, !key:value, \"quoted values\" and free text; event.type:transaction or event.type:error picks the dataset.", false),
+		q("statsPeriod", "The period up to now: a number and s, m, h, d or w (14d when neither it nor start and end are given).", false),
+		q("start", "The period's start, RFC 3339 (with end, instead of statsPeriod).", false),
+		q("end", "The period's end, RFC 3339.", false),
+		project,
+		q("environment", "Environments, repeated.", true),
+		q("dataset", "transactions or errors; without it, from event.type in query, else errors for error-only fields, else transactions.", false),
+	}
+	const org = "/api/0/organizations/{org}/"
+	queryParams[org+"events/"] = append(slices.Clone(common),
+		q("field", "Columns (transaction, release, user, ...) and functions (count(), count_unique(user), p50(), p95(), p99(), avg(transaction.duration), failure_rate(), epm()), repeated.", true),
+		q("sort", "One field, - first for descending.", false))
+	queryParams[org+"events-stats/"] = append(slices.Clone(common),
+		q("yAxis", "Functions to plot, repeated (count() when none); several answer one series each, keyed by yAxis.", true),
+		q("interval", "The bucket: a number and m, h, d or w, at least 1m (from the period when not given).", false))
+	queryParams[org+"events-trace/{trace_id}/"] = []any{project}
 }
+
+// queryParams are the documented query parameters of routes that take some
+// beyond cursor and per_page.
+var queryParams = map[string][]any{}
