@@ -378,7 +378,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	attrs := []any{slog.String("method", r.Method), slog.String("route", httplog.Route(r)), slog.Int("status", status)}
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, errNoAnalytics) { // a choice of configuration, not a failure
 		a.log.Error("api request failed", append(attrs, slog.Any("error", err))...)
 	} else {
 		a.log.Info("api request refused", append(attrs, slog.String("reason", detail))...)

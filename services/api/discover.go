@@ -309,14 +309,11 @@ func (a *API) discoverTable(c *call) (any, error) {
 		return nil, err
 	}
 	q.Fields, q.Sort = fields, v.Get("sort")
-	var tbl *analyticsquery.Table
 	if len(q.Projects) == 0 {
-		tbl = &analyticsquery.Table{Data: []map[string]any{}, Meta: map[string]string{}}
+		q.Projects = []int64{0} // no project: no rows, but the fields are checked and typed
 	}
+	var tbl *analyticsquery.Table
 	rows, err := page(c, func(limit, offset int) ([]map[string]any, error) {
-		if tbl != nil {
-			return tbl.Data, nil
-		}
 		// page asks for one more row than it answers, and so does Run.
 		q.Limit, q.Offset = limit-1, offset
 		t, err := analyticsquery.Run(c.r.Context(), ch, q)
@@ -384,12 +381,11 @@ func (a *API) discoverStats(c *call) (any, error) {
 		}
 		sq.Interval = d
 	}
-	var s *analyticsquery.Series
 	if len(q.Projects) == 0 {
-		q.Projects = []int64{0} // no project: every bucket is 0
-		sq.Query = q
+		sq.Projects = []int64{0} // no project: every bucket is 0
 	}
-	if s, err = analyticsquery.RunSeries(c.r.Context(), ch, sq); err != nil {
+	s, err := analyticsquery.RunSeries(c.r.Context(), ch, sq)
+	if err != nil {
 		return nil, analyticsErr(c, err)
 	}
 	one := func(y string, order int) map[string]any {
