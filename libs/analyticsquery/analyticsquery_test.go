@@ -97,3 +97,39 @@ func FuzzBuild(f *testing.F) {
 }
 
 func mustTerms(s string) []Term { t, _ := ParseSearch(s); return t }
+
+func TestBuildSeries(t *testing.T) {
+	start, end := period()
+	q := SeriesQuery{Query: Query{Dataset: Transactions, Projects: []int64{1}, Start: start.Add(90 * time.Minute), End: end,
+		Search: `release:"1'; DROP"`}, YAxis: []string{"count()", "epm()"}, Interval: time.Hour}
+	sql, args, err := BuildSeries(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"intDiv(toUInt32(timestamp), 3600) * 3600", "toFloat64(count()) AS y0", "toFloat64(count() / 60.000000) AS y1", "GROUP BY t ORDER BY t"} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("SQL lacks %q: %s", want, sql)
+		}
+	}
+	if strings.Contains(sql, "DROP") || len(args) != 4 {
+		t.Errorf("user input in the SQL or %d args: %s %v", len(args), sql, args)
+	}
+	p, _ := buildSeries(q)
+	if !p.start.Equal(start.Add(time.Hour)) || p.buckets != 23 {
+		t.Errorf("buckets from %s, %d of them; want from %s, 23", p.start, p.buckets, start.Add(time.Hour))
+	}
+	for name, bad := range map[string]SeriesQuery{
+		"a column":       {YAxis: []string{"transaction"}, Interval: time.Hour},
+		"unknown":        {YAxis: []string{"sleep(1)"}, Interval: time.Hour},
+		"tiny interval":  {YAxis: []string{"count()"}, Interval: time.Second},
+		"sub-second":     {YAxis: []string{"count()"}, Interval: 1500 * time.Millisecond},
+		"no yAxis":       {Interval: time.Hour},
+		"bad search key": {YAxis: []string{"count()"}, Interval: time.Hour, Query: Query{Search: "secret:x"}},
+	} {
+		bad.Dataset, bad.Projects, bad.Start, bad.End = Transactions, []int64{1}, start, end
+		var e *Error
+		if _, _, err := BuildSeries(bad); !errors.As(err, &e) {
+			t.Errorf("%s: got %v, want an *Error", name, err)
+		}
+	}
+}

@@ -15,6 +15,7 @@ type Span struct {
 	SpanID       string   `json:"span_id" ch:"span_id"`
 	ParentSpanID string   `json:"parent_span_id,omitempty" ch:"parent_span_id"`
 	ProjectID    uint64   `json:"project_id" ch:"project_id"`
+	ProjectSlug  string   `json:"project_slug,omitempty"` // filled by the caller, who knows the projects
 	EventID      string   `json:"event_id,omitempty" ch:"segment_id"`
 	Transaction  string   `json:"transaction,omitempty" ch:"transaction"`
 	Op           string   `json:"op,omitempty" ch:"op"`
@@ -34,9 +35,11 @@ type Error_ struct {
 	EventID   string `json:"event_id" ch:"event_id"`
 	IssueID   uint64 `json:"issue_id" ch:"issue_id"`
 	ProjectID uint64 `json:"project_id" ch:"project_id"`
-	SpanID    string `json:"span_id" ch:"span_id"`
-	Title     string `json:"title" ch:"title"`
-	Level     string `json:"level" ch:"level"`
+	// ProjectSlug is filled by the caller, who knows the projects.
+	ProjectSlug string `json:"project_slug,omitempty"`
+	SpanID      string `json:"span_id" ch:"span_id"`
+	Title       string `json:"title" ch:"title"`
+	Level       string `json:"level" ch:"level"`
 }
 
 // Trace is a trace as a forest: roots are spans whose parent is not in it.

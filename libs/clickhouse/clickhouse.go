@@ -21,6 +21,10 @@ import (
 // Conn is an open ClickHouse connection pool.
 type Conn = driver.Conn
 
+// Exception is an error the server answered, with its code (60: unknown
+// table, 81: unknown database, ...).
+type Exception = ch.Exception
+
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // ParseURL reads a CLICKHOUSE_URL (clickhouse-go's DSN form,

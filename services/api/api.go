@@ -49,6 +49,9 @@ type API struct {
 	uploads atomic.Pointer[uploads] // source-map chunks and assembly (chunks.go)
 
 	alerting atomic.Pointer[AlertingBus] // alert-rule commands (alert_rules.go)
+
+	analyticsOn atomic.Bool                    // CLICKHOUSE_URL is set (discover.go)
+	analytics   atomic.Pointer[analyticsStore] // its connection, once open
 }
 
 // backend is what the routes work on once Postgres is ready.
@@ -87,6 +90,10 @@ const (
 	public      access = iota // anyone
 	user                      // any signed-in user or token (need caps the token's scopes)
 	sessionOnly               // a signed-in browser session, not a token
+	// orgProjects is user on an {org} route that reads the organisation's
+	// projects: a token restricted to one project is let through, and the
+	// handler reads that project only (call.projects).
+	orgProjects
 )
 
 // route is one REST endpoint. Routes with {org} in their path check the
@@ -154,7 +161,7 @@ func (a *API) routes() []route {
 		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, accounts.LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
 		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, accounts.LevelWrite, 204, "", "", a.deleteKey},
 		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, accounts.LevelWrite, 200, "", "ProjectKey", a.rotateKey},
-	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.repoRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes())...)
+	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.repoRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes(), a.discoverRoutes())...)
 }
 
 // RouteInfo describes one route, for documentation and tests.
@@ -326,7 +333,7 @@ func (a *API) authorize(c *call) error {
 		if err != nil {
 			return err
 		}
-	} else if p.Token != nil && p.Token.ProjectID != 0 {
+	} else if p.Token != nil && p.Token.ProjectID != 0 && rt.access != orgProjects {
 		return errOneProject
 	}
 	if tp := c.param("team"); tp != "" {
@@ -390,7 +397,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	attrs := []any{slog.String("method", r.Method), slog.String("route", httplog.Route(r)), slog.Int("status", status)}
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, errNoAnalytics) { // a choice of configuration, not a failure
 		a.log.Error("api request failed", append(attrs, slog.Any("error", err))...)
 	} else {
 		a.log.Info("api request refused", append(attrs, slog.String("reason", detail))...)

@@ -71,7 +71,8 @@ func operation(rt route) map[string]any {
 		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true,
 			"description": paramHelp[m[1]], "schema": map[string]string{"type": "string"}})
 	}
-	if strings.HasPrefix(rt.resp, "[]") {
+	params = append(params, queryParams[rt.path]...)
+	if strings.HasPrefix(rt.resp, "[]") || rt.resp == "EventsTable" {
 		params = append(params,
 			map[string]any{"name": "cursor", "in": "query", "description": "A cursor from the Link header.", "schema": map[string]string{"type": "string"}},
 			map[string]any{"name": "per_page", "in": "query", "description": "Results per page, 1 to 100 (100).",

@@ -258,9 +258,15 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	// Rule and webhooks-plugin changes are commands on ALERTING, applied by
 	// an alerting replica in this process or another.
 	rest.SetAlerting(&api.AlertingBus{NC: d.nats.NC, JS: d.nats.JS})
+	if d.cfg.ClickHouseURL != "" {
+		rest.ExpectAnalytics() // its routes answer 503 "not reachable yet" until connected
+	}
 	return &role{
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
+			if d.cfg.ClickHouseURL != "" {
+				go connectAnalytics(ctx, d.cfg.ClickHouseURL, rest, log)
+			}
 			pool, err := d.pg.Wait(ctx, accounts.Migrations)
 			if err != nil {
 				return nil // ctx ended
@@ -281,6 +287,29 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 			return accounts.NewKeySync(store, kv, log).Run(ctx)
 		},
 	}, nil
+}
+
+// connectAnalytics opens the api's ClickHouse connection for the analytics
+// queries, retrying while ClickHouse is unreachable, and closes it when ctx
+// ends. The api only reads the tables the analytics role creates.
+func connectAnalytics(ctx context.Context, url string, rest *api.API, log *slog.Logger) {
+	backoff := 500 * time.Millisecond
+	for {
+		ch, err := clickhouse.Open(ctx, url)
+		if err == nil {
+			rest.SetAnalytics(ch)
+			<-ctx.Done()
+			ch.Close()
+			return
+		}
+		log.Warn("clickhouse unavailable for analytics queries; retrying", slog.Any("error", err), slog.Duration("in", backoff))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 15*time.Second)
+	}
 }
 
 // startWeb serves the dashboard over the accounts and the issues read
