@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/faultline
 FUZZTIME ?= 10s
 
-.PHONY: run build test test-unit test-deploy test-e2e fuzz bench lint fmt deps clean
+.PHONY: run build test test-unit test-deploy test-e2e fuzz bench soak lint fmt deps clean
 
 build:
 	$(GO) build -o $(BIN) ./services/faultline
@@ -36,6 +36,13 @@ fuzz:
 
 bench: build
 	scripts/bench.sh
+
+# Not in CI: 30 minutes at 1,000 error events/s through the all-in-one,
+# a line a minute (RSS, goroutines, open files, p99), then a verdict.
+SOAK_DURATION ?= 30m
+soak: build
+	$(GO) build -o bin/loadgen ./e2e/cmd/loadgen
+	bin/loadgen -faultline $(BIN) -scenarios soak -soak-duration $(SOAK_DURATION)
 
 deps:
 	@scripts/deps.sh

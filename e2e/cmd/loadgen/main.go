@@ -48,6 +48,7 @@ type options struct {
 	serverEnv     string
 	bareListen    string
 	pipeline      pipelineOptions
+	soak          soakOptions
 }
 
 func main() {
@@ -56,7 +57,7 @@ func main() {
 	flag.StringVar(&o.binary, "faultline", "bin/faultline", "faultline binary to start (ignored with -target)")
 	flag.StringVar(&o.targetURL, "target", "", "URL of a running faultline (e.g. http://127.0.0.1:8080); needs -dsn")
 	flag.StringVar(&o.dsn, "dsn", "", "DSN of a project on -target")
-	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog)")
+	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog), soak (make soak: a long fixed rate, watched for growth)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured time of each scenario")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each scenario")
 	flag.IntVar(&o.conns, "conns", 64, "keep-alive connections, flat out")
@@ -79,6 +80,9 @@ func main() {
 	flag.IntVar(&o.pipeline.freshEvery, "pipeline-fresh-every", 100, "one error event in this many starts an issue of its own (0: none)")
 	flag.IntVar(&o.pipeline.backlog, "backlog-events", 30000, "envelopes queued while grouping is paused, in the backlog scenario")
 	flag.IntVar(&o.pipeline.decisions, "pipeline-decisions", 5, "issues resolved or unresolved per second through the REST API during each pipeline step, timed until visible (0: none)")
+	flag.DurationVar(&o.soak.duration, "soak-duration", 30*time.Minute, "how long the soak scenario sends")
+	flag.DurationVar(&o.soak.warmup, "soak-warmup", 5*time.Minute, "soak minutes before the level later minutes are compared with")
+	flag.IntVar(&o.soak.rate, "soak-rate", 1000, "error events per second in the soak scenario")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
 	var err error
@@ -169,7 +173,7 @@ func run(ctx context.Context, o options) error {
 		if tgt, err = newTarget(o.targetURL, o.dsn); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "pipeline" && s != "backlog" }) {
+	} else if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "pipeline" && s != "backlog" && s != "soak" }) {
 		var err error
 		srv, err = startServer(ctx, o.binary, gatewayRoles, splitEnv(o.serverEnv), o.keep)
 		if err != nil {
@@ -236,6 +240,14 @@ func run(ctx context.Context, o options) error {
 				r := flatOut(ctx, name, os2.target, os2.pid(), bodies, o.overloadConns, o.warmup, o.duration, o.timeout)
 				os2.stop()
 				r.print(os.Stdout)
+			}
+		case "soak":
+			if o.targetURL != "" {
+				fmt.Println("soak: skipped (needs a started server)")
+				continue
+			}
+			if err := runSoak(ctx, o, o.soak); err != nil {
+				return fmt.Errorf("soak: %w", err)
 			}
 		case "pipeline", "backlog":
 			if o.targetURL != "" {
