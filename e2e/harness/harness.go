@@ -229,7 +229,30 @@ func (s *Server) Kill() error {
 	return nil
 }
 
-// Restart starts faultline serve again after Kill, with the same database,
+// Terminate stops faultline serve gracefully (SIGTERM) and waits for it to
+// exit, keeping its database and data for Restart; it is an error unless it
+// exits with status 0 within a minute.
+func (s *Server) Terminate() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("faultline serve is not running")
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(time.Minute):
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.cmd = nil
+		return errors.New("faultline serve still running a minute after SIGTERM; killed")
+	}
+	s.cmd = nil
+	if s.waitErr != nil {
+		return fmt.Errorf("faultline serve did not exit cleanly after SIGTERM: %v", s.waitErr)
+	}
+	return nil
+}
+
+// Restart starts faultline serve again after Kill or Terminate, with the same database,
 // data directory, ports and environment, and waits until it is ready.
 func (s *Server) Restart(ctx context.Context) error {
 	if s.cmd != nil {

@@ -86,7 +86,7 @@ func (k *Keepalive) Run(ctx context.Context) {
 	}
 }
 
-// GiveBack naks every message still held, for redelivery at once, and
+// GiveBack naks every message still held, for redelivery shortly, and
 // returns how many it gave back. A consumer calls it once it has stopped:
 // what it did not finish goes to another replica (or to itself after a
 // restart) now, instead of waiting out the ack wait.
@@ -96,7 +96,7 @@ func (k *Keepalive) GiveBack() int {
 	k.held = map[*heldMsg]uint64{}
 	k.mu.Unlock()
 	for h := range held {
-		h.Msg.Nak() // one that fails comes back after its ack wait anyway
+		h.Msg.NakWithDelay(giveBackDelay) // one that fails comes back after its ack wait anyway
 	}
 	return len(held)
 }
@@ -133,3 +133,21 @@ func (h *heldMsg) TermWithReason(reason string) error {
 	h.k.release(h)
 	return h.Msg.TermWithReason(reason)
 }
+
+// StopConsuming drains cc: the messages in the client's buffer are handed
+// to the handler (which, its context ended, holds them unsettled for
+// GiveBack) instead of being dropped unacknowledged, where they would wait
+// out the ack wait. It waits at most wait for the drain.
+func StopConsuming(cc jetstream.ConsumeContext, wait time.Duration) {
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(wait):
+		cc.Stop()
+	}
+}
+
+// giveBackDelay holds given-back messages off long enough for the stopping
+// process's own pull requests to end: redelivered at once, they would go
+// back to it, and be lost to its exit until their ack wait.
+const giveBackDelay = 2 * time.Second

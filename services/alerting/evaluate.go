@@ -70,7 +70,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	if err != nil {
 		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
 	}
-	defer cc.Stop()
+	defer natsx.StopConsuming(cc, 5*time.Second)
 	failures := 0
 	for {
 		b := collect(ctx, ch, s.opt.BatchSize, s.opt.Linger)

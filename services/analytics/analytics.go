@@ -243,7 +243,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
-	defer cc.Stop()
+	defer natsx.StopConsuming(cc, 5*time.Second)
 	var (
 		batch    rows
 		msgs     []jetstream.Msg

@@ -232,7 +232,11 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	// one batch, drained within half an ack wait at any plausible rate,
 	// and the queue after it two.
 	alive := natsx.NewKeepalive(s.ConsumerConfig().AckWait)
-	defer alive.GiveBack() // runs last: what the stopped consumer did not settle goes back now
+	defer func() { // runs last: what the stopped consumer did not settle goes back now
+		if n := alive.GiveBack(); n > 0 {
+			s.log.Info("stopping: gave back unfinished messages for redelivery", slog.Int("messages", n))
+		}
+	}()
 	kctx, stopAlive := context.WithCancel(ctx)
 	defer stopAlive()
 	go alive.Run(kctx)
@@ -249,7 +253,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	if err != nil {
 		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
 	}
-	defer cc.Stop()
+	defer natsx.StopConsuming(cc, 5*time.Second)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
