@@ -80,14 +80,23 @@ func (k *KeySync) listen(ctx context.Context) error {
 }
 
 const keyRecordSQL = `
-	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, p.allowed_origins, p.scrub
+	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, p.allowed_origins, p.scrub,
+		p.filters, p.settings->'options'
 	FROM api.project_keys k JOIN api.projects p ON p.id = k.project_id`
 
 func scanKey(row pgx.Row) (projectkeys.Key, error) {
 	var r projectkeys.Key
-	var sc []byte
-	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &r.AllowedOrigins, &sc); err != nil {
+	var sc, filters, options []byte
+	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &r.AllowedOrigins, &sc,
+		&filters, &options); err != nil {
 		return r, err
+	}
+	fs, err := filterSettings(filters, options)
+	if err != nil {
+		return r, fmt.Errorf("key %s: %w", r.PublicKey, err)
+	}
+	if !fs.Empty() {
+		r.Filters = &fs
 	}
 	// A project that never changed its settings has Sentry's defaults,
 	// which the gateway applies to a record without any.

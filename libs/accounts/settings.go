@@ -92,6 +92,9 @@ func (u SettingsUpdate) patch(cur ProjectSettings) ([]byte, error) {
 		merged := map[string]any{} // each option given is set; the others stay, as Sentry does
 		maps.Copy(merged, cur.Options)
 		maps.Copy(merged, u.Options)
+		if err := checkFilterOptions(merged); err != nil {
+			return nil, err
+		}
 		p["options"] = merged
 	}
 	if len(p) == 0 {

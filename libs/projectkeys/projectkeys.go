@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/inboundfilter"
 	"github.com/faultline/faultline/libs/scrub"
 )
 
@@ -34,8 +35,23 @@ type Key struct {
 	// Scrub are the project's data-scrubbing settings (Sentry's names);
 	// nil means Sentry's defaults, scrub.Defaults.
 	Scrub *scrub.Settings `json:"scrub,omitempty"`
+	// Filters are the project's inbound data filters; nil filters nothing.
+	Filters *inboundfilter.Settings `json:"filters,omitempty"`
 
-	scrubber *scrub.Scrubber // compiled from Scrub when the record is read
+	scrubber *scrub.Scrubber       // compiled from Scrub when the record is read
+	filter   *inboundfilter.Filter // compiled from Filters when the record is read
+}
+
+// Filter is the key's project's compiled inbound filters, nil for none.
+func (k *Key) Filter() *inboundfilter.Filter {
+	if k.filter != nil || k.Filters.Empty() {
+		return k.filter
+	}
+	f, err := inboundfilter.Compile(*k.Filters)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 var defaultScrubber = scrub.New(scrub.Defaults)
@@ -165,6 +181,13 @@ func (c *Cache) applyTo(next map[string]*Key, e jetstream.KeyValueEntry) {
 		}
 		if k.Scrub != nil {
 			k.scrubber = scrub.New(*k.Scrub)
+		}
+		if !k.Filters.Empty() {
+			f, err := inboundfilter.Compile(*k.Filters)
+			if err != nil {
+				c.log.Error("key record's filters do not compile; filtering nothing", slog.String("key", e.Key()), slog.Any("error", err))
+			}
+			k.filter = f
 		}
 		next[e.Key()] = &k
 	}

@@ -31,6 +31,8 @@ var wantNeed = map[string]string{
 	"POST /api/0/organizations/{org}/repos/":                              "member",
 	"DELETE /api/0/organizations/{org}/repos/{repo_id}/":                  "member",
 	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
+	"GET /api/0/projects/{org}/{project}/filters/":                        "viewer",
+	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":            "member",
 	"POST /api/0/auth/login/":                                             "public",
 	"POST /api/0/auth/password-reset/":                                    "public",
 	"POST /api/0/auth/password-reset/confirm/":                            "public",
@@ -141,7 +143,7 @@ func TestEveryRouteRefusesStrangers(t *testing.T) {
 	viewerToken, _ := e.token(f.users["viewer"], "read", "write", "admin")
 	params := map[string]string{
 		"org": "acme", "project": "web", "team": "backend", "key_id": f.key.PublicKey,
-		"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(ownerTok.ID), "repo_id": "1",
+		"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(ownerTok.ID), "repo_id": "1", "filter_id": "localhost",
 		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 	maps.Copy(params, e.issueParams(f))
@@ -274,23 +276,24 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 			_, own := e.token(f.users[role], "read")
 			params := map[string]string{
 				"org": "acme", "project": "web", "team": "backend", "key_id": f.key.PublicKey,
-				"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(own.ID), "repo_id": "0",
+				"member_id": fmt.Sprint(f.members["member"]), "token_id": fmt.Sprint(own.ID), "repo_id": "0", "filter_id": "localhost",
 				"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 			}
 			bodies := map[string]any{
-				"POST /api/0/api-tokens/":                             map[string]any{"scopes": []string{"read"}, "name": "walk"},
-				"POST /api/0/organizations/":                          map[string]any{"name": "Walk Org"},
-				"PUT /api/0/organizations/{org}/":                     map[string]any{"name": "Acme Renamed"},
-				"POST /api/0/organizations/{org}/teams/":              map[string]any{"name": "Frontend"},
-				"POST /api/0/organizations/{org}/members/":            map[string]any{"email": "invitee@example.test", "orgRole": "member"},
-				"PUT /api/0/organizations/{org}/members/{member_id}/": map[string]any{"orgRole": "viewer"},
-				"PUT /api/0/teams/{org}/{team}/":                      map[string]any{"name": "Backend Renamed"},
-				"POST /api/0/teams/{org}/{team}/projects/":            map[string]any{"name": "API Server"},
-				"PUT /api/0/projects/{org}/{project}/":                map[string]any{"name": "Web Renamed"},
-				"POST /api/0/projects/{org}/{project}/keys/":          map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
-				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":  map[string]any{"name": "Main", "isActive": false},
-				"PUT /api/0/users/me/password/":                       map[string]any{"password": f.password, "passwordNew": "another long password"},
-				"POST /api/0/organizations/{org}/repos/":              map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
+				"POST /api/0/api-tokens/":                                  map[string]any{"scopes": []string{"read"}, "name": "walk"},
+				"POST /api/0/organizations/":                               map[string]any{"name": "Walk Org"},
+				"PUT /api/0/organizations/{org}/":                          map[string]any{"name": "Acme Renamed"},
+				"POST /api/0/organizations/{org}/teams/":                   map[string]any{"name": "Frontend"},
+				"POST /api/0/organizations/{org}/members/":                 map[string]any{"email": "invitee@example.test", "orgRole": "member"},
+				"PUT /api/0/organizations/{org}/members/{member_id}/":      map[string]any{"orgRole": "viewer"},
+				"PUT /api/0/teams/{org}/{team}/":                           map[string]any{"name": "Backend Renamed"},
+				"POST /api/0/teams/{org}/{team}/projects/":                 map[string]any{"name": "API Server"},
+				"PUT /api/0/projects/{org}/{project}/":                     map[string]any{"name": "Web Renamed"},
+				"POST /api/0/projects/{org}/{project}/keys/":               map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
+				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":       map[string]any{"name": "Main", "isActive": false},
+				"PUT /api/0/users/me/password/":                            map[string]any{"password": f.password, "passwordNew": "another long password"},
+				"POST /api/0/organizations/{org}/repos/":                   map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
+				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/": map[string]any{"active": true},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))

@@ -252,6 +252,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint) err
 		return &envelope.Error{Status: http.StatusUnauthorized, Reason: "missing_key",
 			Detail: "missing DSN key: send X-Sentry-Auth, sentry_key or an envelope dsn"}
 	}
+	if g.filter(r, &req) {
+		// Everything was filtered: accepted and dropped, as Sentry answers,
+		// so the SDK does not retry it.
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+		return nil
+	}
 	if !g.enforceLimits(w, r, &req) {
 		return nil
 	}

@@ -10,6 +10,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	publish     prometheus.Histogram
 	scrubbed    *prometheus.CounterVec
+	filtered    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,9 +45,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "faultline_gateway_items_scrubbed_total",
 			Help: "Items from which data scrubbing removed something, by item type.",
 		}, []string{"type"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_gateway_events_filtered_total",
+			Help: "Events and transactions dropped by a project's inbound filters, by reason.",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed)
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, m.filtered)
 	}
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/inboundfilter"
 )
 
 // scrubbedTypes are the item types whose payloads are scrubbed: events and
@@ -56,4 +57,51 @@ func withLength(header []byte, n int) ([]byte, error) {
 	}
 	h["length"] = json.RawMessage(strconv.Itoa(n))
 	return json.Marshal(h)
+}
+
+// filter drops the events and transactions the project's inbound filters
+// match (and an event's attachments with it), before quotas are charged:
+// a filtered event costs no quota, as in Sentry. It reports whether
+// nothing worth storing is left.
+func (g *Gateway) filter(r *http.Request, req *request) bool {
+	f := req.key.Filter()
+	if f == nil {
+		return false
+	}
+	ip, ua := g.clientIP(r), r.UserAgent()
+	var drop map[int]bool
+	eventDropped := false
+	for i := range req.env.Items {
+		it := &req.env.Items[i]
+		if it.Type != "event" && it.Type != "transaction" {
+			continue
+		}
+		ev, err := inboundfilter.FromPayload(it.Payload, it.Type, ip, ua)
+		if err != nil {
+			continue // scrubbing refuses it with a clear answer
+		}
+		if reason := f.Check(ev); reason != "" {
+			if drop == nil {
+				drop = map[int]bool{}
+			}
+			drop[i] = true
+			eventDropped = eventDropped || it.Type == "event"
+			g.m.filtered.WithLabelValues(reason).Inc()
+		}
+	}
+	if drop == nil {
+		return false
+	}
+	kept := 0
+	for i := range req.env.Items {
+		it := &req.env.Items[i]
+		if it.Type == "attachment" && eventDropped {
+			drop[i] = true
+		}
+		if !drop[i] && it.Type != "client_report" {
+			kept++
+		}
+	}
+	req.body, req.env = rebuild(req.env, drop)
+	return kept == 0
 }
