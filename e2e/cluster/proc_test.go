@@ -21,6 +21,7 @@ import (
 type proc struct {
 	name    string // gateway-1, grouping-2, …
 	URL     string // http://127.0.0.1:<PORT>
+	metrics string // http://127.0.0.1:<port of METRICS_LISTEN>/metrics
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -32,15 +33,17 @@ type proc struct {
 // it exits cleanly. Its log is printed when the test failed.
 func startRole(t *testing.T, bin, role, name string, env []string) *proc {
 	t.Helper()
-	port := freePorts(t, 1)[0]
+	ports := freePorts(t, 2)
+	port := ports[0]
 	p := &proc{name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port),
+		metrics: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
 		logPath: filepath.Join(t.TempDir(), name+".log"), exited: make(chan struct{})}
 	logFile, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(bin, role)
-	p.cmd.Env = append(env, "PORT="+strconv.Itoa(port))
+	p.cmd.Env = append(env, "PORT="+strconv.Itoa(port), "METRICS_LISTEN=127.0.0.1:"+strconv.Itoa(ports[1]))
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
@@ -85,6 +88,26 @@ func (p *proc) waitReady(ctx context.Context) error {
 		}
 		last = resp.Status + ": " + string(body)
 	}
+}
+
+// metric is the value of an unlabelled Prometheus sample, or an error when
+// the process does not export it.
+func (p *proc) metric(name string) (float64, error) {
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s does not export %s", p.name, name)
 }
 
 // stop sends SIGTERM and waits; it is an error unless the process exits

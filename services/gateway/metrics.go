@@ -1,6 +1,9 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	accepted    *prometheus.CounterVec
@@ -12,7 +15,7 @@ type metrics struct {
 	scrubbed    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, js jetstream.JetStream) *metrics {
 	m := &metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faultline_gateway_envelopes_accepted_total",
@@ -45,8 +48,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Items from which data scrubbing removed something, by item type.",
 		}, []string{"type"}),
 	}
+	// Publishes awaiting JetStream's acknowledgement: the requests in
+	// flight, plus any whose acknowledgement a failover lost, until the
+	// client forgets them (natsx.PublishAckTimeout).
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "faultline_gateway_publish_pending",
+		Help: "Envelopes published to JetStream whose acknowledgement has not come yet.",
+	}, func() float64 { return float64(js.PublishAsyncPending()) })
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed)
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, pending)
 	}
 	return m
 }
