@@ -126,6 +126,9 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 	if err := waitReplicas(ctx, ingest, 3); err != nil {
 		t.Fatal(err)
 	}
+	if sample, err := envelope(newEventID(), 0); err == nil {
+		t.Logf("each event: an envelope of %d bytes, uncompressed", len(sample))
+	}
 	cpuBefore := map[string]time.Duration{"test": selfCPU()}
 	for _, p := range procs {
 		cpuBefore[p.name] = p.cpu()
