@@ -34,7 +34,7 @@ const (
 	stopAfter  = 6 * time.Second  // into the load, the INGEST leader's node stops
 	downFor    = 5 * time.Second  // how long it stays down before its restart
 	senders    = 8                // concurrent senders, each alternating between the gateways
-	probeEvery = 20 * time.Millisecond
+	probeEvery = 20 * time.Millisecond // the probe's pace, whatever the answers
 	drainLimit = 30 * time.Second // how soon after the load everything accepted must be stored
 	issues     = 20               // fingerprints the events spread over
 )
@@ -42,11 +42,13 @@ const (
 // TestScaleOutSurvivesLeaderLoss runs faultline scaled out over a
 // three-node JetStream cluster: two gateways, three grouping replicas and an
 // api, each a process of its own, with INGEST_REPLICAS=3. Senders post
-// distinct SDK-shaped error events through both gateways for 20 s; 6 s in,
-// the node leading the INGEST stream is stopped, and 5 s later it is started
-// again with the same store and ports. Every event a gateway answered 200
-// must be stored exactly once, counted once in its issue, and grouping must
-// have nothing left to do. How long the gateways refused events during the
+// distinct SDK-shaped error events through both gateways for 20 s, and a
+// probe posts at a steady pace; 6 s in, the node leading the INGEST stream
+// is stopped, and 5 s later it is started again with the same store and
+// ports. Every event a gateway answered 200 must be stored exactly once,
+// counted once in its issue; grouping must have nothing left to do, the
+// restarted node must be a current replica again, and the gateways must
+// hold no publish whose acknowledgement the failover lost. How long the gateways refused events during the
 // failover, the throughput, and each process's CPU time are logged
 // (docs/scaling.md quotes them).
 func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
