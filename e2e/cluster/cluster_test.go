@@ -30,13 +30,13 @@ import (
 )
 
 const (
-	loadFor    = 20 * time.Second // how long the senders post
-	stopAfter  = 6 * time.Second  // into the load, the INGEST leader's node stops
-	downFor    = 5 * time.Second  // how long it stays down before its restart
-	senders    = 8                // concurrent senders, each alternating between the gateways
+	loadFor    = 20 * time.Second      // how long the senders post
+	stopAfter  = 6 * time.Second       // into the load, the INGEST leader's node stops
+	downFor    = 5 * time.Second       // how long it stays down before its restart
+	senders    = 8                     // concurrent senders, each alternating between the gateways
 	probeEvery = 20 * time.Millisecond // the probe's pace, whatever the answers
-	drainLimit = 30 * time.Second // how soon after the load everything accepted must be stored
-	issues     = 20               // fingerprints the events spread over
+	drainLimit = 30 * time.Second      // how soon after the load everything accepted must be stored
+	issues     = 20                    // fingerprints the events spread over
 )
 
 // TestScaleOutSurvivesLeaderLoss runs faultline scaled out over a
