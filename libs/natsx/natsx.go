@@ -131,6 +131,16 @@ func Token(token string) nats.Option {
 	}
 }
 
+// PublishAckTimeout is how long an asynchronous publish waits for the
+// stream's acknowledgement before the client forgets it. Without one, a
+// publish whose acknowledgement is lost (a clustered stream's leader stops
+// with the message, while this connection stays up on another node) stays
+// pending for as long as the connection lives: it holds its message and one
+// of the 8,192 pending slots, and enough failovers stall every publish. It
+// is longer than anyone waits for an acknowledgement (the gateway and
+// grouping give up after 10 s), so it only ever cleans up.
+const PublishAckTimeout = 20 * time.Second
+
 // Connect connects to url, or in-process to embedded when embedded is not
 // nil. The connection reconnects forever; lost and regained connections are
 // logged. extra options (Token) are applied last.
@@ -157,7 +167,7 @@ func Connect(url string, embedded *Embedded, name string, log *slog.Logger, extr
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %q: %w", url, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -100,7 +100,7 @@ func New(ctx context.Context, opt Options, nc *natsx.Conn, reg prometheus.Regist
 		limiter: ratelimit.New(limitsKV, log),
 		blobs:   blobs,
 		log:     log,
-		m:       newMetrics(reg),
+		m:       newMetrics(reg, nc.JS),
 		memory:  newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
 	}, nil
 }

@@ -1,6 +1,9 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	accepted    *prometheus.CounterVec
@@ -13,7 +16,7 @@ type metrics struct {
 	filtered    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, js jetstream.JetStream) *metrics {
 	m := &metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faultline_gateway_envelopes_accepted_total",
@@ -50,8 +53,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events and transactions dropped by a project's inbound filters, by reason.",
 		}, []string{"reason"}),
 	}
+	// Publishes awaiting JetStream's acknowledgement: the requests in
+	// flight, plus any whose acknowledgement a failover lost, until the
+	// client forgets them (natsx.PublishAckTimeout).
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "faultline_gateway_publish_pending",
+		Help: "Envelopes published to JetStream whose acknowledgement has not come yet.",
+	}, func() float64 { return float64(js.PublishAsyncPending()) })
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, m.filtered)
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, m.filtered, pending)
 	}
 	return m
 }
