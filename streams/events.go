@@ -100,6 +100,8 @@ func GroupedHeader(msgID string, project int64, eventID string, issueID int64, h
 
 // DecodeGrouped reads an events.<project>.grouped message. dec may be
 // shared; zstd.Decoder.DecodeAll is safe for concurrent use.
+//
+// With a nil dec only the headers are read, and Event stays nil.
 func DecodeGrouped(h nats.Header, body []byte, dec *zstd.Decoder) (GroupedMessage, error) {
 	var g GroupedMessage
 	var err error
@@ -115,6 +117,9 @@ func DecodeGrouped(h nats.Header, body []byte, dec *zstd.Decoder) (GroupedMessag
 	g.EventID = h.Get(HeaderEventID)
 	if hs := h.Get(HeaderHashes); hs != "" {
 		g.Hashes = strings.Split(hs, ",")
+	}
+	if dec == nil {
+		return g, nil // the headers only: the caller has no use for the event
 	}
 	if enc := h.Get(HeaderContentEncoding); enc != "zstd" {
 		return g, fmt.Errorf("grouped message: content encoding %q, want zstd", enc)

@@ -21,6 +21,9 @@ import (
 	"github.com/faultline/faultline/streams"
 )
 
+// emptyEvent is what seen_events keeps of an event no rule looks at.
+var emptyEvent = []byte("{}")
+
 // item is one EVENTS message of a batch.
 type item struct {
 	msg     jetstream.Msg
@@ -117,8 +120,11 @@ func collect(ctx context.Context, ch <-chan jetstream.Msg, n int, linger time.Du
 }
 
 // decode reads the batch's messages; the ones that cannot be read are
-// terminated.
-func (s *Service) decode(msgs []jetstream.Msg) []*item {
+// terminated. The events of projects without rules are read from their
+// headers only: nothing will be evaluated on them, so their bodies are
+// neither decompressed nor parsed nor kept, and they are counted without
+// their users and releases (a rule made later counts those from then on).
+func (s *Service) decode(msgs []jetstream.Msg, rules map[int64][]rule) []*item {
 	s.startMu.Lock()
 	since := s.since
 	s.startMu.Unlock()
@@ -131,7 +137,9 @@ func (s *Service) decode(msgs []jetstream.Msg) []*item {
 		var err error
 		if strings.HasPrefix(m.Subject(), "events.") {
 			var g streams.GroupedMessage
-			if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
+			if g, err = streams.DecodeGrouped(m.Headers(), nil, nil); err == nil && len(rules[g.ProjectID]) == 0 {
+				it.g, it.ev, it.compact = &g, &alertrules.Event{}, emptyEvent
+			} else if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
 				it.g = &g
 				if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
 					it.compact, err = json.Marshal(it.ev)
@@ -156,13 +164,13 @@ func (s *Service) decode(msgs []jetstream.Msg) []*item {
 // handle counts, evaluates and queues one batch in one transaction, then
 // acknowledges it.
 func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) error {
-	items := s.decode(msgs)
-	if len(items) == 0 {
-		return nil
-	}
 	rules, err := s.rules.get(ctx)
 	if err != nil {
 		return err
+	}
+	items := s.decode(msgs, rules)
+	if len(items) == 0 {
+		return nil
 	}
 	queued := 0
 	for attempt := 0; ; attempt++ {

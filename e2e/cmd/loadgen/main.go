@@ -49,6 +49,7 @@ type options struct {
 	bareListen    string
 	pipeline      pipelineOptions
 	soak          soakOptions
+	serverRoles   string
 }
 
 func main() {
@@ -83,6 +84,7 @@ func main() {
 	flag.DurationVar(&o.soak.duration, "soak-duration", 30*time.Minute, "how long the soak scenario sends")
 	flag.DurationVar(&o.soak.warmup, "soak-warmup", 5*time.Minute, "soak minutes before the level later minutes are compared with")
 	flag.IntVar(&o.soak.rate, "soak-rate", 1000, "error events per second in the soak scenario")
+	flag.StringVar(&o.serverRoles, "server-roles", "", "serve --roles for the pipeline, backlog and soak servers (default: every role)")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
 	var err error

@@ -63,7 +63,7 @@ func startPipelineServer(ctx context.Context, o options) (*pipelineServer, error
 		return nil, err
 	}
 	natsAddr := "127.0.0.1:" + strconv.Itoa(port)
-	srv, err := startServer(ctx, o.binary, "", append(splitEnv(o.serverEnv), "NATS_LISTEN="+natsAddr), o.keep)
+	srv, err := startServer(ctx, o.binary, o.serverRoles, append(splitEnv(o.serverEnv), "NATS_LISTEN="+natsAddr), o.keep)
 	if err != nil {
 		return nil, err
 	}
