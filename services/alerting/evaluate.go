@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +22,10 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/streams"
 )
+
+// testHookDecode, when set, is called on each message decoded (tests
+// inject a panic with it).
+var testHookDecode atomic.Pointer[func(jetstream.Msg)]
 
 // emptyEvent is what seen_events keeps of an event no rule looks at.
 var emptyEvent = []byte("{}")
@@ -130,35 +136,54 @@ func (s *Service) decode(msgs []jetstream.Msg, rules map[int64][]rule) []*item {
 	s.startMu.Unlock()
 	var out []*item
 	for _, m := range msgs {
-		it := &item{msg: m}
-		if md, err := m.Metadata(); err == nil && md.Timestamp.Before(since) {
-			it.history = true
+		if it := s.decodeOne(m, since, rules); it != nil {
+			out = append(out, it)
 		}
-		var err error
-		if strings.HasPrefix(m.Subject(), "events.") {
-			var g streams.GroupedMessage
-			if g, err = streams.DecodeGrouped(m.Headers(), nil, nil); err == nil && len(rules[g.ProjectID]) == 0 {
-				it.g, it.ev, it.compact = &g, &alertrules.Event{}, emptyEvent
-			} else if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
-				it.g = &g
-				if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
-					it.compact, err = json.Marshal(it.ev)
-				}
-			}
-		} else {
-			var im streams.IssueMessage
-			if im, err = streams.DecodeIssue(m.Data()); err == nil {
-				it.im = &im
-			}
-		}
-		if err != nil {
-			s.log.Warn("EVENTS message rejected", slog.String("subject", m.Subject()), slog.Any("error", err))
-			m.TermWithReason(clip(err.Error(), 200))
-			continue
-		}
-		out = append(out, it)
 	}
 	return out
+}
+
+// decodeOne reads one message, or terminates it (nil): unreadable, or a
+// panic while reading it, which ends that message, not the role.
+func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]rule) (out *item) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic while decoding an EVENTS message; it is rejected", slog.String("subject", m.Subject()),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			m.TermWithReason(clip(fmt.Sprintf("panic: %v", v), 200))
+			out = nil
+		}
+	}()
+	if hook := testHookDecode.Load(); hook != nil {
+		(*hook)(m)
+	}
+	it := &item{msg: m}
+	if md, err := m.Metadata(); err == nil && md.Timestamp.Before(since) {
+		it.history = true
+	}
+	var err error
+	if strings.HasPrefix(m.Subject(), "events.") {
+		var g streams.GroupedMessage
+		if g, err = streams.DecodeGrouped(m.Headers(), nil, nil); err == nil && len(rules[g.ProjectID]) == 0 {
+			it.g, it.ev, it.compact = &g, &alertrules.Event{}, emptyEvent
+		} else if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
+			it.g = &g
+			if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
+				it.compact, err = json.Marshal(it.ev)
+			}
+		}
+	} else {
+		var im streams.IssueMessage
+		if im, err = streams.DecodeIssue(m.Data()); err == nil {
+			it.im = &im
+		}
+	}
+	if err != nil {
+		s.log.Warn("EVENTS message rejected", slog.String("subject", m.Subject()), slog.Any("error", err))
+		m.TermWithReason(clip(err.Error(), 200))
+		return nil
+	}
+	return it
 }
 
 // handle counts, evaluates and queues one batch in one transaction, then

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,6 +220,19 @@ func reject(format string, args ...any) error { return &permanent{fmt.Sprintf(fo
 
 type decodeFunc func(ctx context.Context, m jetstream.Msg, r *rows) error
 
+// decodeRecovered is decode with a panic turned into a rejection: that
+// message is terminated with the panic as its reason, the role goes on.
+func (s *Service) decodeRecovered(decode decodeFunc, ctx context.Context, m jetstream.Msg, r *rows) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic while decoding a message; it is rejected", slog.String("subject", m.Subject()),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			err = reject("panic: %v", v)
+		}
+	}()
+	return decode(ctx, m, r)
+}
+
 // consume batches cons's messages into ClickHouse until ctx ends.
 func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode decodeFunc) error {
 	// Messages are held, and kept alive, from the moment they are handed
@@ -289,7 +303,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 			if len(msgs) == 0 {
 				timer.Reset(s.opt.FlushInterval)
 			}
-			switch err := decode(ctx, m, &batch); {
+			switch err := s.decodeRecovered(decode, ctx, m, &batch); {
 			case err == nil:
 				msgs = append(msgs, m)
 			case isPermanent(err):
