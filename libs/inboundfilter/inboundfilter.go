@@ -39,6 +39,33 @@ const (
 // Filters lists the filter ids in the order Sentry lists them.
 var Filters = []string{BrowserExtensions, Localhost, LegacyBrowsers, WebCrawlers, FilteredTransaction}
 
+// About says, for people, what each filter drops: a name and a description.
+var About = map[string][2]string{
+	BrowserExtensions:   {"Filter out errors known to be caused by browser extensions", "Certain browser extensions inject code that throws errors into your pages."},
+	Localhost:           {"Filter out events coming from localhost", "Events sent from 127.0.0.1, ::1 or a localhost URL."},
+	LegacyBrowsers:      {"Filter out known errors from legacy browsers", "Older browsers often give less accurate information."},
+	WebCrawlers:         {"Filter out known web crawlers", "Search engines, link previewers and uptime monitors."},
+	FilteredTransaction: {"Filter out health check transactions", "Transactions named like health checks: healthz, ready, live, ping, heartbeat."},
+}
+
+// On reports whether filter id is switched on in s (legacy-browser: any
+// of its browsers).
+func (s *Settings) On(id string) bool {
+	switch id {
+	case BrowserExtensions:
+		return s.BrowserExtensions
+	case Localhost:
+		return s.Localhost
+	case LegacyBrowsers:
+		return len(s.LegacyBrowsers) > 0
+	case WebCrawlers:
+		return s.WebCrawlers
+	case FilteredTransaction:
+		return s.FilteredTransaction
+	}
+	return false
+}
+
 // LegacyBrowserSubfilters are the legacy-browser filter's browsers; "default"
 // stands for all of them.
 var LegacyBrowserSubfilters = []string{"ie_pre_9", "ie9", "ie10", "ie11", "opera_pre_15", "opera_mini_pre_8",

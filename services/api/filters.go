@@ -18,32 +18,20 @@ func (a *API) filterRoutes() []route {
 	}
 }
 
-// filterInfo says what each filter drops, for people.
-var filterInfo = map[string][2]string{
-	inboundfilter.BrowserExtensions:   {"Filter out errors known to be caused by browser extensions", "Certain browser extensions inject code that throws errors into your pages."},
-	inboundfilter.Localhost:           {"Filter out events coming from localhost", "Events sent from 127.0.0.1, ::1 or a localhost URL."},
-	inboundfilter.LegacyBrowsers:      {"Filter out known errors from legacy browsers", "Older browsers often give less accurate information."},
-	inboundfilter.WebCrawlers:         {"Filter out known web crawlers", "Search engines, link previewers and uptime monitors."},
-	inboundfilter.FilteredTransaction: {"Filter out health check transactions", "Transactions named like health checks: healthz, ready, live, ping, heartbeat."},
-}
-
 func (a *API) listFilters(c *call) (any, error) {
 	s, err := c.store.ProjectFilters(c.r.Context(), c.project.ID)
 	if err != nil {
 		return nil, err
 	}
-	on := map[string]any{
-		inboundfilter.BrowserExtensions: s.BrowserExtensions, inboundfilter.Localhost: s.Localhost,
-		inboundfilter.WebCrawlers: s.WebCrawlers, inboundfilter.FilteredTransaction: s.FilteredTransaction,
-		inboundfilter.LegacyBrowsers: false,
-	}
-	if len(s.LegacyBrowsers) > 0 {
-		on[inboundfilter.LegacyBrowsers] = s.LegacyBrowsers
-	}
 	out := make([]map[string]any, 0, len(inboundfilter.Filters))
 	for _, id := range inboundfilter.Filters {
-		out = append(out, map[string]any{"id": id, "active": on[id], "name": filterInfo[id][0], "description": filterInfo[id][1],
-			"hello": id + " - " + filterInfo[id][0]})
+		var active any = s.On(id)
+		if id == inboundfilter.LegacyBrowsers && len(s.LegacyBrowsers) > 0 {
+			active = s.LegacyBrowsers
+		}
+		about := inboundfilter.About[id]
+		out = append(out, map[string]any{"id": id, "active": active, "name": about[0], "description": about[1],
+			"hello": id + " - " + about[0]})
 	}
 	return out, nil
 }

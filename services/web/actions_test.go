@@ -214,3 +214,48 @@ func between(s, from, to string) string {
 	}
 	return s
 }
+
+// TestPrivacySettings: an admin saves the scrubbing settings and inbound
+// filters from the project settings page; a member may not.
+func TestPrivacySettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.user("admin@acme.test", false)
+	member := e.user("member@acme.test", false)
+	p := e.project("acme", "backend", map[*accounts.User]string{admin: "admin", member: "member"})
+	settings := "/settings/acme/projects/backend/"
+	form := url.Values{"data_scrubber": {"on"}, "scrub_ip_addresses": {"on"}, "sensitive_fields": {"order_secret\r\n\r\ncard_pin"},
+		"safe_fields": {""}, "filter": {"localhost", "legacy-browser"}}
+	if res := e.signIn("member@acme.test").submit(settings, settings+"privacy/", form); res.status != http.StatusForbidden {
+		t.Errorf("a member saves privacy settings: %d", res.status)
+	}
+	a := e.signIn("admin@acme.test")
+	if page := a.get(settings); !strings.Contains(page.body, `id="privacy-save"`) || !strings.Contains(page.body, `id="filter-web-crawlers"`) {
+		t.Fatal("the settings page has no privacy form")
+	}
+	if res := a.submit(settings, settings+"privacy/", form); res.status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", res.status, res.body)
+	}
+	o, _, err := e.store.OrgRole(ctx, "acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := e.store.OrgProject(ctx, o.ID, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := pr.Scrub
+	if !sc.DataScrubber || sc.DataScrubberDefaults || !sc.ScrubIPAddresses || strings.Join(sc.SensitiveFields, ",") != "order_secret,card_pin" {
+		t.Errorf("scrubbing saved as %+v", sc)
+	}
+	fs, err := e.store.ProjectFilters(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fs.Localhost || fs.WebCrawlers || strings.Join(fs.LegacyBrowsers, ",") != "default" {
+		t.Errorf("filters saved as %+v", fs)
+	}
+	if page := a.get(settings); !strings.Contains(page.body, `id="filter-localhost" checked`) || !strings.Contains(page.body, "card_pin") {
+		t.Error("the page does not show what was saved")
+	}
+}

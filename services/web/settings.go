@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/inboundfilter"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -19,6 +21,13 @@ type settingsData struct {
 	Teams    []*accounts.Team
 	CanWrite bool
 	CanAdmin bool
+	Filters  []filterView
+}
+
+// filterView is one inbound filter's switch.
+type filterView struct {
+	ID, Name string
+	On       bool
 }
 
 type keyView struct {
@@ -96,7 +105,15 @@ func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *accoun
 		w.fail(rw, r, err)
 		return
 	}
+	fs, err := st.ProjectFilters(ctx, pr.ID)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
 	d := settingsData{Project: pr, Rules: rd, Members: members, CanWrite: oa.level >= accounts.LevelWrite, CanAdmin: oa.level >= accounts.LevelAdmin}
+	for _, id := range inboundfilter.Filters {
+		d.Filters = append(d.Filters, filterView{ID: id, Name: inboundfilter.About[id][0], On: fs.On(id)})
+	}
 	for _, k := range keys {
 		d.Keys = append(d.Keys, &keyView{ProjectKey: k, Snippets: Snippets(k.DSN, k.ID)})
 	}
@@ -211,4 +228,45 @@ func (w *Web) storeRefusal(rw http.ResponseWriter, r *http.Request, err error) {
 	default:
 		w.fail(rw, r, err)
 	}
+}
+
+// privacySubmit saves a project's scrubbing settings and inbound filters
+// (the admin role: turning them down lets data in).
+func (w *Web) privacySubmit(rw http.ResponseWriter, r *http.Request) {
+	pr, err := w.projectOf(r)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	ctx, st := r.Context(), w.backend().store
+	on := func(name string) *bool { v := r.PostFormValue(name) == "on"; return &v }
+	fields := func(name string) *[]string {
+		out := []string{}
+		for _, l := range strings.Split(r.PostFormValue(name), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				out = append(out, l)
+			}
+		}
+		return &out
+	}
+	if _, err := st.UpdateProject(ctx, pr, accounts.ProjectUpdate{Scrub: accounts.ScrubUpdate{
+		DataScrubber: on("data_scrubber"), DataScrubberDefaults: on("data_scrubber_defaults"),
+		ScrubIPAddresses: on("scrub_ip_addresses"), SensitiveFields: fields("sensitive_fields"), SafeFields: fields("safe_fields"),
+	}}); err != nil {
+		w.storeRefusal(rw, r, err)
+		return
+	}
+	checked := r.PostForm["filter"]
+	for _, id := range inboundfilter.Filters {
+		active := slices.Contains(checked, id)
+		var subs []string
+		if id == inboundfilter.LegacyBrowsers && active {
+			subs = []string{"default"}
+		}
+		if err := st.SetProjectFilter(ctx, pr.ID, id, active, subs); err != nil {
+			w.storeRefusal(rw, r, err)
+			return
+		}
+	}
+	redirectDone(rw, r, "/settings/"+pr.Org.Slug+"/projects/"+pr.Slug+"/", "privacy_saved")
 }

@@ -109,6 +109,7 @@ func (w *Web) Mount(r chi.Router) {
 		r.Post("/settings/{org}/projects/{project}/keys/", w.orgPage(accounts.LevelWrite, w.keyCreate))
 		r.Post("/settings/{org}/projects/{project}/keys/{key}/", w.orgPage(accounts.LevelWrite, w.keyChange))
 		r.Post("/settings/{org}/projects/{project}/grouping-rules/", w.orgPage(accounts.LevelWrite, w.rulesSubmit))
+		r.Post("/settings/{org}/projects/{project}/privacy/", w.orgPage(accounts.LevelAdmin, w.privacySubmit))
 		r.Post("/settings/{org}/projects/{project}/members/", w.orgPage(accounts.LevelAdmin, w.memberInvite))
 		w.mountIssues(r)
 	})
