@@ -35,7 +35,7 @@ func (s *Service) consumeCommands(ctx context.Context, cons jetstream.Consumer) 
 			cmd, err := streams.DecodeAlertCommand(m.Data())
 			if err != nil {
 				s.log.Warn("alert command rejected", slog.String("subject", m.Subject()), slog.Any("error", err))
-				m.TermWithReason(err.Error())
+				natsx.Reject(m, "alerting_commands", "invalid", err.Error())
 				continue
 			}
 			answer, err := s.apply(ctx, cmd)

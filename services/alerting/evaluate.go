@@ -150,7 +150,7 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 		if v := recover(); v != nil {
 			s.log.Error("panic while decoding an EVENTS message; it is rejected", slog.String("subject", m.Subject()),
 				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-			m.TermWithReason(clip(fmt.Sprintf("panic: %v", v), 200))
+			natsx.Reject(m, s.opt.Consumer, "panic", fmt.Sprintf("panic: %v", v))
 			out = nil
 		}
 	}()
@@ -180,7 +180,7 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 	}
 	if err != nil {
 		s.log.Warn("EVENTS message rejected", slog.String("subject", m.Subject()), slog.Any("error", err))
-		m.TermWithReason(clip(err.Error(), 200))
+		natsx.Reject(m, s.opt.Consumer, "invalid", err.Error())
 		return nil
 	}
 	return it

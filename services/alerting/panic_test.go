@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/faultline/faultline/libs/natsx"
 
 	"github.com/faultline/faultline/streams"
 )
@@ -22,6 +25,7 @@ func TestPanicRejectsOneMessage(t *testing.T) {
 	}
 	testHookDecode.Store(&hook)
 	t.Cleanup(func() { testHookDecode.Store(nil) })
+	before := testutil.ToFloat64(natsx.RejectedMessages.WithLabelValues(h.opt.Consumer, "panic"))
 	h.start(1)
 	now := time.Now().UTC()
 	h.grouped(7, newID(), now, `{"level":"error","message":"before"}`)
@@ -30,4 +34,7 @@ func TestPanicRejectsOneMessage(t *testing.T) {
 	h.waitCount(2, `SELECT count(*) FROM alerting.seen_events`)
 	h.grouped(7, newID(), now, `{"level":"error","message":"later"}`)
 	h.waitCount(3, `SELECT count(*) FROM alerting.seen_events`)
+	if n := testutil.ToFloat64(natsx.RejectedMessages.WithLabelValues(h.opt.Consumer, "panic")) - before; n != 1 {
+		t.Errorf("panics counted: %v, want 1", n)
+	}
 }

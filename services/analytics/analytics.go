@@ -308,7 +308,11 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 				msgs = append(msgs, m)
 			case isPermanent(err):
 				s.log.Warn("message rejected", slog.String("subject", m.Subject()), slog.String("reason", clip(err.Error(), 300)))
-				m.TermWithReason(clip(err.Error(), 200))
+				kind := "invalid"
+				if strings.HasPrefix(err.Error(), "panic: ") {
+					kind = "panic"
+				}
+				natsx.Reject(m, "analytics", kind, err.Error())
 			default:
 				s.log.Warn("message not decoded; nak'ed", slog.String("subject", m.Subject()), slog.Any("error", err))
 				nak(m)

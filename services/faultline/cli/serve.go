@@ -127,7 +127,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	}
 	tuneGC(os.Getenv, roles)
 	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		natsx.RejectedMessages)
 
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
