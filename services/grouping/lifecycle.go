@@ -2,12 +2,17 @@ package grouping
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/faultline/faultline/streams"
 )
+
+// substatusNew is an unresolved issue's substatus from its creation until
+// its status first changes.
+const substatusNew = "new"
 
 // issueState is the part of an issue row the lifecycle reads and writes.
 type issueState struct {
@@ -22,11 +27,14 @@ type issueState struct {
 	ignoreBaseUsers   int64
 }
 
-// transition decides what the batch's events do to an issue: timesSeen and
-// users are the issue's counters with the batch included. It returns the
-// change ("" for none) and the event that caused it; the event is the
-// earliest qualifying one by (received, event id), so replicas agree.
-func (st *issueState) transition(events []*prepared, timesSeen, users int64) (string, *prepared) {
+// transition decides what the batch's events do to an issue: timesSeen is
+// the issue's count with the batch included, usersBefore its users sketch
+// without the batch. It returns the change ("" for none) and the event that
+// caused it: the earliest qualifying one by (received, event id), and for
+// an ignore until N events or users, the event that made the Nth. Both are
+// the same however the stream is cut into batches, so a replay agrees with
+// what happened live.
+func (st *issueState) transition(events []*prepared, timesSeen int64, usersBefore []byte) (string, *prepared) {
 	var change string
 	var trigger *prepared
 	consider := func(p *prepared) {
@@ -60,10 +68,15 @@ func (st *issueState) transition(events []*prepared, timesSeen, users int64) (st
 		}
 		change = streams.ChangeRegressed
 	case streams.StatusIgnored:
-		met := st.ignoreUntilCount != nil && timesSeen-st.ignoreBaseCount >= *st.ignoreUntilCount ||
-			st.ignoreUntilUsers != nil && users-st.ignoreBaseUsers >= *st.ignoreUntilUsers
-		for _, p := range events {
-			if met || st.ignoreUntil != nil && !p.received.Before(*st.ignoreUntil) {
+		if st.ignoreUntil != nil {
+			for _, p := range events {
+				if !p.received.Before(*st.ignoreUntil) {
+					consider(p)
+				}
+			}
+		}
+		if st.ignoreUntilCount != nil || st.ignoreUntilUsers != nil {
+			if p := st.nthAfterIgnore(events, timesSeen, usersBefore); p != nil {
 				consider(p)
 			}
 		}
@@ -79,6 +92,37 @@ func (st *issueState) transition(events []*prepared, timesSeen, users int64) (st
 	st.ignoreUntil, st.ignoreUntilCount, st.ignoreUntilUsers = nil, nil, nil
 	st.ignoreBaseCount, st.ignoreBaseUsers = 0, 0
 	return change, trigger
+}
+
+// nthAfterIgnore is the batch's event that brought the issue to its
+// ignore's count of events or of users, taking the events in (received,
+// event id) order; nil when the batch does not get there.
+func (st *issueState) nthAfterIgnore(events []*prepared, timesSeen int64, usersBefore []byte) *prepared {
+	ordered := slices.Clone(events)
+	slices.SortFunc(ordered, func(a, b *prepared) int {
+		if c := a.received.Compare(b.received); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.eventID[:], b.eventID[:])
+	})
+	seen := timesSeen - int64(len(events))
+	var users hll
+	if st.ignoreUntilUsers != nil {
+		users = hllFrom(usersBefore)
+	}
+	for _, p := range ordered {
+		seen++
+		if st.ignoreUntilCount != nil && seen-st.ignoreBaseCount >= *st.ignoreUntilCount {
+			return p
+		}
+		if users != nil && p.userKey != "" {
+			users.add(p.userKey)
+			if users.estimate()-st.ignoreBaseUsers >= *st.ignoreUntilUsers {
+				return p
+			}
+		}
+	}
+	return nil
 }
 
 // releaseNewer reports whether release a is newer than b: by version when

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -308,5 +309,62 @@ func TestUsersSketchKeptWhenUnchanged(t *testing.T) {
 	want.add("id:bob")
 	if users, hll := sketch(); users != 2 || !bytes.Equal(hll, want) {
 		t.Errorf("then bob: %d users, sketch equal to ann's and bob's: %v", users, bytes.Equal(hll, want))
+	}
+}
+
+// TestIgnoreEndsOnTheNthEventWhateverTheBatches splits one run of events
+// into batches every way up to a few cuts and checks that an ignore until
+// N events, or N users, ends on the same event each time: the replay cuts
+// the stream differently from the live consumer and must agree with it.
+func TestIgnoreEndsOnTheNthEventWhateverTheBatches(t *testing.T) {
+	start := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	var events []*prepared
+	for i := range 12 {
+		p := &prepared{received: start.Add(time.Duration(i) * time.Millisecond), userKey: fmt.Sprintf("u%d", i/2)}
+		p.eventID[15] = byte(i)
+		events = append(events, p)
+	}
+	for _, tc := range []struct {
+		name   string
+		ignore streams.IgnoreUntil
+		want   int // index of the event that ends the ignore
+	}{
+		{"5 events", streams.IgnoreUntil{Count: 5}, 4},
+		{"3 users", streams.IgnoreUntil{Users: 3}, 4}, // users u0, u0, u1, u1, u2
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for cut1 := 1; cut1 < len(events); cut1++ {
+				for cut2 := cut1; cut2 <= len(events); cut2++ {
+					st := issueState{status: streams.StatusIgnored}
+					if tc.ignore.Count > 0 {
+						st.ignoreUntilCount = &tc.ignore.Count
+					}
+					if tc.ignore.Users > 0 {
+						st.ignoreUntilUsers = &tc.ignore.Users
+					}
+					users := newHLL()
+					seen := int64(0)
+					var got *prepared
+					for _, batch := range [][]*prepared{events[:cut1], events[cut1:cut2], events[cut2:]} {
+						if len(batch) == 0 || got != nil {
+							continue
+						}
+						// Batches arrive in any order inside.
+						shuffled := slices.Clone(batch)
+						slices.Reverse(shuffled)
+						seen += int64(len(batch))
+						if _, trigger := st.transition(shuffled, seen, users); trigger != nil {
+							got = trigger
+						}
+						for _, p := range batch {
+							users.add(p.userKey)
+						}
+					}
+					if got != events[tc.want] {
+						t.Fatalf("cuts %d,%d: ended on %v, want event %d", cut1, cut2, got, tc.want)
+					}
+				}
+			}
+		})
 	}
 }

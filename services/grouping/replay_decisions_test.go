@@ -3,9 +3,11 @@ package grouping
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,9 +81,32 @@ func TestReplayKeepsDecisions(t *testing.T) {
 	replayed := decisionSnapshot(t, e.pool)
 	for k := range live {
 		if !reflect.DeepEqual(live[k], replayed[k]) {
-			t.Errorf("%s differ after the replay:\nlive     %v\nreplayed %v", k, live[k], replayed[k])
+			t.Errorf("%s differ after the replay:\n%s", k, rowDiff(live[k], replayed[k]))
 		}
 	}
+}
+
+// rowDiff names the rows that differ between two snapshots of one table,
+// so a failure shows what changed rather than both tables whole.
+func rowDiff(live, replayed any) string {
+	l, ok1 := live.([]map[string]any)
+	r, ok2 := replayed.([]map[string]any)
+	if !ok1 || !ok2 {
+		return fmt.Sprintf("live     %v\nreplayed %v", live, replayed)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d rows live, %d replayed\n", len(l), len(r))
+	for i := 0; i < len(l) || i < len(r); i++ {
+		switch {
+		case i >= len(l):
+			fmt.Fprintf(&b, "row %d only replayed: %v\n", i, r[i])
+		case i >= len(r):
+			fmt.Fprintf(&b, "row %d only live:     %v\n", i, l[i])
+		case !reflect.DeepEqual(l[i], r[i]):
+			fmt.Fprintf(&b, "row %d live:     %v\nrow %d replayed: %v\n", i, l[i], i, r[i])
+		}
+	}
+	return b.String()
 }
 
 // deletedEvents is how many events were in deleted issues: they are gone.

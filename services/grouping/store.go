@@ -633,6 +633,11 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 		timesSeen += a.count
 		usersN := users.estimate()
 		if a.first.ts.Before(firstSeen) {
+			// A status nobody has changed dates from the issue's first
+			// event, whichever batch brought it.
+			if st.substatus == substatusNew && st.statusChangedAt.Equal(firstSeen) {
+				st.statusChangedAt = a.first.ts
+			}
 			firstSeen, firstRelease = a.first.ts, a.first.release
 		}
 		useLast := l.ts.After(lastSeen) || l.ts.Equal(lastSeen) && bytes.Compare(l.eventID[:], lastID[:]) > 0
@@ -642,7 +647,7 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 			}
 		}
 		slices.Sort(envs)
-		change, trigger := st.transition(a.events, timesSeen, usersN)
+		change, trigger := st.transition(a.events, timesSeen, usersHLL)
 		if change != "" {
 			pubs = append(pubs, issuePublication(a, change, trigger, st.status))
 		}
