@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -220,6 +221,10 @@ func reject(format string, args ...any) error { return &permanent{fmt.Sprintf(fo
 
 type decodeFunc func(ctx context.Context, m jetstream.Msg, r *rows) error
 
+// testHookDecode, when set, is called on each message before it is decoded
+// (tests inject a panic with it).
+var testHookDecode atomic.Pointer[func(jetstream.Msg)]
+
 // decodeRecovered is decode with a panic turned into a rejection: that
 // message is terminated with the panic as its reason, the role goes on.
 func (s *Service) decodeRecovered(decode decodeFunc, ctx context.Context, m jetstream.Msg, r *rows) (err error) {
@@ -230,6 +235,9 @@ func (s *Service) decodeRecovered(decode decodeFunc, ctx context.Context, m jets
 			err = reject("panic: %v", v)
 		}
 	}()
+	if hook := testHookDecode.Load(); hook != nil {
+		(*hook)(m)
+	}
 	return decode(ctx, m, r)
 }
 

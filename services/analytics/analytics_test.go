@@ -13,6 +13,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/faultline/faultline/libs/analyticsquery"
 	"github.com/faultline/faultline/libs/clickhouse"
@@ -332,4 +334,40 @@ func TestQueriesOverConsumedRows(t *testing.T) {
 	if render == nil || len(render.Children) != 1 || render.Children[0].Op != "cache.get" {
 		t.Errorf("template.render %+v, want cache.get under it", render)
 	}
+}
+
+// TestPanicRejectsOneMessage: a panic while one INGEST message is decoded
+// terminates that message and counts it; the messages around it are
+// stored and the role goes on.
+func TestPanicRejectsOneMessage(t *testing.T) {
+	e := setup(t)
+	analytics.SetTestHookDecode(func(m jetstream.Msg) {
+		if m.Headers().Get("Test-Poison") != "" {
+			panic("a decoder bug")
+		}
+	})
+	t.Cleanup(func() { analytics.SetTestHookDecode(nil) })
+	before := testutil.ToFloat64(natsx.RejectedMessages.WithLabelValues("analytics", "panic"))
+	s := e.run(t, testOptions())
+	e.publish(t, 1, transactionEnvelope(1, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+	// The poisoned one, published as the gateway would plus the marker.
+	body := transactionEnvelope(2, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+	h := nats.Header{}
+	h.Set(streams.HeaderProject, "1")
+	h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set("Test-Poison", "1")
+	poison := &nats.Msg{Subject: streams.IngestSubject(1, envelope.KindTransaction), Header: h, Data: streams.EncodeEnvelope(h, body, nil)}
+	if _, err := e.nc.JS.PublishMsg(context.Background(), poison); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, 1, transactionEnvelope(3, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+	waitIdle(t, s)
+	e.want(t, map[string]uint64{"SELECT count() FROM transactions FINAL": 2})
+	if n := testutil.ToFloat64(natsx.RejectedMessages.WithLabelValues("analytics", "panic")) - before; n != 1 {
+		t.Errorf("panics counted: %v, want 1", n)
+	}
+	// The role goes on.
+	e.publish(t, 1, transactionEnvelope(4, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+	waitIdle(t, s)
+	e.want(t, map[string]uint64{"SELECT count() FROM transactions FINAL": 3})
 }
