@@ -206,7 +206,8 @@ type stepRecord struct {
 	apiFirst   int             // samples visible on the first GET
 	apiMissing int             // samples never visible within the poll limit
 	decided    []time.Duration // a status change through the REST API: PUT sent to its answer
-	visible    []time.Duration // PUT sent to the first GET of the issue that shows the change
+	visible    []time.Duration // PUT sent to the first answer that shows the change: the PUT's own (200), or a GET's after a 202
+	confirmed  []time.Duration // PUT sent to the first GET of the issue that shows the change
 	decided202 int             // PUTs answered 202: stored, not applied within the API's wait
 	decideErrs int
 	lastDecErr string
@@ -597,9 +598,11 @@ func (s *stepRecord) print(w io.Writer, i int) {
 	if len(s.decided) > 0 || s.decideErrs > 0 {
 		slices.Sort(s.decided)
 		slices.Sort(s.visible)
-		fmt.Fprintf(w, "%-34s resolve/unresolve via REST: answered p50 %s  p99 %s; visible p50 %s  p99 %s  max %s  (%d decisions, %d answered 202, %d failed%s)\n", "",
+		slices.Sort(s.confirmed)
+		fmt.Fprintf(w, "%-34s resolve/unresolve via REST: answered p50 %s  p99 %s; visible p50 %s  p99 %s  max %s; next GET shows it p50 %s  p99 %s  (%d decisions, %d answered 202, %d failed%s)\n", "",
 			ms(quantile(s.decided, .5)), ms(quantile(s.decided, .99)), ms(quantile(s.visible, .5)), ms(quantile(s.visible, .99)),
-			ms(quantile(s.visible, 1)), len(s.decided), s.decided202, s.decideErrs, s.lastDecErr)
+			ms(quantile(s.visible, 1)), ms(quantile(s.confirmed, .5)), ms(quantile(s.confirmed, .99)),
+			len(s.decided), s.decided202, s.decideErrs, s.lastDecErr)
 	}
 	g := s.gateway
 	fmt.Fprintf(w, "%-34s gateway 200 p50 %s  p99 %s  (%d accepted in the window)\n", "", ms(quantile(g.ok, .5)), ms(quantile(g.ok, .99)), len(g.ok))
@@ -764,8 +767,10 @@ func pollPause(tries int) time.Duration {
 // runDecisions resolves and unresolves the project's issues through the REST
 // API, rate times a second through s's measured window, as people on the
 // dashboard do while events stream in. Each decision is timed to the PUT's
-// answer (the API waits until grouping applied it) and to the first GET of
-// the issue that shows it: resolved, or regressed by a newer event since
+// answer (the API waits until grouping applied it), to the first answer that
+// shows the change (the PUT's 200 carries the issue as applied; after a 202,
+// a later GET), and to the first GET of the issue that shows it. An issue
+// shows the change when it is resolved, or regressed by a newer event since
 // (either means the decision was applied), or unresolved.
 func runDecisions(ctx context.Context, p *pipelineServer, client *http.Client, s *stepRecord, rate int) {
 	if rate <= 0 {
@@ -810,24 +815,35 @@ func runDecisions(ctx context.Context, p *pipelineServer, client *http.Client, s
 			continue
 		}
 		resolved[id] = want == "resolved"
-		var seen time.Duration
-		for tries := 1; time.Since(start) < 10*time.Second && ctx.Err() == nil; tries++ {
-			code, _, body, err := p.apiGet(ctx, client, path)
+		shows := func(body []byte) bool {
 			var is struct {
 				Status    string `json:"status"`
 				Substatus string `json:"substatus"`
 			}
-			if err == nil && code == http.StatusOK && json.Unmarshal(body, &is) == nil &&
-				(is.Status == want || want == "resolved" && is.Substatus == "regressed") {
-				seen = time.Since(start)
+			return json.Unmarshal(body, &is) == nil && (is.Status == want || want == "resolved" && is.Substatus == "regressed")
+		}
+		var seen, confirmed time.Duration
+		if code == http.StatusOK && shows(body) {
+			seen = answered
+		}
+		for tries := 1; time.Since(start) < 10*time.Second && ctx.Err() == nil; tries++ {
+			code, _, body, err := p.apiGet(ctx, client, path)
+			if err == nil && code == http.StatusOK && shows(body) {
+				confirmed = time.Since(start)
 				break
 			}
 			time.Sleep(pollPause(tries))
+		}
+		if seen == 0 {
+			seen = confirmed
 		}
 		s.mu.Lock()
 		s.decided = append(s.decided, answered)
 		if code == http.StatusAccepted {
 			s.decided202++
+		}
+		if confirmed > 0 {
+			s.confirmed = append(s.confirmed, confirmed)
 		}
 		if seen > 0 {
 			s.visible = append(s.visible, seen)
