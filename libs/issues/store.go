@@ -59,6 +59,7 @@ type Issue struct {
 	IgnoreUntil       *time.Time
 	IgnoreUntilCount  *int64 // ignored until this many more events
 	IgnoreUntilUsers  *int64 // ignored until this many more users
+	IgnoreUntilWindow *int64 // minutes: IgnoreUntilCount counts the events within a trailing window this long
 	IgnoreBaseCount   int64
 	IgnoreBaseUsers   int64
 	LastEventID       string // 32 hex digits
@@ -76,7 +77,7 @@ const effectiveStatus = `(CASE WHEN i.status = 'ignored' AND i.ignore_until IS N
 const issueColumns = `i.id, i.project_id, i.type, i.title, i.culprit, i.level, i.platform, i.first_seen, i.last_seen,
 	i.times_seen, i.users_seen, i.first_release, i.last_release, i.environments, ` + effectiveStatus + `, i.substatus,
 	i.status_changed_at, i.resolved_in_release, i.ignore_until, i.ignore_until_count, i.ignore_until_users,
-	i.ignore_base_count, i.ignore_base_users, i.last_event_id, i.assignee, ` + assigneeInfo
+	i.ignore_base_count, i.ignore_base_users, i.ignore_until_window, i.last_event_id, i.assignee, ` + assigneeInfo
 
 // assigneeInfo is [name, email] of an issue's assigned user or [name, slug]
 // of its team, NULL when unassigned (or the assignee is gone).
@@ -93,7 +94,7 @@ func scanIssue(row pgx.Row) (*Issue, error) {
 	err := row.Scan(&is.ID, &is.ProjectID, &is.Type, &is.Title, &is.Culprit, &is.Level, &is.Platform, &is.FirstSeen,
 		&is.LastSeen, &is.TimesSeen, &is.UsersSeen, &is.FirstRelease, &is.LastRelease, &is.Environments, &is.Status,
 		&is.Substatus, &is.StatusChangedAt, &is.ResolvedInRelease, &is.IgnoreUntil, &is.IgnoreUntilCount,
-		&is.IgnoreUntilUsers, &is.IgnoreBaseCount, &is.IgnoreBaseUsers, &last, &is.Assignee, &info)
+		&is.IgnoreUntilUsers, &is.IgnoreBaseCount, &is.IgnoreBaseUsers, &is.IgnoreUntilWindow, &last, &is.Assignee, &info)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -402,11 +403,20 @@ type StatusUpdate struct {
 	// Status is resolved, resolvedInNextRelease, ignored or unresolved.
 	Status string
 	// For ignored: until this many more events, more users, or this long
-	// (all zero: for good).
+	// (all zero: for good). With IgnoreWindow, IgnoreCount is counted
+	// within any trailing window that long (whole minutes, at most a week).
 	IgnoreCount     int64
 	IgnoreUserCount int64
 	IgnoreDuration  time.Duration
+	IgnoreWindow    time.Duration
 }
+
+// MaxIgnoreWindow and MaxWindowedCount bound an ignore's window, as
+// Sentry's do: a week, and the count kept inside it.
+const (
+	MaxIgnoreWindow  = 7 * 24 * time.Hour
+	MaxWindowedCount = 10000
+)
 
 // Issue status names in Sentry's API.
 const (
@@ -440,11 +450,15 @@ func (s *Store) SetStatus(ctx context.Context, issueID int64, u StatusUpdate) er
 	case StatusUnresolved:
 		d.Kind = streams.DecideUnresolve
 	case StatusIgnored:
-		if u.IgnoreCount < 0 || u.IgnoreUserCount < 0 || u.IgnoreDuration < 0 {
+		if u.IgnoreCount < 0 || u.IgnoreUserCount < 0 || u.IgnoreDuration < 0 || u.IgnoreWindow < 0 {
 			return fmt.Errorf("%w: ignore conditions cannot be negative", ErrInvalid)
 		}
+		if u.IgnoreWindow > 0 && (u.IgnoreCount == 0 || u.IgnoreCount > MaxWindowedCount ||
+			u.IgnoreWindow > MaxIgnoreWindow || u.IgnoreWindow%time.Minute != 0) {
+			return fmt.Errorf("%w: ignoreWindow: whole minutes up to a week, with an ignoreCount of 1 to %d", ErrInvalid, MaxWindowedCount)
+		}
 		d.Kind = streams.DecideIgnore
-		d.Ignore = &streams.IgnoreUntil{Count: u.IgnoreCount, Users: u.IgnoreUserCount}
+		d.Ignore = &streams.IgnoreUntil{Count: u.IgnoreCount, Users: u.IgnoreUserCount, Window: int64(u.IgnoreWindow / time.Minute)}
 		if u.IgnoreDuration > 0 {
 			d.Ignore.Until = time.Now().Add(u.IgnoreDuration).UTC()
 		}

@@ -100,6 +100,9 @@ func sentryStatus(is *issues.Issue) (string, any, map[string]any) {
 		if is.IgnoreUntilUsers != nil {
 			details["ignoreUserCount"] = *is.IgnoreUntilUsers
 		}
+		if is.IgnoreUntilWindow != nil {
+			details["ignoreWindow"] = *is.IgnoreUntilWindow
+		}
 		if is.IgnoreUntil != nil {
 			details["ignoreUntil"] = is.IgnoreUntil.UTC()
 		}
@@ -336,6 +339,12 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 			return su, &httpError{http.StatusBadRequest, "statusDetails: ignoreCount, ignoreUserCount and ignoreDuration (minutes, up to ten years) must be positive"}
 		}
 		su.IgnoreCount, su.IgnoreUserCount, su.IgnoreDuration = d.IgnoreCount, d.IgnoreUserCount, time.Duration(minutes)*time.Minute
+		if d.IgnoreWindow != 0 {
+			if d.IgnoreWindow < 0 || d.IgnoreWindow > int64(issues.MaxIgnoreWindow/time.Minute) || d.IgnoreCount <= 0 || d.IgnoreCount > issues.MaxWindowedCount {
+				return su, &httpError{http.StatusBadRequest, fmt.Sprintf("statusDetails.ignoreWindow: minutes, up to a week (10080), with an ignoreCount of 1 to %d", issues.MaxWindowedCount)}
+			}
+			su.IgnoreWindow = time.Duration(d.IgnoreWindow) * time.Minute
+		}
 		if d.IgnoreUntil != "" {
 			t, err := time.Parse(time.RFC3339, d.IgnoreUntil)
 			if err != nil {
@@ -360,6 +369,9 @@ func statusBody(su issues.StatusUpdate) map[string]any {
 		}
 		if su.IgnoreUserCount > 0 {
 			details["ignoreUserCount"] = su.IgnoreUserCount
+		}
+		if su.IgnoreWindow > 0 {
+			details["ignoreWindow"] = int64(su.IgnoreWindow / time.Minute)
 		}
 		if su.IgnoreDuration > 0 {
 			details["ignoreDuration"] = int64(su.IgnoreDuration / time.Minute)
@@ -523,7 +535,7 @@ var issueSchemas = map[string]any{
 		"id": str, "shortId": str, "title": str, "culprit": str, "permalink": str, "level": str, "type": str, "platform": str,
 		"status":    map[string]any{"type": "string", "enum": []string{"unresolved", "resolved", "ignored"}},
 		"substatus": nullStr, "statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "ignoreCount": integer,
-			"ignoreUserCount": integer, "ignoreUntil": dateTime}),
+			"ignoreUserCount": integer, "ignoreWindow": integer, "ignoreUntil": dateTime}),
 		"count": map[string]any{"type": "string", "description": "Events, as a decimal string"}, "userCount": integer,
 		"firstSeen": dateTime, "lastSeen": dateTime, "environments": strList,
 		"project":  obj(nil, map[string]any{"id": str, "slug": str, "name": str}),
@@ -536,7 +548,7 @@ var issueSchemas = map[string]any{
 		"assignedTo": map[string]any{"type": []string{"string", "null"}, "description": `A member's email, "user:<id>", "team:<id>" or "#team-slug"; null unassigns`},
 		"merge":      map[string]any{"type": "integer", "description": "1 merges the issues selected with ?id= (bulk only); answers {\"merge\": {\"parent\", \"children\"}}"},
 		"status":     map[string]any{"type": "string", "enum": []string{"resolved", "resolvedInNextRelease", "ignored", "unresolved"}},
-		"statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "ignoreCount": integer, "ignoreUserCount": integer,
+		"statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "ignoreCount": integer, "ignoreUserCount": integer, "ignoreWindow": integer,
 			"ignoreDuration": map[string]any{"type": "integer", "description": "minutes"}, "ignoreUntil": dateTime}),
 	}),
 	"Event": obj([]string{"id", "eventID", "groupID"}, map[string]any{"id": str, "eventID": str, "groupID": str, "projectID": str,

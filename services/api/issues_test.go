@@ -371,6 +371,22 @@ func TestIssueStatusChanges(t *testing.T) {
 		t.Errorf("after 2 events: %v/%v, want unresolved/escalating", m["status"], m["substatus"])
 	}
 
+	// Ignore until 3 events within an hour: Sentry's ignoreWindow, kept and
+	// answered; two events do not end it.
+	m = put("disk", map[string]any{"status": "ignored", "statusDetails": map[string]any{"ignoreCount": 3, "ignoreWindow": 60}})
+	if d := m["statusDetails"].(map[string]any); m["status"] != "ignored" || d["ignoreCount"] != float64(3) || d["ignoreWindow"] != float64(60) {
+		t.Errorf("ignore until 3 events an hour: %v %v", m["status"], d)
+	}
+	w.p.send(w.f.project.ID, disk)
+	w.p.send(w.f.project.ID, disk)
+	if m := w.status(t, "disk"); m["status"] != "ignored" {
+		t.Errorf("two events of three within the hour ended the ignore: %v", m["status"])
+	}
+	w.p.send(w.f.project.ID, disk)
+	if m := w.status(t, "disk"); m["status"] != "unresolved" {
+		t.Errorf("three events within the hour: %v, want unresolved", m["status"])
+	}
+
 	// Ignore for a duration, and for good; then unresolve.
 	m = put("valueerror", map[string]any{"status": "ignored", "statusDetails": map[string]any{"ignoreDuration": 30}})
 	until, _ := time.Parse(time.RFC3339, m["statusDetails"].(map[string]any)["ignoreUntil"].(string))
@@ -386,6 +402,8 @@ func TestIssueStatusChanges(t *testing.T) {
 	}
 
 	for _, bad := range []map[string]any{{"status": "sleeping"}, {}, {"status": "ignored", "statusDetails": map[string]any{"ignoreCount": -1}},
+		{"status": "ignored", "statusDetails": map[string]any{"ignoreWindow": 60}},
+		{"status": "ignored", "statusDetails": map[string]any{"ignoreCount": 5, "ignoreWindow": 20000}},
 		{"status": "resolved", "assignedTo": "someone@elsewhere.test"}, {"merge": 1}} {
 		res := w.owner.do("PUT", "/api/0/organizations/acme/issues/"+w.ids["conn"]+"/", bad)
 		if res.status != 400 {

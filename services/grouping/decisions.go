@@ -82,19 +82,23 @@ func setStatus(ctx context.Context, tx pgx.Tx, schema string, issueID int64, kin
 			streams.DecideResolveInRelease:     streams.StatusResolvedInRelease}[kind]
 		sql = `UPDATE grouping.issues SET status = $3, substatus = '', status_changed_at = $2,
 			resolved_in_release = CASE $3 WHEN 'resolved_in_next_release' THEN last_release WHEN 'resolved_in_release' THEN $4 ELSE '' END,
-			ignore_until = NULL, ignore_until_count = NULL, ignore_until_users = NULL, updated_at = now()
+			ignore_until = NULL, ignore_until_count = NULL, ignore_until_users = NULL,
+			ignore_until_window = NULL, ignore_window_seen = NULL, updated_at = now()
 			WHERE id = $1`
 		args = append(args, status, release)
 	case streams.DecideIgnore:
 		change = streams.ChangeIgnored
 		var t *time.Time
-		var n, u *int64
+		var n, u, w *int64
 		if until != nil {
 			if !until.Until.IsZero() {
 				t = &until.Until
 			}
 			if until.Count > 0 {
 				n = &until.Count
+				if until.Window > 0 {
+					w = &until.Window
+				}
 			}
 			if until.Users > 0 {
 				u = &until.Users
@@ -102,14 +106,15 @@ func setStatus(ctx context.Context, tx pgx.Tx, schema string, issueID int64, kin
 		}
 		sql = `UPDATE grouping.issues SET status = 'ignored', substatus = '', status_changed_at = $2,
 			resolved_in_release = '', ignore_until = $3, ignore_until_count = $4, ignore_until_users = $5,
+			ignore_until_window = $6, ignore_window_seen = NULL,
 			ignore_base_count = times_seen, ignore_base_users = users_seen, updated_at = now()
 			WHERE id = $1`
-		args = append(args, t, n, u)
+		args = append(args, t, n, u, w)
 	case streams.DecideUnresolve:
 		change = streams.ChangeUnresolved
 		sql = `UPDATE grouping.issues SET status = 'unresolved', substatus = 'ongoing',
 			status_changed_at = $2, resolved_in_release = '', ignore_until = NULL, ignore_until_count = NULL,
-			ignore_until_users = NULL, updated_at = now() WHERE id = $1`
+			ignore_until_users = NULL, ignore_until_window = NULL, ignore_window_seen = NULL, updated_at = now() WHERE id = $1`
 	default:
 		return fmt.Errorf("not a status decision: %q", kind)
 	}

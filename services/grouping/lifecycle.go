@@ -23,6 +23,8 @@ type issueState struct {
 	ignoreUntil       *time.Time
 	ignoreUntilCount  *int64
 	ignoreUntilUsers  *int64
+	ignoreUntilWindow *int64      // minutes: ignoreUntilCount counts the events of this trailing window
+	windowSeen        []time.Time // received times of the latest events inside the window, at most ignoreUntilCount
 	ignoreBaseCount   int64
 	ignoreBaseUsers   int64
 }
@@ -90,13 +92,15 @@ func (st *issueState) transition(events []*prepared, timesSeen int64, usersBefor
 	st.statusChangedAt = trigger.received
 	st.resolvedInRelease = ""
 	st.ignoreUntil, st.ignoreUntilCount, st.ignoreUntilUsers = nil, nil, nil
+	st.ignoreUntilWindow, st.windowSeen = nil, nil
 	st.ignoreBaseCount, st.ignoreBaseUsers = 0, 0
 	return change, trigger
 }
 
 // nthAfterIgnore is the batch's event that brought the issue to its
-// ignore's count of events or of users, taking the events in (received,
-// event id) order; nil when the batch does not get there.
+// ignore's count of events (within its window, when it has one) or of
+// users, taking the events in (received, event id) order; nil when the
+// batch does not get there. It keeps windowSeen up to date.
 func (st *issueState) nthAfterIgnore(events []*prepared, timesSeen int64, usersBefore []byte) *prepared {
 	ordered := slices.Clone(events)
 	slices.SortFunc(ordered, func(a, b *prepared) int {
@@ -112,8 +116,14 @@ func (st *issueState) nthAfterIgnore(events []*prepared, timesSeen int64, usersB
 	}
 	for _, p := range ordered {
 		seen++
-		if st.ignoreUntilCount != nil && seen-st.ignoreBaseCount >= *st.ignoreUntilCount {
-			return p
+		if st.ignoreUntilCount != nil {
+			if st.ignoreUntilWindow != nil {
+				if st.inWindow(p.received) >= *st.ignoreUntilCount {
+					return p
+				}
+			} else if seen-st.ignoreBaseCount >= *st.ignoreUntilCount {
+				return p
+			}
 		}
 		if users != nil && p.userKey != "" {
 			users.add(p.userKey)
@@ -123,6 +133,25 @@ func (st *issueState) nthAfterIgnore(events []*prepared, timesSeen int64, usersB
 		}
 	}
 	return nil
+}
+
+// inWindow records an event received at t and returns how many of the
+// ignored issue's events fall in the window ending at t. Only the latest
+// ignoreUntilCount are kept: no more are needed to reach it.
+func (st *issueState) inWindow(t time.Time) int64 {
+	from := t.Add(-time.Duration(*st.ignoreUntilWindow) * time.Minute)
+	kept := st.windowSeen[:0]
+	for _, s := range st.windowSeen {
+		if s.After(from) {
+			kept = append(kept, s)
+		}
+	}
+	kept = append(kept, t)
+	if n := int(*st.ignoreUntilCount); len(kept) > n {
+		kept = kept[len(kept)-n:]
+	}
+	st.windowSeen = kept
+	return int64(len(kept))
 }
 
 // releaseNewer reports whether release a is newer than b: by version when

@@ -368,3 +368,99 @@ func TestIgnoreEndsOnTheNthEventWhateverTheBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestIgnoreWindowCountsTrailingEvents: ignored until 3 events within a
+// minute, events 0 s, 50 s, 70 s and 100 s after the ignore end it on the
+// fourth (50, 70 and 100 fall within one minute; no earlier minute held
+// three), however the events are cut into batches.
+func TestIgnoreWindowCountsTrailingEvents(t *testing.T) {
+	start := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	var events []*prepared
+	for i, s := range []int{0, 50, 70, 100, 101} {
+		p := &prepared{received: start.Add(time.Duration(s) * time.Second)}
+		p.eventID[15] = byte(i)
+		events = append(events, p)
+	}
+	count, window := int64(3), int64(1)
+	for cut := 0; cut <= len(events); cut++ {
+		st := issueState{status: streams.StatusIgnored, ignoreUntilCount: &count, ignoreUntilWindow: &window, ignoreBaseCount: 40}
+		seen := int64(40)
+		var got *prepared
+		for _, batch := range [][]*prepared{events[:cut], events[cut:]} {
+			if len(batch) == 0 || got != nil {
+				continue
+			}
+			seen += int64(len(batch))
+			_, got = st.transition(batch, seen, nil)
+		}
+		if got != events[3] {
+			t.Fatalf("cut at %d: ended on %v, want the event at 100 s", cut, got)
+		}
+		if st.status != streams.StatusUnresolved || st.ignoreUntilWindow != nil || st.windowSeen != nil {
+			t.Fatalf("cut at %d: after the ignore ended: %+v", cut, st)
+		}
+	}
+	// Without the window the same events end a 3-event ignore on the third.
+	st := issueState{status: streams.StatusIgnored, ignoreUntilCount: &count, ignoreBaseCount: 40}
+	if _, got := st.transition(events, 45, nil); got != events[2] {
+		t.Fatalf("no window: ended on %v, want the third event", got)
+	}
+}
+
+// TestIgnoreWindowStored: an ignore until 2 events in a minute, applied as
+// a decision, holds through events two minutes apart and ends on two
+// within a minute, with the window state kept in the issue row between
+// batches.
+func TestIgnoreWindowStored(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.pool, testOptions())
+	ctx := context.Background()
+	const project = 11
+	base := time.Now().UTC()
+	sent := int64(0)
+	send := func(after time.Duration) {
+		t.Helper()
+		m := testEvent{excType: "RuntimeError", excValue: "windowed", function: "work"}.msg(project)
+		m.Header.Set(streams.HeaderReceived, base.Add(after).Format(time.RFC3339Nano))
+		e.publish(m)
+		sent++
+		waitFor(t, fmt.Sprintf("event %d", sent), func() (bool, string) {
+			n := count(t, e.pool, `SELECT coalesce(sum(times_seen), 0) FROM grouping.issues`)
+			return n == sent, fmt.Sprint(n)
+		})
+	}
+	status := func() string {
+		t.Helper()
+		var s string
+		if err := e.pool.QueryRow(ctx, `SELECT status FROM grouping.issues`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	send(0)
+	var id int64
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM grouping.issues`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ignore(ctx, e.pool, id, streams.IgnoreUntil{Count: 2, Window: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, after := range []time.Duration{2 * time.Minute, 4 * time.Minute, 6 * time.Minute} {
+		send(after)
+		if s := status(); s != streams.StatusIgnored {
+			t.Fatalf("event %d, two minutes after the one before: %s, want still ignored", i+1, s)
+		}
+	}
+	send(6*time.Minute + 30*time.Second)
+	if s := status(); s != streams.StatusUnresolved {
+		t.Fatalf("second event within a minute: %s, want unresolved", s)
+	}
+	var window *int64
+	var seen []time.Time
+	if err := e.pool.QueryRow(ctx, `SELECT ignore_until_window, ignore_window_seen FROM grouping.issues`).Scan(&window, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if window != nil || seen != nil {
+		t.Errorf("ended ignore kept its window: %v %v", window, seen)
+	}
+}

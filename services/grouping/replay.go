@@ -277,6 +277,7 @@ func carryDecisions(ctx context.Context, tx pgx.Tx) (int64, error) {
 		UPDATE grouping_next.issues n SET status = o.status, substatus = o.substatus, assignee = o.assignee,
 			status_changed_at = o.status_changed_at, resolved_in_release = o.resolved_in_release,
 			ignore_until = o.ignore_until, ignore_until_count = o.ignore_until_count, ignore_until_users = o.ignore_until_users,
+			ignore_until_window = o.ignore_until_window, ignore_window_seen = o.ignore_window_seen,
 			ignore_base_count = n.times_seen - (o.times_seen - o.ignore_base_count),
 			ignore_base_users = n.users_seen - (o.users_seen - o.ignore_base_users)
 		FROM heirs h JOIN grouping.issues o ON o.id = h.old_id

@@ -547,6 +547,20 @@ func estimateIfAny(h hll) int64 {
 	return h.estimate()
 }
 
+// pgTimeArray formats ts as a Postgres timestamptz array literal, nil for
+// none (NULL).
+func pgTimeArray(ts []time.Time) *string {
+	if len(ts) == 0 {
+		return nil
+	}
+	ss := make([]string, len(ts))
+	for i, t := range ts {
+		ss[i] = t.UTC().Format(time.RFC3339Nano)
+	}
+	a := pgTextArray(ss)
+	return &a
+}
+
 // pgTextArray formats ss as a Postgres array literal; an array of arrays
 // cannot be a parameter of unnest, text can.
 func pgTextArray(ss []string) string {
@@ -587,7 +601,7 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 	slices.Sort(ids)
 	rows, err := tx.Query(ctx, s.q(`SELECT id, first_seen, last_seen, last_event_id, times_seen, users_hll, first_release,
 			environments, status, substatus, status_changed_at, resolved_in_release, ignore_until, ignore_until_count,
-			ignore_until_users, ignore_base_count, ignore_base_users
+			ignore_until_users, ignore_base_count, ignore_base_users, ignore_until_window, ignore_window_seen
 		FROM grouping.issues WHERE id = ANY($1) ORDER BY id FOR UPDATE`), ids)
 	if err != nil {
 		return nil, fmt.Errorf("lock issues: %w", err)
@@ -605,6 +619,8 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 		uIgnUntil                                            []*time.Time
 		uIgnCount, uIgnUsers                                 []*int64
 		uIgnBaseCount, uIgnBaseUsers                         []int64
+		uIgnWindow                                           []*int64
+		uWindowSeen                                          []*string
 		pubs                                                 []publication
 	)
 	for rows.Next() {
@@ -620,7 +636,7 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 		)
 		if err := rows.Scan(&id, &firstSeen, &lastSeen, &lastID, &timesSeen, &usersHLL, &firstRelease, &envs,
 			&st.status, &st.substatus, &st.statusChangedAt, &st.resolvedInRelease, &st.ignoreUntil, &st.ignoreUntilCount,
-			&st.ignoreUntilUsers, &st.ignoreBaseCount, &st.ignoreBaseUsers); err != nil {
+			&st.ignoreUntilUsers, &st.ignoreBaseCount, &st.ignoreBaseUsers, &st.ignoreUntilWindow, &st.windowSeen); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("lock issues: %w", err)
 		}
@@ -674,6 +690,7 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 			append(uChanged, st.statusChangedAt), append(uResolvedIn, st.resolvedInRelease)
 		uIgnUntil, uIgnCount, uIgnUsers = append(uIgnUntil, st.ignoreUntil), append(uIgnCount, st.ignoreUntilCount), append(uIgnUsers, st.ignoreUntilUsers)
 		uIgnBaseCount, uIgnBaseUsers = append(uIgnBaseCount, st.ignoreBaseCount), append(uIgnBaseUsers, st.ignoreBaseUsers)
+		uIgnWindow, uWindowSeen = append(uIgnWindow, st.ignoreUntilWindow), append(uWindowSeen, pgTimeArray(st.windowSeen))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("lock issues: %w", err)
@@ -689,16 +706,18 @@ func (s *Service) updateIssues(ctx context.Context, tx pgx.Tx, aggs []*issueAgg)
 			last_release = coalesce(u.lr, i.last_release),
 			status = u.st, substatus = u.ss, status_changed_at = u.sc, resolved_in_release = u.ri,
 			ignore_until = u.iu, ignore_until_count = u.ic, ignore_until_users = u.iv,
-			ignore_base_count = u.ibc, ignore_base_users = u.ibu, updated_at = now()
+			ignore_base_count = u.ibc, ignore_base_users = u.ibu, ignore_until_window = u.iw,
+			ignore_window_seen = u.ws::timestamptz[], updated_at = now()
 		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bytea[], $7::text[],
 			$8::timestamptz[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
 			$16::text[], $17::text[], $18::timestamptz[], $19::text[], $20::timestamptz[], $21::bigint[], $22::bigint[],
-			$23::bigint[], $24::bigint[])
-			AS u (id, fs, fr, n, us, hl, e, ls, le, ti, cu, lv, ty, pl, lr, st, ss, sc, ri, iu, ic, iv, ibc, ibu)
+			$23::bigint[], $24::bigint[], $25::bigint[], $26::text[])
+			AS u (id, fs, fr, n, us, hl, e, ls, le, ti, cu, lv, ty, pl, lr, st, ss, sc, ri, iu, ic, iv, ibc, ibu, iw, ws)
 		WHERE i.id = u.id`),
 		uIDs, uFirstSeen, uFirstRel, uCount, uUsers, uHLL, uEnvs, uLastSeen, uLastID,
 		uTitle, uCulprit, uLevel, uType, uPlatform, uLastRel,
-		uStatus, uSubstatus, uChanged, uResolvedIn, uIgnUntil, uIgnCount, uIgnUsers, uIgnBaseCount, uIgnBaseUsers)
+		uStatus, uSubstatus, uChanged, uResolvedIn, uIgnUntil, uIgnCount, uIgnUsers, uIgnBaseCount, uIgnBaseUsers,
+		uIgnWindow, uWindowSeen)
 	if err != nil {
 		return nil, fmt.Errorf("update issues: %w", err)
 	}

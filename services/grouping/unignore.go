@@ -23,7 +23,8 @@ func (s *Service) unignoreDue(ctx context.Context) (int, error) {
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	rows, err := tx.Query(ctx, s.q(`UPDATE grouping.issues SET status = 'unresolved', substatus = 'unignored',
 			status_changed_at = ignore_until, resolved_in_release = '', ignore_until = NULL, ignore_until_count = NULL,
-			ignore_until_users = NULL, ignore_base_count = 0, ignore_base_users = 0, updated_at = now()
+			ignore_until_users = NULL, ignore_until_window = NULL, ignore_window_seen = NULL,
+			ignore_base_count = 0, ignore_base_users = 0, updated_at = now()
 		WHERE id IN (SELECT id FROM grouping.issues WHERE status = 'ignored' AND ignore_until <= now()
 			ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
 		RETURNING id, project_id, title, culprit, level, status_changed_at`))

@@ -264,6 +264,13 @@ func statusUpdateOf(r *http.Request) (issues.StatusUpdate, string, error) {
 		if err != nil {
 			return su, "", err
 		}
+		win, err := formInt(r, "ignore_window")
+		if err != nil {
+			return su, "", err
+		}
+		if win != nil {
+			su.IgnoreWindow = time.Duration(*win) * time.Minute
+		}
 		if mins != nil {
 			if *mins > 10*365*24*60 {
 				return su, "", errors.New("ignore for at most ten years")
@@ -279,6 +286,21 @@ func statusUpdateOf(r *http.Request) (issues.StatusUpdate, string, error) {
 		return su, "ignored", nil
 	}
 	return issues.StatusUpdate{}, "", errors.New("unknown action")
+}
+
+// windowText reads an ignore's window in minutes as the form offers it.
+func windowText(minutes int64) string {
+	switch minutes {
+	case 1:
+		return "a minute"
+	case 60:
+		return "an hour"
+	case 1440:
+		return "a day"
+	case 10080:
+		return "a week"
+	}
+	return strconv.FormatInt(minutes, 10) + " minutes"
 }
 
 // issueOf loads the {issue} of the path and its project, which must be the
@@ -501,7 +523,11 @@ func statusText(is *issues.Issue) string {
 			until = append(until, "until "+when(*is.IgnoreUntil))
 		}
 		if is.IgnoreUntilCount != nil {
-			until = append(until, "until "+strconv.FormatInt(*is.IgnoreUntilCount, 10)+" more events")
+			events := "until " + strconv.FormatInt(*is.IgnoreUntilCount, 10) + " more events"
+			if is.IgnoreUntilWindow != nil {
+				events = "until " + strconv.FormatInt(*is.IgnoreUntilCount, 10) + " events within " + windowText(*is.IgnoreUntilWindow)
+			}
+			until = append(until, events)
 		}
 		if is.IgnoreUntilUsers != nil {
 			until = append(until, "until "+strconv.FormatInt(*is.IgnoreUntilUsers, 10)+" more users")

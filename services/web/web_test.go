@@ -365,6 +365,7 @@ func TestDashboard(t *testing.T) {
 			{url.Values{"action": {"unresolve"}}, "unresolved", "Unresolved"},
 			{url.Values{"action": {"resolve_next"}}, "resolved_in_next_release", "Resolved in the release after 2.0.0"},
 			{url.Values{"action": {"ignore"}, "ignore_count": {"100"}}, "ignored", "Ignored until 100 more events"},
+			{url.Values{"action": {"ignore"}, "ignore_count": {"100"}, "ignore_window": {"60"}}, "ignored", "Ignored until 100 events within an hour"},
 			{url.Values{"action": {"ignore"}, "ignore_users": {"5"}}, "ignored", "Ignored until 5 more users"},
 			{url.Values{"action": {"ignore"}, "ignore_minutes": {"30"}}, "ignored", "Ignored until "},
 			{url.Values{"action": {"ignore"}}, "ignored", "Ignored forever"},
