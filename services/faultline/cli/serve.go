@@ -83,12 +83,18 @@ func gcPercent(groups bool) int {
 }
 
 // groupingMemoryLimit is the soft memory limit of a process that groups,
-// when GOMEMLIMIT is not set. At 2,000 events/s the all-in-one server's live
-// heap is about 110 MB, so the limit costs no measurable CPU and holds RSS
-// near 230 MB (docs/benchmarks.md). A heap that outgrows it (a huge
-// envelope in flight) makes the collector run more often, never fail: the
-// runtime caps GC at half the CPU. GOMEMLIMIT=off removes it.
-const groupingMemoryLimit = 224 << 20
+// when GOMEMLIMIT is not set. Under a steady 1,000 events/s the all-in-one
+// server's live heap is about 150 MB (JetStream's block caches and
+// duplicate-window ids, the batches in flight and the messages held while
+// they are kept alive), so Go's default GOGC=100 already holds the heap
+// near 300 MB. The limit is the ceiling above that: a heap that outgrows
+// it (a huge envelope, a backlog) makes the collector run more often,
+// never fail, and the runtime caps GC at half the CPU. It was 224 MiB:
+// close enough to the live heap that a backlog made the collector run
+// nearly back to back, and the CPU it took kept the backlog from draining
+// (make soak degraded after 2-4 minutes; docs/benchmarks.md, session 8).
+// GOMEMLIMIT=off removes it.
+const groupingMemoryLimit = 512 << 20
 
 func tuneGC(getenv func(string) string, roles []string) {
 	groups := slices.Contains(roles, "grouping")
