@@ -3,8 +3,9 @@
 // stream that counts events per issue and minute, evaluates the projects'
 // issue-alert rules (libs/alertrules) on events and issue changes, and
 // queues their notifications; a delivery loop that sends them with retries;
-// and the applier of the ALERTING stream's commands (rule and webhooks
-// plugin changes people make through the api).
+// the applier of the ALERTING stream's commands (rule and webhooks plugin
+// changes people make through the api); and the daily and weekly digest
+// mails (digest.go).
 //
 // Exactly once: an event is counted once (alerting.seen_events), a rule
 // fires at most once per frequency per issue (alerting.fires, updated
@@ -59,6 +60,8 @@ type Options struct {
 	SMTP           config.SMTPConfig
 	MailTLS        *mailer.Mailer // overrides SMTP (tests)
 	HistoryRetains time.Duration  // counts kept
+	DigestEvery    time.Duration  // how often due digests are looked for; 0: never
+	Now            func() time.Time
 }
 
 // DefaultOptions are the production options.
@@ -76,6 +79,7 @@ func DefaultOptions() Options {
 		PagerDutyURL:   notify.PagerDutyURL,
 		RulesRefresh:   time.Second,
 		HistoryRetains: 61 * 24 * time.Hour,
+		DigestEvery:    time.Minute,
 	}
 }
 
@@ -178,13 +182,15 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("create consumer %q on %s: %w", s.opt.CommandsName, streams.Alerting, err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, part := range []func(context.Context) error{
+	parts := []func(context.Context) error{
 		func(ctx context.Context) error { return s.consume(ctx, cons) },
 		func(ctx context.Context) error { return s.consumeCommands(ctx, cmds) },
 		s.deliverLoop,
 		s.maintain,
-	} {
+		s.runDigests,
+	}
+	errs := make(chan error, len(parts))
+	for _, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -618,3 +618,41 @@ func TestPasswordChangeGuessesLimited(t *testing.T) {
 		t.Errorf("right password at once after five guesses: %d Retry-After=%q", res.status, res.header.Get("Retry-After"))
 	}
 }
+
+// TestNotificationSettings: each user reads and changes their own digest
+// settings; a change merges into what is stored, bad values and unknown
+// fields are refused and change nothing, and no one else's change.
+func TestNotificationSettings(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	owner, member := e.session(f.users["owner"]), e.session(f.users["member"])
+	var got map[string]any
+	owner.do("GET", "/api/0/users/me/notifications/", nil).json(t, &got)
+	if got["dailyDigest"] != false || got["weeklyReports"] != false || got["digestHour"] != float64(9) || got["timezone"] != "UTC" {
+		t.Fatalf("defaults: %v", got)
+	}
+	res := owner.do("PUT", "/api/0/users/me/notifications/", map[string]any{"dailyDigest": true, "timezone": "Europe/Paris"})
+	if res.status != 200 {
+		t.Fatalf("PUT: %d %s", res.status, res.body)
+	}
+	owner.do("PUT", "/api/0/users/me/notifications/", map[string]any{"digestHour": 7}).json(t, &got)
+	if got["dailyDigest"] != true || got["timezone"] != "Europe/Paris" || got["digestHour"] != float64(7) || got["weeklyReports"] != false {
+		t.Fatalf("after two changes: %v", got)
+	}
+	for _, bad := range []map[string]any{{"timezone": "Mars/Olympus"}, {"digestHour": 24}, {"digestHour": -1}, {"dailyDigets": true}} {
+		if res := owner.do("PUT", "/api/0/users/me/notifications/", bad); res.status != 400 {
+			t.Errorf("PUT %v: %d %s, want 400", bad, res.status, res.body)
+		}
+	}
+	owner.do("GET", "/api/0/users/me/notifications/", nil).json(t, &got)
+	if got["timezone"] != "Europe/Paris" || got["digestHour"] != float64(7) {
+		t.Errorf("refused changes changed something: %v", got)
+	}
+	member.do("GET", "/api/0/users/me/notifications/", nil).json(t, &got)
+	if got["dailyDigest"] != false || got["timezone"] != "UTC" {
+		t.Errorf("another user's settings: %v", got)
+	}
+	if res := e.anonymous().do("GET", "/api/0/users/me/notifications/", nil); res.status != 401 {
+		t.Errorf("signed out: %d", res.status)
+	}
+}

@@ -121,6 +121,8 @@ func (a *API) routes() []route {
 		{"POST", "/api/0/accept-invite/", "Accept an invitation (creating the user if needed) and sign in", public, accounts.LevelNone, 200, "AcceptInvite", "Session", a.acceptInvite},
 		{"GET", "/api/0/users/me/", "The signed-in user", user, accounts.LevelRead, 200, "", "User", a.me},
 		{"PUT", "/api/0/users/me/password/", "Change one's password", sessionOnly, accounts.LevelNone, 204, "PasswordChange", "", a.changePassword},
+		{"GET", "/api/0/users/me/notifications/", "One's digest mail settings", user, accounts.LevelRead, 200, "", "NotificationSettings", a.notificationSettings},
+		{"PUT", "/api/0/users/me/notifications/", "Change one's digest mail settings (fields left out keep their value)", user, accounts.LevelWrite, 200, "NotificationSettings", "NotificationSettings", a.setNotificationSettings},
 
 		{"GET", "/api/0/api-tokens/", "List one's API tokens", sessionOnly, accounts.LevelNone, 200, "", "[]ApiToken", a.listTokens},
 		{"POST", "/api/0/api-tokens/", "Create an API token (shown once)", sessionOnly, accounts.LevelNone, 201, "NewApiToken", "ApiToken", a.createToken},

@@ -51,6 +51,27 @@ func (a *API) logout(c *call) (any, error) {
 
 func (a *API) me(c *call) (any, error) { return userJSON(c.p.User), nil }
 
+func (a *API) notificationSettings(c *call) (any, error) {
+	return c.store.NotificationSettings(c.r.Context(), c.p.User.ID)
+}
+
+// setNotificationSettings merges the body into the stored settings: a
+// field left out keeps its value, an unknown one is refused.
+func (a *API) setNotificationSettings(c *call) (any, error) {
+	ctx := c.r.Context()
+	n, err := c.store.NotificationSettings(ctx, c.p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.decodeStrict(&n); err != nil {
+		return nil, err
+	}
+	if err := c.store.SetNotificationSettings(ctx, c.p.User.ID, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
 func (a *API) changePassword(c *call) (any, error) {
 	var req struct {
 		Password    string `json:"password"`

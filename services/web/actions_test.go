@@ -259,3 +259,39 @@ func TestPrivacySettings(t *testing.T) {
 		t.Error("the page does not show what was saved")
 	}
 }
+
+// TestAccountDigestSettings: a user turns their digests on from the
+// account page, the page shows what was saved, a bad time zone is refused
+// and changes nothing, and another user's settings stay their own.
+func TestAccountDigestSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.user("alice@acme.test", false)
+	bob := e.user("bob@acme.test", false)
+	a := e.signIn("alice@acme.test")
+	const page = "/settings/account/"
+	if p := a.get(page); !strings.Contains(p.body, `name="daily_digest"`) || !strings.Contains(p.body, `value="UTC"`) {
+		t.Fatalf("the account page has no digest form: %d", p.status)
+	}
+	form := url.Values{"daily_digest": {"on"}, "digest_hour": {"7"}, "timezone": {"Europe/Paris"}}
+	if res := a.submit(page, page, form); res.status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", res.status, res.body)
+	}
+	n, err := e.store.NotificationSettings(ctx, alice.ID)
+	if err != nil || !n.DailyDigest || n.WeeklyDigest || n.DigestHour != 7 || n.Timezone != "Europe/Paris" {
+		t.Fatalf("saved %+v, %v", n, err)
+	}
+	if p := a.get(page); !strings.Contains(p.body, `name="daily_digest" checked`) || !strings.Contains(p.body, `value="7" selected`) {
+		t.Error("the page does not show what was saved")
+	}
+	bad := url.Values{"weekly_digest": {"on"}, "digest_hour": {"7"}, "timezone": {"Europe/<b>Atlantis</b>"}}
+	if res := a.submit(page, page, bad); res.status != http.StatusBadRequest || strings.Contains(res.body, "<b>Atlantis") {
+		t.Errorf("a bad time zone: %d", res.status)
+	}
+	if n, _ := e.store.NotificationSettings(ctx, alice.ID); n.WeeklyDigest || n.Timezone != "Europe/Paris" {
+		t.Errorf("a refused form changed the settings: %+v", n)
+	}
+	if n, _ := e.store.NotificationSettings(ctx, bob.ID); n.DailyDigest || n.Timezone != "UTC" {
+		t.Errorf("bob's settings: %+v", n)
+	}
+}

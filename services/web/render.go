@@ -123,6 +123,7 @@ var notices = map[string]string{
 	"unmerged":      "The selected hashes were split off into this new issue, with their events.",
 	"pending":       "Saved. It takes effect in a moment: reload to see it.",
 	"privacy_saved": "Scrubbing and filters saved. The gateway applies them within seconds.",
+	"account_saved": "Saved.",
 	"rules_saved":   "Grouping rules saved. New events group with them within seconds; replay to regroup past events.",
 	"invited":       "Invitation sent.",
 }

@@ -105,6 +105,8 @@ func (w *Web) Mount(r chi.Router) {
 		r.Post("/accept-invite/{token}/", w.anon(w.inviteSubmit))
 
 		r.Get("/", w.page(w.projectsPage))
+		r.Get("/settings/account/", w.page(w.accountPage))
+		r.Post("/settings/account/", w.page(w.accountSubmit))
 		r.Get("/settings/{org}/projects/{project}/", w.orgPage(accounts.LevelRead, w.settingsPage))
 		r.Post("/settings/{org}/projects/{project}/keys/", w.orgPage(accounts.LevelWrite, w.keyCreate))
 		r.Post("/settings/{org}/projects/{project}/keys/{key}/", w.orgPage(accounts.LevelWrite, w.keyChange))
