@@ -43,6 +43,8 @@ var wantNeed = map[string]string{
 	"POST /api/0/api-tokens/":                                             "session",
 	"DELETE /api/0/api-tokens/{token_id}/":                                "session",
 	"GET /api/0/users/me/":                                                "user",
+	"GET /api/0/users/me/notifications/":                                  "user",
+	"PUT /api/0/users/me/notifications/":                                  "user",
 	"GET /api/0/organizations/":                                           "user",
 	"POST /api/0/organizations/":                                          "user",
 	"GET /api/0/projects/":                                                "user",
@@ -292,6 +294,7 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"POST /api/0/projects/{org}/{project}/keys/":               map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
 				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":       map[string]any{"name": "Main", "isActive": false},
 				"PUT /api/0/users/me/password/":                            map[string]any{"password": f.password, "passwordNew": "another long password"},
+				"PUT /api/0/users/me/notifications/":                       map[string]any{"weeklyReports": true},
 				"POST /api/0/organizations/{org}/repos/":                   map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
 				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/": map[string]any{"active": true},
 			}
