@@ -121,9 +121,9 @@ func TestReleaseFileUpload(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, path, file string
-		data           []byte
-		headers        []string
-		status         int
+		data             []byte
+		headers          []string
+		status           int
 	}{
 		{"unknown release", "/api/0/projects/acme/web/releases/9.9/files/", "~/a.js", js, nil, 404},
 		{"no file part", files, "~/b.js", nil, nil, 400},
