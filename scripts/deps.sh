@@ -24,7 +24,10 @@ if [ -f e2e/node/package.json ]; then
   fi
   if [ ! -d e2e/node/node_modules ] || [ e2e/node/package-lock.json -nt e2e/node/node_modules ]; then
     echo "deps: npm ci in e2e/node"
-    (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+    # Both sentry-cli versions (@sentry/cli 3.x and the alias sentry-cli-2)
+    # get their binary from an optional platform package on the registry;
+    # their postinstall would otherwise fall back to Sentry's CDN.
+    (cd e2e/node && SENTRYCLI_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
 

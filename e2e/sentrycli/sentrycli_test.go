@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,16 +24,10 @@ var srv *harness.Server
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &srv)) }
 
-// cli runs sentry-cli with env and returns its output and exit code.
+// cli runs sentry-cli 3.x with env and returns its output and exit code.
 func cli(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "node", "node_modules", ".bin", "sentry-cli"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("@sentry/cli is not installed in e2e/node: run scripts/deps.sh (npm ci): %v", err)
-	}
+	bin := harness.SentryCLIs(t)[0].Path // 3.x; e2e/sourcemaps runs 2.x too
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -42,7 +35,7 @@ func cli(t *testing.T, env []string, args ...string) (string, int) {
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

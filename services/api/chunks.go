@@ -69,7 +69,7 @@ func (a *API) sourcemapRoutes() []route {
 		{"GET", org + "chunk-upload/", "Chunk upload options for sentry-cli", user, accounts.LevelWrite, 200, "", "ChunkUploadOptions", a.chunkOptions},
 		{"POST", org + "chunk-upload/", "Upload chunks (multipart file_gzip or file, each named by its SHA-1)", user, accounts.LevelWrite, 200, "", "", a.uploadChunks},
 		{"POST", org + "artifactbundle/assemble/", "Assemble an uploaded artifact bundle from its chunks", user, accounts.LevelWrite, 200, "AssembleBundle", "AssembleState", a.assembleBundle},
-	}, a.releaseRoutes()...)
+	}, append(a.releaseRoutes(), a.releaseFileRoutes()...)...)
 }
 
 // ChunkUploadOptions is what sentry-cli reads before uploading.

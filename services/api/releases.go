@@ -18,12 +18,16 @@ import (
 
 func (a *API) releaseRoutes() []route {
 	const rel = "/api/0/organizations/{org}/releases/"
+	const prel = "/api/0/projects/{org}/{project}/releases/"
 	return []route{
 		{"GET", rel, "List an organisation's releases", user, accounts.LevelRead, 200, "", "[]Release", a.listReleases},
 		{"GET", "/api/0/projects/{org}/{project}/releases/", "List a project's releases", user, accounts.LevelRead, 200, "", "[]Release", a.listReleases},
 		{"POST", rel, "Create a release (or add projects to an existing one)", user, accounts.LevelWrite, 201, "NewRelease", "Release", a.createRelease},
+		{"POST", "/api/0/projects/{org}/{project}/releases/", "Create a release of the project (sentry-cli 2.x's releases new with a project)", user, accounts.LevelWrite, 201, "NewRelease", "Release", a.createRelease},
 		{"GET", rel + "{version}/", "Retrieve a release", user, accounts.LevelRead, 200, "", "Release", a.getRelease},
 		{"PUT", rel + "{version}/", "Update a release: finalize it (dateReleased), set its ref, url or commits", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
+		{"GET", prel + "{version}/", "Retrieve a release of the project", user, accounts.LevelRead, 200, "", "Release", a.getRelease},
+		{"PUT", prel + "{version}/", "Update a release of the project (sentry-cli 2.x's releases finalize with a project)", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
 		{"DELETE", rel + "{version}/", "Delete a release", user, accounts.LevelWrite, 204, "", "", a.deleteRelease},
 		{"GET", rel + "{version}/deploys/", "List a release's deploys", user, accounts.LevelRead, 200, "", "[]Deploy", a.listDeploys},
 		{"POST", rel + "{version}/deploys/", "Record a deploy of a release", user, accounts.LevelWrite, 201, "NewDeploy", "Deploy", a.createDeploy},
@@ -162,9 +166,20 @@ func isHex(s string) bool {
 	return true
 }
 
+// release is the release the path names; on a project's route, only a
+// release of that project.
 func (c *call) release(ctx context.Context) (int64, *Release, error) {
-	return scanRelease(c.store.Pool().QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
+	id, r, err := scanRelease(c.store.Pool().QueryRow(ctx, `SELECT `+releaseColumns+` FROM api.releases r
 		WHERE r.org_id = $1 AND r.version = $2`, c.org.ID, c.param("version")))
+	if err != nil || c.project == nil {
+		return id, r, err
+	}
+	for _, p := range r.Projects {
+		if p.ID == c.project.ID {
+			return id, r, nil
+		}
+	}
+	return 0, nil, errNotFound
 }
 
 func (a *API) listReleases(c *call) (any, error) {
@@ -210,6 +225,9 @@ func (a *API) createRelease(c *call) (any, error) {
 	}
 	if err := validVersion(req.Version); err != nil {
 		return nil, err
+	}
+	if c.project != nil { // /api/0/projects/{org}/{project}/releases/: the path names it
+		req.Projects = append(req.Projects, slugOrID(c.project.Slug))
 	}
 	if len(req.Projects) == 0 {
 		return nil, &httpError{http.StatusBadRequest, "projects: at least one project slug is required"}

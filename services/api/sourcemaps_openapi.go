@@ -1,7 +1,7 @@
 package api
 
 // The OpenAPI schemas of the source-map upload and release routes
-// (chunks.go, releases.go), added to the document's schemas.
+// (chunks.go, releases.go, release_files.go), added to the document's schemas.
 func init() {
 	nullDate := map[string]any{"type": []string{"string", "null"}, "format": "date-time"}
 	strs := map[string]any{"type": "array", "items": str}
@@ -23,6 +23,9 @@ func init() {
 		"ReleaseUpdate": obj(nil, map[string]any{"ref": str, "url": str, "dateReleased": dateTime, "commits": anyList, "refs": anyList}),
 		"Deploy": obj([]string{"id", "environment"}, map[string]any{"id": str, "environment": str, "name": nullStr, "url": nullStr,
 			"dateStarted": nullDate, "dateFinished": dateTime}),
+		"ReleaseFile": obj([]string{"id", "name", "sha1", "size"}, map[string]any{"id": str, "name": str, "dist": nullStr,
+			"headers": map[string]any{"type": "object", "additionalProperties": str}, "size": integer, "sha1": str,
+			"dateCreated": dateTime}),
 		"NewDeploy": obj([]string{"environment"}, map[string]any{"environment": str, "name": str, "url": str,
 			"dateStarted": dateTime, "dateFinished": dateTime}),
 	} {

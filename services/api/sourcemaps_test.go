@@ -213,6 +213,22 @@ func TestReleases(t *testing.T) {
 	if res.status != 201 || rel.Version != "web@1.0.0" || rel.Ref == nil || *rel.Ref != "abc" || len(rel.Projects) != 1 || rel.DateReleased != nil {
 		t.Fatalf("create: %d %s", res.status, res.body)
 	}
+	// sentry-cli 2.x creates a release of SENTRY_PROJECT on the project's route.
+	res = cli.do("POST", "/api/0/projects/acme/web/releases/", map[string]any{"version": "shop@2.0.0"})
+	if !strings.Contains(string(res.body), `"slug":"web"`) || res.status != 201 {
+		t.Errorf("create on the project's route: %d %s", res.status, res.body)
+	}
+	// and finalizes it there; another project's route does not find it.
+	res = cli.do("PUT", "/api/0/projects/acme/web/releases/shop@2.0.0/", map[string]any{"dateReleased": time.Now()})
+	if res.status != 200 || !strings.Contains(string(res.body), `"dateReleased":"20`) {
+		t.Errorf("finalize on the project's route: %d %s", res.status, res.body)
+	}
+	if _, err := e.store.CreateTeamProject(context.Background(), f.team, "Mobile", "mobile", "javascript"); err != nil {
+		t.Fatal(err)
+	}
+	if res := cli.do("GET", "/api/0/projects/acme/mobile/releases/shop@2.0.0/", nil); res.status != 404 {
+		t.Errorf("a release of web on mobile's route: %d %s", res.status, res.body)
+	}
 	// Creating it again (releases new in CI, twice) keeps one release.
 	if res := cli.do("POST", base, map[string]any{"version": "web@1.0.0", "projects": []string{"web"}}); res.status != 201 {
 		t.Errorf("again: %d %s", res.status, res.body)
@@ -245,6 +261,7 @@ func TestReleases(t *testing.T) {
 		{"POST", base, map[string]any{"version": "a/b", "projects": []string{"web"}}, 400},
 		{"POST", base, map[string]any{"version": "x"}, 400},
 		{"GET", base + "nope/", nil, 404},
+		{"POST", "/api/0/projects/acme/secret/releases/", map[string]any{"version": "x"}, 404},
 		{"POST", base + "web@1.0.0/deploys/", map[string]any{}, 400},
 	} {
 		if res := cli.do(c.method, c.path, c.body); res.status != c.status {
@@ -265,21 +282,31 @@ func TestReleases(t *testing.T) {
 
 func init() {
 	const org, rel = "/api/0/organizations/{org}/", "/api/0/organizations/{org}/releases/"
+	const projectRel = "/api/0/projects/{org}/{project}/releases/"
 	for route, need := range map[string]string{
 		"GET " + org + "chunk-upload/":             "member",
 		"POST " + org + "chunk-upload/":            "member",
 		"POST " + org + "artifactbundle/assemble/": "member",
-		"GET " + rel:                         "viewer",
-		"POST " + rel:                        "member",
-		"GET " + rel + "{version}/":          "viewer",
-		"PUT " + rel + "{version}/":          "member",
-		"DELETE " + rel + "{version}/":       "member",
-		"GET " + rel + "{version}/deploys/":  "viewer",
-		"POST " + rel + "{version}/deploys/": "member",
+		"GET " + rel:                              "viewer",
+		"POST " + rel:                             "member",
+		"GET " + rel + "{version}/":               "viewer",
+		"PUT " + rel + "{version}/":               "member",
+		"DELETE " + rel + "{version}/":            "member",
+		"GET " + rel + "{version}/deploys/":       "viewer",
+		"POST " + rel + "{version}/deploys/":      "member",
+		"POST " + projectRel:                      "member",
+		"GET " + projectRel + "{version}/":        "viewer",
+		"PUT " + projectRel + "{version}/":        "member",
+		"GET " + rel + "{version}/files/":         "viewer",
+		"POST " + rel + "{version}/files/":        "member",
+		"GET " + projectRel + "{version}/files/":  "viewer",
+		"POST " + projectRel + "{version}/files/": "member",
 	} {
 		wantNeed[route] = need
 	}
 	issueBodies["POST "+rel] = map[string]any{"version": "walk@2", "projects": []string{"web"}}
+	issueBodies["POST "+projectRel] = map[string]any{"version": "walk@3"}
+	issueBodies["PUT "+projectRel+"{version}/"] = map[string]any{"dateReleased": "2025-05-01T12:00:00Z"}
 	issueBodies["PUT "+rel+"{version}/"] = map[string]any{"dateReleased": "2025-05-01T12:00:00Z"}
 	issueBodies["POST "+rel+"{version}/deploys/"] = map[string]any{"environment": "production"}
 	issueBodies["POST "+org+"artifactbundle/assemble/"] = map[string]any{"checksum": strings.Repeat("a", 40),
@@ -289,8 +316,12 @@ func init() {
 // uploadRoutes need JetStream, which the role walk's API has not: there they
 // answer 503 to whoever may call them.
 var uploadRoutes = map[string]bool{
-	"POST /api/0/organizations/{org}/chunk-upload/":            true,
-	"POST /api/0/organizations/{org}/artifactbundle/assemble/": true,
+	"POST /api/0/organizations/{org}/chunk-upload/":                  true,
+	"POST /api/0/organizations/{org}/artifactbundle/assemble/":       true,
+	"GET /api/0/organizations/{org}/releases/{version}/files/":       true,
+	"POST /api/0/organizations/{org}/releases/{version}/files/":      true,
+	"GET /api/0/projects/{org}/{project}/releases/{version}/files/":  true,
+	"POST /api/0/projects/{org}/{project}/releases/{version}/files/": true,
 }
 
 // releaseParams makes a release of acme's web project for the walks.
