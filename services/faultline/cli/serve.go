@@ -46,6 +46,9 @@ type deps struct {
 	reg  *prometheus.Registry
 	nats *natsx.Conn
 	pg   *lazyPool
+	// consumers exports the state of the durable consumers of the roles
+	// this process runs; each role adds its own.
+	consumers *natsx.ConsumerMetrics
 }
 
 // role is one started role: routes to mount, background work, and a
@@ -146,6 +149,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 		return err
 	}
 	d.nats = nc
+	d.consumers = natsx.NewConsumerMetrics(nc.JS, natsx.ConsumerScrapeTimeout)
+	d.reg.MustRegister(d.consumers)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -342,6 +347,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 
 func startGrouping(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "grouping"))
+	d.consumers.Add(grouping.OptionsFrom(d.cfg).Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, grouping.Migrations)
@@ -360,6 +366,7 @@ func startGrouping(_ context.Context, d *deps) (*role, error) {
 // startSourcemaps assembles uploaded artifact bundles.
 func startSourcemaps(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "sourcemaps"))
+	d.consumers.Add(sourcemaps.DefaultOptions().Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, sourcemaps.Migrations)
@@ -479,13 +486,15 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 // notifications.
 func startAlerting(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "alerting"))
+	opt := alerting.OptionsFrom(d.cfg, os.Getenv)
+	d.consumers.Add(opt.Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, alerting.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
-			svc, err := alerting.New(pool, d.nats, alerting.OptionsFrom(d.cfg, os.Getenv), log)
+			svc, err := alerting.New(pool, d.nats, opt, d.reg, log)
 			if err != nil {
 				return err
 			}
@@ -501,6 +510,7 @@ func startAnalytics(_ context.Context, d *deps) (*role, error) {
 		return nil, errors.New("analytics: set CLICKHOUSE_URL")
 	}
 	log := d.log.With(slog.String("role", "analytics"))
+	d.consumers.Add(analytics.OptionsFrom(d.cfg).Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			backoff := 500 * time.Millisecond
@@ -508,7 +518,7 @@ func startAnalytics(_ context.Context, d *deps) (*role, error) {
 				ch, err := clickhouse.Open(ctx, d.cfg.ClickHouseURL)
 				if err == nil {
 					defer ch.Close()
-					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), log)
+					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), d.reg, log)
 					if err != nil {
 						return err
 					}
