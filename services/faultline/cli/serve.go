@@ -25,8 +25,10 @@ import (
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/libs/selfreport"
 	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/analytics"
 	"github.com/faultline/faultline/services/api"
@@ -105,8 +107,8 @@ func tuneGC(getenv func(string) string, roles []string) {
 
 // serve runs the given roles in one process until ctx ends, then shuts down
 // gracefully: in-flight requests finish, NATS drains, the embedded server
-// stops.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []string, args []string) error {
+// stops. rep, when not nil, reports the process's errors to SELF_DSN.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfreport.Reporter, roles []string, args []string) error {
 	if len(args) > 0 {
 		// serve --roles gateway,api: the all-in-one process with some roles only.
 		fs := newFlags("serve", os.Stderr)
@@ -132,6 +134,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		natsx.RejectedMessages)
+	if rep != nil {
+		d.reg.MustRegister(rep.Metrics())
+		rep.SetTag("roles", strings.Join(roles, ","))
+	}
 
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
@@ -472,7 +478,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.Error("panic serving request", slog.String("path", r.URL.Path), slog.Any("panic", v),
+					log.Error("panic serving request", slog.String("route", httplog.Route(r)), slog.Any("panic", v),
 						slog.String("stack", string(debug.Stack())))
 					http.Error(w, `{"detail":"internal error"}`, http.StatusInternalServerError)
 				}
