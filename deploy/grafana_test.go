@@ -19,8 +19,11 @@ import (
 
 // codeMetrics finds the metrics Faultline's code defines: every
 // prometheus.{Counter,Gauge,Histogram,Summary}Opts literal under services/
-// and libs/, named by its Namespace, Subsystem and Name. The value is the
-// series names a query may use (a histogram's _bucket, _sum and _count).
+// and libs/, named by its Namespace, Subsystem and Name, and every
+// prometheus.NewDesc (the metrics of a collector, such as the consumers'
+// state read at scrape time), named by its first argument. The value is
+// the series names a query may use (a histogram's _bucket, _sum and
+// _count).
 func codeMetrics(t *testing.T) map[string][]string {
 	t.Helper()
 	found := map[string][]string{}
@@ -35,6 +38,20 @@ func codeMetrics(t *testing.T) map[string][]string {
 				return err
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
+				if call, ok := n.(*ast.CallExpr); ok {
+					if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewDesc" && len(call.Args) > 0 {
+						if x, ok := sel.X.(*ast.Ident); ok && x.Name == "prometheus" {
+							bl, ok := call.Args[0].(*ast.BasicLit)
+							if !ok {
+								t.Errorf("%s: the name of a metric is not a string literal", fset.Position(call.Pos()))
+								return true
+							}
+							name, _ := strconv.Unquote(bl.Value)
+							found[name] = []string{name}
+						}
+					}
+					return true
+				}
 				lit, ok := n.(*ast.CompositeLit)
 				if !ok {
 					return true

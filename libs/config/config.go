@@ -24,6 +24,7 @@ type Config struct {
 	LogLevel    string // LOG_LEVEL: debug, info, warn, error
 
 	MetricsListen string // METRICS_LISTEN: host:port of /metrics and the detailed /readyz; "" when off
+	SelfDSN       string // SELF_DSN: where Faultline reports its own errors and panics; "" when off
 
 	NATSURL    string // NATS_URL: empty means an embedded server
 	NATSListen string // NATS_LISTEN: host:port the embedded server also listens on; empty means in-process only
@@ -105,6 +106,7 @@ var Variables = []Variable{
 	{"SSL_PROXY", "false", "true when served behind a TLS-terminating proxy"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"METRICS_LISTEN", "127.0.0.1:9091", "host:port serving /metrics and a /readyz that names what is not ready (off: none); keep it off the public network"},
+	{"SELF_DSN", "(off)", "a Sentry DSN (of another Faultline, or any Sentry) that every role sends its own errors (each log record at error level) and recovered panics to, through sentry-go; at most 20 at once, then one a second"},
 	{"NATS_URL", "(embedded)", "NATS server or cluster URLs, comma-separated; unset runs an embedded server"},
 	{"NATS_LISTEN", "(in-process only)", "host:port the embedded NATS server also listens on, for other processes"},
 	{"NATS_TOKEN", "(none)", "token the embedded NATS server requires of every client, and that clients of NATS_URL send; at least 16 characters; required when NATS_LISTEN is not a loopback address"},
@@ -188,6 +190,10 @@ func Load(getenv func(string) string) (Config, error) {
 			r.fail("NATS_SYNC_INTERVAL", "want a duration such as 10s or 2m, or always, got "+strconv.Quote(sync))
 		}
 		c.NATSSyncInterval = d
+	}
+	if c.SelfDSN = r.raw("SELF_DSN"); c.SelfDSN != "" && !sentryDSN(c.SelfDSN) {
+		// The DSN is not repeated: its key is a credential.
+		r.fail("SELF_DSN", "want a Sentry DSN such as https://<public key>@<host>/<project id>")
 	}
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""
@@ -275,6 +281,18 @@ func (r *reader) accounts(c *Config) {
 	if c.SMTP.Password != "" && c.SMTP.Username == "" {
 		r.fail("SMTP_USERNAME", "required when SMTP_PASSWORD is set")
 	}
+}
+
+// sentryDSN reports whether s has a Sentry DSN's form: an http(s) URL with
+// a public key as its user and a project id as its last path segment.
+func sentryDSN(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User.Username() == "" {
+		return false
+	}
+	project := u.Path[strings.LastIndex(u.Path, "/")+1:]
+	_, err = strconv.ParseUint(project, 10, 64)
+	return err == nil
 }
 
 // loopback reports whether host is "localhost" or a loopback address.

@@ -66,6 +66,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		"NATS_TOKEN":                        "0123456789abcdef0123",
 		"NATS_SYNC_INTERVAL":                "10s",
 		"METRICS_LISTEN":                    "127.0.0.1:9300",
+		"SELF_DSN":                          "https://0123abcd@errors.example.org/sentry/42",
 		"DATA_DIR":                          "/var/lib/faultline",
 		"CLICKHOUSE_URL":                    "http://ch:8123/faultline",
 		"ANALYTICS_BATCH_SIZE":              "2_000",
@@ -125,6 +126,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		NATSToken:          "0123456789abcdef0123",
 		NATSSyncInterval:   10 * time.Second,
 		MetricsListen:      "127.0.0.1:9300",
+		SelfDSN:            "https://0123abcd@errors.example.org/sentry/42",
 		DataDir:            "/var/lib/faultline",
 		ClickHouseURL:      "http://ch:8123/faultline",
 		EventRetentionDays: 30,
@@ -218,6 +220,10 @@ func TestBadValues(t *testing.T) {
 		{"CLICKHOUSE_URL", "postgres://ch:9000/x"},
 		{"ANALYTICS_BATCH_SIZE", "0"},
 		{"ANALYTICS_FLUSH_INTERVAL", "0s"},
+		{"SELF_DSN", "errors.example.org"},
+		{"SELF_DSN", "https://errors.example.org/42"},
+		{"SELF_DSN", "https://key@errors.example.org/"},
+		{"SELF_DSN", "ftp://key@errors.example.org/42"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -227,6 +233,9 @@ func TestBadValues(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), tt.name+": ") || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q, want one line naming %s", err, tt.name)
+			}
+			if tt.name == "SELF_DSN" && strings.Contains(err.Error(), tt.value) {
+				t.Errorf("error %q repeats the DSN, whose key is a credential", err)
 			}
 		})
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/mailer"
@@ -93,6 +94,12 @@ func OptionsFrom(c config.Config, getenv func(string) string) Options {
 	return o
 }
 
+// Consumers are the durable consumers a replica reads: EVENTS' and
+// ALERTING's (rule and plugin commands).
+func (o Options) Consumers() []natsx.ConsumerRef {
+	return []natsx.ConsumerRef{{Stream: streams.Events, Consumer: o.Consumer}, {Stream: streams.Alerting, Consumer: o.CommandsName}}
+}
+
 // Service is one alerting replica.
 type Service struct {
 	opt    Options
@@ -104,13 +111,15 @@ type Service struct {
 	dir    *directory
 	sender *notify.Sender
 	poke   chan struct{}
+	m      *metrics
 
 	startMu sync.Mutex
 	since   time.Time // messages stored before the consumer existed are history
 }
 
-// New prepares a replica; the streams must be applied and the migrations run.
-func New(pool *pgxpool.Pool, nc *natsx.Conn, opt Options, log *slog.Logger) (*Service, error) {
+// New prepares a replica; the streams must be applied and the migrations
+// run. Its metrics are registered with reg unless it is nil.
+func New(pool *pgxpool.Pool, nc *natsx.Conn, opt Options, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
 	zdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
 	if err != nil {
 		return nil, err
@@ -135,6 +144,7 @@ func New(pool *pgxpool.Pool, nc *natsx.Conn, opt Options, log *slog.Logger) (*Se
 			Mail: m,
 		},
 		poke: make(chan struct{}, 1),
+		m:    newMetrics(reg),
 	}, nil
 }
 

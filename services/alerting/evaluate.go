@@ -86,6 +86,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 		if b == nil {
 			return nil
 		}
+		start := time.Now()
 		if err := s.handle(ctx, b); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -98,6 +99,8 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			}
 			continue
 		}
+		s.m.batch.Observe(time.Since(start).Seconds())
+		s.m.batchSize.Observe(float64(len(b)))
 		failures = 0
 	}
 }

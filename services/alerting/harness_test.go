@@ -18,6 +18,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/natsx/natstest"
@@ -36,6 +37,7 @@ type harness struct {
 	zenc *zstd.Encoder
 	opt  Options
 	ctx  context.Context
+	reg  *prometheus.Registry // the first replica's metrics
 }
 
 func newHarness(t *testing.T) *harness {
@@ -63,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 	opt.Linger = 5 * time.Millisecond
 	opt.SendTimeout = 2 * time.Second
 	opt.RulesRefresh = 50 * time.Millisecond
-	return &harness{t: t, db: db, nc: nc, zenc: zenc, opt: opt, ctx: ctx}
+	return &harness{t: t, db: db, nc: nc, zenc: zenc, opt: opt, ctx: ctx, reg: prometheus.NewRegistry()}
 }
 
 // start runs n replicas until the test ends.
@@ -72,7 +74,11 @@ func (h *harness) start(n int) {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(h.ctx)
 	for i := range n {
-		s, err := New(h.db.Pool, h.nc, h.opt, slog.New(slog.DiscardHandler).With("replica", i))
+		var reg prometheus.Registerer
+		if i == 0 {
+			reg = h.reg
+		}
+		s, err := New(h.db.Pool, h.nc, h.opt, reg, slog.New(slog.DiscardHandler).With("replica", i))
 		if err != nil {
 			h.t.Fatal(err)
 		}

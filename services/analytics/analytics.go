@@ -28,6 +28,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
@@ -82,6 +83,11 @@ func OptionsFrom(c config.Config) Options {
 	return o
 }
 
+// Consumers are the durable consumers a replica reads, of INGEST and EVENTS.
+func (o Options) Consumers() []natsx.ConsumerRef {
+	return []natsx.ConsumerRef{{Stream: streams.Ingest, Consumer: o.IngestConsumer}, {Stream: streams.Events, Consumer: o.EventsConsumer}}
+}
+
 // Service is one analytics replica.
 type Service struct {
 	opt   Options
@@ -90,14 +96,16 @@ type Service struct {
 	blobs jetstream.ObjectStore
 	zdec  *zstd.Decoder
 	log   *slog.Logger
+	m     *metrics
 
 	mu        sync.Mutex
 	consumers []jetstream.Consumer
 }
 
 // New prepares a replica over an open ClickHouse connection; Run applies
-// the migrations. The streams must have been applied.
-func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, log *slog.Logger) (*Service, error) {
+// the migrations. The streams must have been applied. Its metrics are
+// registered with reg unless it is nil.
+func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
 	blobs, err := nc.JS.ObjectStore(ctx, streams.BlobsBucket)
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", streams.BlobsBucket, err)
@@ -113,7 +121,7 @@ func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, l
 	if opt.AckWait <= 0 {
 		opt.AckWait = natsx.MaxAckWait
 	}
-	return &Service{opt: opt, ch: ch, nats: nc, blobs: blobs, zdec: zdec, log: log}, nil
+	return &Service{opt: opt, ch: ch, nats: nc, blobs: blobs, zdec: zdec, log: log, m: newMetrics(reg)}, nil
 }
 
 // IngestSubjects are the INGEST subjects consumed: every kind, since each
@@ -171,11 +179,12 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, c := range []struct {
+		name   string
 		cons   jetstream.Consumer
 		decode decodeFunc
-	}{{ingest, s.decodeIngest}, {events, s.decodeGrouped}} {
+	}{{s.opt.IngestConsumer, ingest, s.decodeIngest}, {s.opt.EventsConsumer, events, s.decodeGrouped}} {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.consume(ctx, c.cons, c.decode) }()
+		go func() { defer wg.Done(); errs[i] = s.consume(ctx, c.name, c.cons, c.decode) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.maintain(ctx) }()
@@ -241,8 +250,9 @@ func (s *Service) decodeRecovered(decode decodeFunc, ctx context.Context, m jets
 	return decode(ctx, m, r)
 }
 
-// consume batches cons's messages into ClickHouse until ctx ends.
-func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode decodeFunc) error {
+// consume batches the messages of cons, named name, into ClickHouse until
+// ctx ends.
+func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consumer, decode decodeFunc) error {
 	// Messages are held, and kept alive, from the moment they are handed
 	// over until they are settled, so a ClickHouse insert slower than the
 	// ack wait redelivers nothing. Those still in the client's buffer are
@@ -277,6 +287,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 		if len(msgs) == 0 {
 			return
 		}
+		start := time.Now()
 		if err := s.insert(ctx, &batch); err != nil {
 			failures++
 			if ctx.Err() != nil {
@@ -300,6 +311,8 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer, decode d
 		for _, m := range msgs {
 			m.Ack()
 		}
+		s.m.batch.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		s.m.batchSize.WithLabelValues(name).Observe(float64(len(msgs)))
 		batch.reset()
 		msgs = msgs[:0]
 	}

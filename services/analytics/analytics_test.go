@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/faultline/faultline/libs/analyticsquery"
@@ -55,8 +56,15 @@ func setup(t *testing.T) *env {
 // run starts a replica until the test ends.
 func (e *env) run(t *testing.T, opt analytics.Options) *analytics.Service {
 	t.Helper()
+	return e.runWith(t, opt, nil)
+}
+
+// runWith starts a replica that registers its metrics with reg until the
+// test ends.
+func (e *env) runWith(t *testing.T, opt analytics.Options, reg prometheus.Registerer) *analytics.Service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := analytics.New(ctx, e.ch, e.nc, opt, slog.New(slog.DiscardHandler))
+	s, err := analytics.New(ctx, e.ch, e.nc, opt, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

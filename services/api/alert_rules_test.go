@@ -51,7 +51,7 @@ func (e *restEnv) startAlerting() {
 	t.Helper()
 	opt := alertsvc.DefaultOptions()
 	opt.RulesRefresh = 50 * time.Millisecond
-	svc, err := alertsvc.New(e.db.Pool, e.nc, opt, slog.New(slog.DiscardHandler))
+	svc, err := alertsvc.New(e.db.Pool, e.nc, opt, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

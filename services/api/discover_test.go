@@ -73,7 +73,7 @@ func (e *restEnv) startAnalytics() *analyticsEnv {
 	opt := analyticssvc.DefaultOptions()
 	opt.BatchSize, opt.FlushInterval = 100, 50*time.Millisecond
 	runCtx, stop := context.WithCancel(ctx)
-	svc, err := analyticssvc.New(runCtx, roleConn, e.nc, opt, slog.New(slog.DiscardHandler))
+	svc, err := analyticssvc.New(runCtx, roleConn, e.nc, opt, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,16 @@ func OptionsFrom(c config.Config) Options {
 	return o
 }
 
+// Consumers are the durable consumers a replica with these options reads:
+// INGEST's and, unless it is quiet (a replay), DECISIONS'.
+func (o Options) Consumers() []natsx.ConsumerRef {
+	refs := []natsx.ConsumerRef{{Stream: streams.Ingest, Consumer: o.Consumer}}
+	if !o.Quiet {
+		refs = append(refs, natsx.ConsumerRef{Stream: streams.Decisions, Consumer: DecisionsConsumer})
+	}
+	return refs
+}
+
 // Service is one grouping replica.
 type Service struct {
 	opt   Options
@@ -226,6 +236,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	if err := s.maintainPartitions(ctx, time.Now()); err != nil {
 		s.log.Warn("partition maintenance failed; will retry", slog.Any("error", err))
 	}
+	s.readGeneration(ctx)
 	// Messages are held, and kept alive, from the moment they are handed
 	// over until they are settled: waiting for a batch, being prepared or
 	// stored. Those still in the client's buffer are not, so the buffer is
@@ -474,6 +485,7 @@ func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBa
 	}
 	s.m.events.Add(float64(stored))
 	s.m.batch.Observe(time.Since(start).Seconds())
+	s.m.batchSize.Observe(float64(len(b)))
 	if len(pubs) > 0 {
 		select {
 		case pubq <- outboxBatch{pubs: pubs, id: outboxID}:
@@ -535,6 +547,7 @@ func (s *Service) maintain(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Info("published leftover outbox rows", slog.Int("count", n))
 			}
+			s.readGeneration(ctx)
 			// After the outbox sweep: its publications are made at once and
 			// their row deleted on the next tick, before the next sweep.
 			if !s.opt.Quiet {
@@ -548,6 +561,21 @@ func (s *Service) maintain(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// readGeneration sets the generation gauge from the live projection: a
+// replay in another process switches generations, and this replica's
+// gauge follows within a sweep. A replay's own replica has none.
+func (s *Service) readGeneration(ctx context.Context) {
+	if s.schema != "grouping" {
+		return
+	}
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT number FROM grouping.generation`).Scan(&n); err != nil {
+		s.log.Debug("read the projection's generation", slog.Any("error", err))
+		return
+	}
+	s.m.generation.Set(float64(n))
 }
 
 // checkedLimits are the envelope limits for envelopes the gateway accepted:

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/faultline/faultline/libs/natsx"
@@ -59,8 +60,15 @@ func testOptions() Options {
 // start runs a replica until the test ends.
 func (e *env) start(pool *pgxpool.Pool, opt Options) *Service {
 	e.t.Helper()
+	return e.startWith(pool, opt, nil, testLog)
+}
+
+// startWith runs a replica that registers its metrics with reg and logs
+// to log until the test ends.
+func (e *env) startWith(pool *pgxpool.Pool, opt Options, reg prometheus.Registerer, log *slog.Logger) *Service {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, pool, e.nc, opt, nil, testLog)
+	s, err := New(ctx, pool, e.nc, opt, reg, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -378,6 +378,7 @@ func swapGenerations(ctx context.Context, tx pgx.Tx, old string) error {
 		// Publications not yet made stay to be made (merges, issue changes;
 		// grouped events whose issue ids changed are dropped by the sweeper).
 		`INSERT INTO grouping_next.outbox OVERRIDING SYSTEM VALUE SELECT * FROM grouping.outbox`,
+		`UPDATE grouping_next.generation SET number = (SELECT number + 1 FROM grouping.generation), started_at = now()`,
 		"CREATE SCHEMA " + old,
 	}
 	for _, s := range stmts {

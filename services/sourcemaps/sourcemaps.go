@@ -52,6 +52,12 @@ func DefaultOptions() Options {
 		AckWait: natsx.MaxAckWait}
 }
 
+// Consumers are the durable consumers a replica reads: SOURCEMAPS'
+// (assemble requests).
+func (o Options) Consumers() []natsx.ConsumerRef {
+	return []natsx.ConsumerRef{{Stream: streams.Sourcemaps, Consumer: o.Consumer}}
+}
+
 // Service is one sourcemaps replica.
 type Service struct {
 	opt       Options

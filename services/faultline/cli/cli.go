@@ -12,8 +12,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/libs/config"
+	"github.com/faultline/faultline/libs/selfreport"
 )
 
 const usage = `usage: faultline <command> [flags]
@@ -85,7 +87,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
-	log := newLogger(cfg.LogLevel)
+	log, rep, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	if rep != nil {
+		// Whatever ends the command, what it reported is sent first.
+		defer rep.Close(selfReportFlush)
+	}
 	if cmd == "grouping" && len(rest) > 0 && rest[0] == "rules" {
 		return groupingRules(ctx, cfg, rest[1:], out)
 	}
@@ -95,12 +104,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if cfg.ClickHouseURL != "" {
 			roles = append(slices.Clone(rolesAll), "analytics")
 		}
-		return serve(ctx, cfg, log, roles, rest)
+		return serve(ctx, cfg, log, rep, roles, rest)
 	case "gateway", "api", "grouping", "web", "sourcemaps", "alerting", "analytics":
 		if cfg.NATSURL == "" {
 			return fmt.Errorf("%s: NATS_URL is required when running one role; 'faultline serve' embeds NATS", cmd)
 		}
-		return serve(ctx, cfg, log, []string{cmd}, rest)
+		return serve(ctx, cfg, log, rep, []string{cmd}, rest)
 	case "migrate":
 		return migrate(ctx, cfg, out)
 	case "status":
@@ -118,10 +127,26 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func newLogger(level string) *slog.Logger {
+// selfReportFlush bounds how long a command waits at exit for its own
+// error reports to reach SELF_DSN.
+const selfReportFlush = 5 * time.Second
+
+// newLogger is the process's logger: JSON on stderr at LOG_LEVEL, with
+// secrets redacted (selfreport.Redact). With SELF_DSN set it also sends
+// every record at error level, and every recovered panic, to SELF_DSN
+// through the returned reporter; otherwise the reporter is nil.
+func newLogger(cfg config.Config) (*slog.Logger, *selfreport.Reporter, error) {
 	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	l.UnmarshalText([]byte(cfg.LogLevel))
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l, ReplaceAttr: selfreport.Redact})
+	if cfg.SelfDSN == "" {
+		return slog.New(h), nil, nil
+	}
+	rep, err := selfreport.New(selfreport.Options{DSN: cfg.SelfDSN, Release: "faultline@" + Version})
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(rep.Handler(h)), rep, nil
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

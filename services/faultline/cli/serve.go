@@ -25,8 +25,10 @@ import (
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/decide"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/libs/selfreport"
 	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/analytics"
 	"github.com/faultline/faultline/services/api"
@@ -46,6 +48,9 @@ type deps struct {
 	reg  *prometheus.Registry
 	nats *natsx.Conn
 	pg   *lazyPool
+	// consumers exports the state of the durable consumers of the roles
+	// this process runs; each role adds its own.
+	consumers *natsx.ConsumerMetrics
 }
 
 // role is one started role: routes to mount, background work, and a
@@ -108,8 +113,8 @@ func tuneGC(getenv func(string) string, roles []string) {
 
 // serve runs the given roles in one process until ctx ends, then shuts down
 // gracefully: in-flight requests finish, NATS drains, the embedded server
-// stops.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []string, args []string) error {
+// stops. rep, when not nil, reports the process's errors to SELF_DSN.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfreport.Reporter, roles []string, args []string) error {
 	if len(args) > 0 {
 		// serve --roles gateway,api: the all-in-one process with some roles only.
 		fs := newFlags("serve", os.Stderr)
@@ -135,6 +140,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		natsx.RejectedMessages)
+	if rep != nil {
+		d.reg.MustRegister(rep.Metrics())
+		rep.SetTag("roles", strings.Join(roles, ","))
+	}
 
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
@@ -152,6 +161,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, roles []str
 		return err
 	}
 	d.nats = nc
+	d.consumers = natsx.NewConsumerMetrics(nc.JS, natsx.ConsumerScrapeTimeout)
+	d.reg.MustRegister(d.consumers)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -348,6 +359,7 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 
 func startGrouping(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "grouping"))
+	d.consumers.Add(grouping.OptionsFrom(d.cfg).Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, grouping.Migrations)
@@ -366,6 +378,7 @@ func startGrouping(_ context.Context, d *deps) (*role, error) {
 // startSourcemaps assembles uploaded artifact bundles.
 func startSourcemaps(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "sourcemaps"))
+	d.consumers.Add(sourcemaps.DefaultOptions().Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, sourcemaps.Migrations)
@@ -471,7 +484,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.Error("panic serving request", slog.String("path", r.URL.Path), slog.Any("panic", v),
+					log.Error("panic serving request", slog.String("route", httplog.Route(r)), slog.Any("panic", v),
 						slog.String("stack", string(debug.Stack())))
 					http.Error(w, `{"detail":"internal error"}`, http.StatusInternalServerError)
 				}
@@ -485,13 +498,15 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 // notifications.
 func startAlerting(_ context.Context, d *deps) (*role, error) {
 	log := d.log.With(slog.String("role", "alerting"))
+	opt := alerting.OptionsFrom(d.cfg, os.Getenv)
+	d.consumers.Add(opt.Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			pool, err := d.pg.Wait(ctx, alerting.Migrations)
 			if err != nil {
 				return nil // ctx ended
 			}
-			svc, err := alerting.New(pool, d.nats, alerting.OptionsFrom(d.cfg, os.Getenv), log)
+			svc, err := alerting.New(pool, d.nats, opt, d.reg, log)
 			if err != nil {
 				return err
 			}
@@ -507,6 +522,7 @@ func startAnalytics(_ context.Context, d *deps) (*role, error) {
 		return nil, errors.New("analytics: set CLICKHOUSE_URL")
 	}
 	log := d.log.With(slog.String("role", "analytics"))
+	d.consumers.Add(analytics.OptionsFrom(d.cfg).Consumers()...)
 	return &role{
 		run: func(ctx context.Context) error {
 			backoff := 500 * time.Millisecond
@@ -514,7 +530,7 @@ func startAnalytics(_ context.Context, d *deps) (*role, error) {
 				ch, err := clickhouse.Open(ctx, d.cfg.ClickHouseURL)
 				if err == nil {
 					defer ch.Close()
-					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), log)
+					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), d.reg, log)
 					if err != nil {
 						return err
 					}
