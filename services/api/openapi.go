@@ -173,7 +173,7 @@ var schemas = map[string]any{
 		"keepTokens": keepTokens}),
 	"NotificationSettings": obj(nil, map[string]any{"dailyDigest": boolean, "weeklyReports": boolean,
 		"digestHour": map[string]any{"type": "integer", "minimum": 0, "maximum": 23, "description": "hour of the day the digests are sent, in timezone"},
-		"timezone": map[string]any{"type": "string", "description": "IANA time zone, e.g. Europe/Paris"}}),
+		"timezone":   map[string]any{"type": "string", "description": "IANA time zone, e.g. Europe/Paris"}}),
 	"PasswordChange": obj([]string{"password", "passwordNew"}, map[string]any{"password": str, "passwordNew": str,
 		"keepTokens": keepTokens}),
 	"AcceptInvite": obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
