@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/mailer"
@@ -59,6 +60,9 @@ type Options struct {
 	SMTP           config.SMTPConfig
 	MailTLS        *mailer.Mailer // overrides SMTP (tests)
 	HistoryRetains time.Duration  // counts kept
+	// Tracer, when set, traces each EVENTS batch with a span linked to
+	// the grouping batches its messages came from; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions are the production options.
