@@ -62,12 +62,15 @@ func Extract(h nats.Header) trace.SpanContext {
 	return trace.SpanContextFromContext(propagator.Extract(context.Background(), Header(h)))
 }
 
-// AppendLink appends a link to the span context h carries, if any.
+// AppendLink appends a link to the span context h carries, if any and if
+// the last link is not already to it: a grouping batch publishes an issue's
+// change and its event one after the other, from one span.
 func AppendLink(links []trace.Link, h nats.Header) []trace.Link {
-	if sc := Extract(h); sc.IsValid() {
-		links = append(links, trace.Link{SpanContext: sc})
+	sc := Extract(h)
+	if !sc.IsValid() || len(links) > 0 && links[len(links)-1].SpanContext.Equal(sc) {
+		return links
 	}
-	return links
+	return append(links, trace.Link{SpanContext: sc})
 }
 
 // StartBatch starts the span of one batch of a durable consumer of stream:

@@ -125,6 +125,12 @@ func TestHeaderCarriesContext(t *testing.T) {
 	if links := telemetry.AppendLink(nil, h); len(links) != 1 || links[0].SpanContext.SpanID() != sc.SpanID() {
 		t.Errorf("links %+v, want one to %s", links, sc.SpanID())
 	}
+	other := nats.Header{}
+	telemetry.Inject(trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: trace.SpanID{1}}), other)
+	links := telemetry.AppendLink(telemetry.AppendLink(telemetry.AppendLink(nil, h), h), other)
+	if len(links) != 2 || links[1].SpanContext.SpanID() != (trace.SpanID{1}) {
+		t.Errorf("links to h, h, other: %+v, want one to each", links)
+	}
 
 	empty := nats.Header{}
 	telemetry.Inject(trace.SpanContext{}, empty)
