@@ -51,6 +51,8 @@ type Config struct {
 	// (the default) or "all" signed-in users.
 	AllowOrgCreation bool
 	SMTP             SMTPConfig
+
+	Traces TracesConfig // OTEL_*: where OpenTelemetry traces go, if anywhere
 }
 
 // Superuser is the first admin CREATE_SUPERUSER=email:password asks for.
@@ -136,6 +138,12 @@ var Variables = []Variable{
 	{"SMTP_PASSWORD", "(none)", "mail server password"},
 	{"SMTP_FROM", "(faultline@PUBLIC_URL host)", "sender address of Faultline's mail"},
 	{"SMTP_TLS", "starttls", "starttls, tls (implicit, usually port 465) or none"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(traces off)", "OTLP receiver (collector) base URL, http(s)://host:port; set, every role exports its traces there (/v1/traces is appended for http/protobuf)"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "(traces off)", "OTLP traces URL, used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf or grpc"},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "(OTEL_EXPORTER_OTLP_PROTOCOL)", "http/protobuf or grpc, for traces; wins over OTEL_EXPORTER_OTLP_PROTOCOL"},
+	{"OTEL_TRACES_EXPORTER", "otlp", "otlp, or none to turn traces off with an endpoint set"},
+	{"OTEL_SDK_DISABLED", "false", "true turns traces off with an endpoint set"},
 }
 
 // Load reads and validates the configuration. getenv is os.Getenv in
@@ -233,6 +241,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Proxies = append(c.Proxies, p.Masked())
 	}
 	r.accounts(&c)
+	r.traces(&c)
 	return c, errors.Join(r.errs...)
 }
 

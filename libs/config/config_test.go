@@ -93,6 +93,16 @@ func TestEveryVariableParsed(t *testing.T) {
 		"SMTP_TLS":                          "tls",
 		"EVENT_RETENTION_DAYS":              "30",
 	}
+	for k, v := range map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://collector:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example.com:4317",
+		"OTEL_EXPORTER_OTLP_PROTOCOL":        "http/protobuf",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+		"OTEL_TRACES_EXPORTER":               "otlp",
+		"OTEL_SDK_DISABLED":                  "false",
+	} {
+		vars[k] = v
+	}
 	// The test sets every documented variable, and Load reads every one.
 	asked := map[string]bool{}
 	for _, v := range config.Variables {
@@ -152,6 +162,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		AllowOrgCreation: true,
 		SMTP: config.SMTPConfig{Host: "mail.example.com", Port: 465, Username: "mailer", Password: "pw",
 			From: "errors@example.com", TLS: "tls"},
+		Traces: config.TracesConfig{Endpoint: "https://traces.example.com:4317", Protocol: "grpc"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -224,6 +235,12 @@ func TestBadValues(t *testing.T) {
 		{"SELF_DSN", "https://errors.example.org/42"},
 		{"SELF_DSN", "https://key@errors.example.org/"},
 		{"SELF_DSN", "ftp://key@errors.example.org/42"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"},
+		{"OTEL_TRACES_EXPORTER", "console"},
+		{"OTEL_SDK_DISABLED", "perhaps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -289,5 +306,39 @@ func TestNATSSyncAlways(t *testing.T) {
 	c, err := config.Load(env(map[string]string{"NATS_SYNC_INTERVAL": "Always"}))
 	if err != nil || !c.NATSSyncAlways || c.NATSSyncInterval != 0 {
 		t.Errorf("NATS_SYNC_INTERVAL=always: %+v, %v", c, err)
+	}
+}
+
+// TestTraces: traces are on only with an OTLP endpoint, the traces-only
+// variables win over the generic ones, and OTEL_TRACES_EXPORTER=none or
+// OTEL_SDK_DISABLED=true turn them off.
+func TestTraces(t *testing.T) {
+	tests := []struct {
+		vars map[string]string
+		want config.TracesConfig
+	}{
+		{nil, config.TracesConfig{}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, config.TracesConfig{}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+			config.TracesConfig{Endpoint: "http://c:4318", Protocol: config.ProtocolHTTP}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"},
+			config.TracesConfig{Endpoint: "http://c:4318/v1/traces", Protocol: config.ProtocolHTTP}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+			config.TracesConfig{Endpoint: "http://c:4317", Protocol: config.ProtocolGRPC}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
+			config.TracesConfig{Endpoint: "http://c:4317", Protocol: config.ProtocolHTTP}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, config.TracesConfig{}},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, config.TracesConfig{}},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(env(tt.vars))
+		if err != nil {
+			t.Errorf("%v: %v", tt.vars, err)
+			continue
+		}
+		if c.Traces != tt.want || c.Traces.On() != (tt.want.Endpoint != "") {
+			t.Errorf("%v: %+v, want %+v", tt.vars, c.Traces, tt.want)
+		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/mailer"
@@ -63,6 +64,9 @@ type Options struct {
 	HistoryRetains time.Duration  // counts kept
 	DigestEvery    time.Duration  // how often due digests are looked for; 0: never
 	Now            func() time.Time
+	// Tracer, when set, traces each EVENTS batch with a span linked to
+	// the grouping batches its messages came from; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions are the production options.

@@ -102,7 +102,7 @@ func TestDigestMail(t *testing.T) {
 	opt.PublicURL = "https://faultline.example.com"
 	opt.MailTLS = mailer.New(config.SMTPConfig{Host: srv.Host, Port: srv.Port, From: "digests@faultline.test", TLS: "none"})
 	replica := func() *Service {
-		s, err := New(db.Pool, nil, opt, slog.New(slog.DiscardHandler))
+		s, err := New(db.Pool, nil, opt, nil, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -87,7 +89,12 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			return nil
 		}
 		start := time.Now()
-		if err := s.handle(ctx, b); err != nil {
+		span := s.startBatch(ctx, b)
+		err := s.handle(ctx, b)
+		if span != nil {
+			telemetry.EndBatch(span, err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -103,6 +110,20 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 		s.m.batchSize.Observe(float64(len(b)))
 		failures = 0
 	}
+}
+
+// startBatch starts b's span, linked to the grouping batches its messages
+// came from; nil when not tracing.
+func (s *Service) startBatch(ctx context.Context, b []jetstream.Msg) trace.Span {
+	if s.opt.Tracer == nil {
+		return nil
+	}
+	links := make([]trace.Link, 0, len(b))
+	for _, m := range b {
+		links = telemetry.AppendLink(links, m.Headers())
+	}
+	_, span := telemetry.StartBatch(ctx, s.opt.Tracer, s.opt.Consumer, streams.Events, len(b), links)
+	return span
 }
 
 func collect(ctx context.Context, ch <-chan jetstream.Msg, n int, linger time.Duration) []jetstream.Msg {

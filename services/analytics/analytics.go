@@ -29,11 +29,13 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -55,6 +57,10 @@ type Options struct {
 	RetentionDays  int           // partitions older than this are dropped; 0 keeps them
 	AckWait        time.Duration
 	Envelope       envelope.Limits
+	// Tracer, when set, traces each insert with a span linked to the
+	// context its messages carry (gateway requests, grouping batches);
+	// nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions are the production options.
@@ -280,6 +286,7 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 		batch    rows
 		msgs     []jetstream.Msg
 		failures int
+		first    time.Time // when the batch's first message came, when tracing
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -288,7 +295,12 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 			return
 		}
 		start := time.Now()
-		if err := s.insert(ctx, &batch); err != nil {
+		span := s.startBatch(ctx, cons, msgs, first)
+		err := s.insert(ctx, &batch)
+		if span != nil {
+			telemetry.EndBatch(span, err)
+		}
+		if err != nil {
 			failures++
 			if ctx.Err() != nil {
 				return
@@ -323,6 +335,9 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 		case m := <-ch:
 			if len(msgs) == 0 {
 				timer.Reset(s.opt.FlushInterval)
+				if s.opt.Tracer != nil {
+					first = time.Now()
+				}
 			}
 			switch err := s.decodeRecovered(decode, ctx, m, &batch); {
 			case err == nil:
@@ -346,6 +361,21 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 			flush()
 		}
 	}
+}
+
+// startBatch starts the span of an insert of msgs from cons, from the
+// moment the first of them came; nil when not tracing.
+func (s *Service) startBatch(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg, first time.Time) trace.Span {
+	if s.opt.Tracer == nil {
+		return nil
+	}
+	links := make([]trace.Link, 0, len(msgs))
+	for _, m := range msgs {
+		links = telemetry.AppendLink(links, m.Headers())
+	}
+	info := cons.CachedInfo()
+	_, span := telemetry.StartBatch(ctx, s.opt.Tracer, info.Name, info.Stream, len(msgs), links, trace.WithTimestamp(first))
+	return span
 }
 
 func isPermanent(err error) bool {

@@ -27,12 +27,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/faultline/faultline/libs/ratelimit"
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -45,6 +50,9 @@ type Options struct {
 	BodyMemory     int64 // bytes all requests together may hold in bodies beyond 1 MiB each
 	Envelope       envelope.Limits
 	PublishTimeout time.Duration
+	// Tracer, when set, traces each ingestion request with a server span
+	// whose context the INGEST message carries on; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // OptionsFrom derives gateway options from the process configuration.
@@ -173,6 +181,7 @@ type request struct {
 
 func (g *Gateway) handle(ep endpoint) http.HandlerFunc {
 	hist := g.m.duration.WithLabelValues(string(ep))
+	route := "/api/{project_id}/" + string(ep) + "/"
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() { hist.Observe(time.Since(start).Seconds()) }()
@@ -189,13 +198,62 @@ func (g *Gateway) handle(ep endpoint) http.HandlerFunc {
 			return
 		}
 		defer g.inFlight.Add(-1)
-		if err := g.serve(w, r, ep); err != nil {
+		if g.opt.Tracer != nil {
+			g.serveTraced(w, r, ep, route)
+			return
+		}
+		if err := g.serve(w, r, ep, nil); err != nil {
 			g.reject(w, r, ep, err)
 		}
 	}
 }
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint) error {
+// serveTraced serves a request inside a server span, "POST <route>", a root
+// of its own trace: the client's trace headers are its application's trace,
+// kept as data, not joined. The INGEST message carries the span's context.
+func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, ep endpoint, route string) {
+	_, span := g.opt.Tracer.Start(r.Context(), http.MethodPost+" "+route,
+		trace.WithNewRoot(),
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(semconv.HTTPRequestMethodPost, semconv.HTTPRoute(route), semconv.URLPath(r.URL.Path)))
+	defer span.End()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	err := g.serve(sw, r, ep, span)
+	if err != nil {
+		g.reject(sw, r, ep, err)
+		var ee *envelope.Error
+		if errors.As(err, &ee) {
+			span.SetAttributes(attrRejected.String(ee.Reason))
+		}
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
+	if sw.status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(sw.status))
+	}
+}
+
+// Span attributes of an ingestion request.
+var (
+	attrProject  = attribute.Key("faultline.project_id")
+	attrEventID  = attribute.Key("faultline.event_id")
+	attrKind     = attribute.Key("faultline.envelope.kind")
+	attrRejected = attribute.Key("faultline.rejected.reason")
+)
+
+// statusWriter remembers the status a traced request was answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// serve handles one ingestion request. span is the request's span, nil
+// when tracing is off.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) error {
 	req := request{ep: ep}
 	var err error
 	req.projectID, err = strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64)
@@ -265,7 +323,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint) err
 	if err := g.scrub(&req); err != nil {
 		return err
 	}
-	msg := g.message(r, &req)
+	if span != nil {
+		span.SetAttributes(attrProject.Int64(req.projectID), attrKind.String(req.env.Kind()), attrEventID.String(req.env.Header.EventID))
+	}
+	msg := g.message(r, &req, span)
 	if err := g.publish(r.Context(), msg, len(req.body)); err != nil {
 		if errors.Is(err, errNoAck) {
 			// The client may still resend msg (it retries when the stream
@@ -448,11 +509,16 @@ func rebuild(env *envelope.Envelope, drop map[int]bool) ([]byte, *envelope.Envel
 	return b.Bytes(), out
 }
 
-// message builds the INGEST message for an accepted request.
-func (g *Gateway) message(r *http.Request, req *request) *nats.Msg {
+// message builds the INGEST message for an accepted request; it carries
+// span's context when span is not nil.
+func (g *Gateway) message(r *http.Request, req *request, span trace.Span) *nats.Msg {
 	kind := req.env.Kind()
 	sum := sha256.Sum256(req.body)
-	h := make(nats.Header, 13) // sized for every header below and publish's, so it never grows
+	size := 13 // every header below and publish's, so the map never grows
+	if span != nil {
+		size += 2 // traceparent, tracestate
+	}
+	h := make(nats.Header, size)
 	h.Set(streams.HeaderProject, strconv.FormatInt(req.projectID, 10))
 	h.Set(streams.HeaderKey, req.key.PublicKey)
 	h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
@@ -471,6 +537,9 @@ func (g *Gateway) message(r *http.Request, req *request) *nats.Msg {
 		if v := r.Header.Get(th); v != "" {
 			h.Set(th, truncate(v, 8192))
 		}
+	}
+	if span != nil {
+		telemetry.Inject(span.SpanContext(), h)
 	}
 	return &nats.Msg{Subject: streams.IngestSubject(req.projectID, kind), Header: h, Data: req.body}
 }

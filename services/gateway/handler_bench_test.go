@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx"
@@ -66,21 +69,30 @@ func gzipBody(dst []byte, i uint64, items []byte) []byte {
 // BenchmarkHandler measures the envelope endpoint in process, from a gzipped
 // request to JetStream's acknowledgement, against a real embedded JetStream,
 // with the project's data scrubbing at Sentry's defaults.
-func BenchmarkHandler(b *testing.B) { benchHandler(b, nil, natsx.EmbeddedOptions{}) }
+func BenchmarkHandler(b *testing.B) { benchHandler(b, nil, natsx.EmbeddedOptions{}, nil) }
 
 // BenchmarkHandlerScrubOff is BenchmarkHandler for a project that turned data
 // scrubbing off: the two side by side are scrubbing's cost.
 func BenchmarkHandlerScrubOff(b *testing.B) {
-	benchHandler(b, &scrub.Settings{}, natsx.EmbeddedOptions{})
+	benchHandler(b, &scrub.Settings{}, natsx.EmbeddedOptions{}, nil)
 }
 
 // BenchmarkHandlerSyncAlways is BenchmarkHandler against a server started
 // with NATS_SYNC_INTERVAL=always: every acknowledged envelope is on disk.
 func BenchmarkHandlerSyncAlways(b *testing.B) {
-	benchHandler(b, nil, natsx.EmbeddedOptions{SyncAlways: true})
+	benchHandler(b, nil, natsx.EmbeddedOptions{SyncAlways: true}, nil)
 }
 
-func benchHandler(b *testing.B, settings *scrub.Settings, so natsx.EmbeddedOptions) {
+// BenchmarkHandlerTraced is BenchmarkHandler with traces on: every request
+// is a sampled server span, batched to an exporter that drops what it is
+// given, and the INGEST message carries the span's context.
+func BenchmarkHandlerTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer tp.Shutdown(context.Background())
+	benchHandler(b, nil, natsx.EmbeddedOptions{}, tp.Tracer("bench"))
+}
+
+func benchHandler(b *testing.B, settings *scrub.Settings, so natsx.EmbeddedOptions, tracer trace.Tracer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	so.StoreDir, so.Listen = b.TempDir(), "127.0.0.1:0"
@@ -100,7 +112,7 @@ func benchHandler(b *testing.B, settings *scrub.Settings, so natsx.EmbeddedOptio
 	if err := projectkeys.Put(ctx, kv, projectkeys.Key{PublicKey: benchKey, ProjectID: 1, Scrub: settings}); err != nil {
 		b.Fatal(err)
 	}
-	gw, err := gateway.New(ctx, gateway.Options{Body: gateway.DefaultBodyLimits, Envelope: envelope.DefaultLimits}, nc, nil, slog.New(slog.DiscardHandler))
+	gw, err := gateway.New(ctx, gateway.Options{Body: gateway.DefaultBodyLimits, Envelope: envelope.DefaultLimits, Tracer: tracer}, nc, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

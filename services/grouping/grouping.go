@@ -31,12 +31,15 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/sourcemapindex"
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -64,6 +67,10 @@ type Options struct {
 	Schema string
 	// Quiet publishes nothing: a replay does not announce history again.
 	Quiet bool
+	// Tracer, when set, traces each batch with a span linked to the
+	// context its messages carry, and the EVENTS messages it publishes
+	// carry the batch span's context on; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // DefaultOptions are the production options.
@@ -298,10 +305,14 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			if b == nil {
 				return
 			}
+			span := s.startBatch(ctx, b)
 			s.prepareAll(ctx, b)
 			select {
-			case batches <- work{msgs: b}:
+			case batches <- work{msgs: b, span: span}:
 			case <-ctx.Done():
+				if span != nil {
+					span.End()
+				}
 				return
 			}
 		}
@@ -316,7 +327,7 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 	go func() {
 		defer wg.Done()
 		for ob := range pubq {
-			if done := s.publish(ctx, ob.pubs); len(done) == len(ob.pubs) && ob.id != 0 {
+			if done := s.publish(ctx, ob.pubs, ob.trace); len(done) == len(ob.pubs) && ob.id != 0 {
 				s.addPending(ob.id)
 			}
 		}
@@ -330,7 +341,11 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			continue
 		}
 		b := w.msgs
-		if err := s.handle(ctx, b, pubq); err != nil {
+		err := s.handle(ctx, b, w.span, pubq)
+		if w.span != nil {
+			telemetry.EndBatch(w.span, err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -351,8 +366,23 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 // work is a prepared batch, or a decision to apply between batches.
 type work struct {
 	msgs []*message
+	span trace.Span // the batch's, from before it is prepared; nil when not tracing
 	dec  *streams.Decision
 	done chan struct{} // closed once dec is applied
+}
+
+// startBatch starts b's span, linked to the gateway requests its messages
+// came from; nil when not tracing.
+func (s *Service) startBatch(ctx context.Context, b []*message) trace.Span {
+	if s.opt.Tracer == nil {
+		return nil
+	}
+	links := make([]trace.Link, 0, len(b))
+	for _, m := range b {
+		links = telemetry.AppendLink(links, m.msg.Headers())
+	}
+	_, span := telemetry.StartBatch(ctx, s.opt.Tracer, s.opt.Consumer, streams.Ingest, len(b), links)
+	return span
 }
 
 // collect waits for a message, then takes what else is ready, up to a
@@ -429,14 +459,16 @@ func (s *Service) prepareAll(ctx context.Context, b []*message) {
 
 // outboxBatch is one committed batch's publications and their outbox row.
 type outboxBatch struct {
-	pubs []publication
-	id   int64
+	pubs  []publication
+	id    int64
+	trace trace.SpanContext // the batch span's, carried on by each publication
 }
 
 // handle stores a prepared batch, acknowledges it, and hands its
 // publications to pubq. On a transient failure every message not yet
-// settled is nak'ed with a delay that grows with its delivery count.
-func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBatch) error {
+// settled is nak'ed with a delay that grows with its delivery count. span
+// is the batch's, nil when not tracing.
+func (s *Service) handle(ctx context.Context, b []*message, span trace.Span, pubq chan<- outboxBatch) error {
 	start := time.Now()
 	var ok []*message
 	for _, m := range b {
@@ -486,9 +518,14 @@ func (s *Service) handle(ctx context.Context, b []*message, pubq chan<- outboxBa
 	s.m.events.Add(float64(stored))
 	s.m.batch.Observe(time.Since(start).Seconds())
 	s.m.batchSize.Observe(float64(len(b)))
+	var sc trace.SpanContext
+	if span != nil {
+		span.SetAttributes(attribute.Int("faultline.events.stored", stored), attribute.Int("faultline.messages.published", len(pubs)))
+		sc = span.SpanContext()
+	}
 	if len(pubs) > 0 {
 		select {
-		case pubq <- outboxBatch{pubs: pubs, id: outboxID}:
+		case pubq <- outboxBatch{pubs: pubs, id: outboxID, trace: sc}:
 		case <-ctx.Done(): // the sweeper publishes it after a restart
 		}
 	}

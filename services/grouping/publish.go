@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -53,8 +55,9 @@ func nonNil[T any](s []T) []T {
 }
 
 // publish sends pubs in order and returns the msg ids the stream
-// acknowledged.
-func (s *Service) publish(ctx context.Context, pubs []publication) []string {
+// acknowledged. Each message carries sc, the context of the batch span that
+// decided it, when sc is valid.
+func (s *Service) publish(ctx context.Context, pubs []publication, sc trace.SpanContext) []string {
 	futs := make([]jetstream.PubAckFuture, 0, len(pubs))
 	for _, p := range pubs {
 		m := &nats.Msg{Subject: p.subject, Data: p.data}
@@ -63,6 +66,7 @@ func (s *Service) publish(ctx context.Context, pubs []publication) []string {
 		} else {
 			m.Header = nats.Header{jetstream.MsgIDHeader: {p.msgID}}
 		}
+		telemetry.Inject(sc, m.Header)
 		f, err := s.nats.JS.PublishMsgAsync(m, jetstream.WithExpectStream(streams.Events))
 		if err != nil {
 			s.log.Warn("publish to EVENTS failed; the outbox keeps it", slog.String("subject", p.subject), slog.Any("error", err))
@@ -152,7 +156,8 @@ func (s *Service) sweepOutboxPage(ctx context.Context, age time.Duration) (int, 
 		if err := rows.Err(); err != nil {
 			return total, false, fmt.Errorf("read outbox events: %w", err)
 		}
-		if done := s.publish(ctx, pubs); len(done) < len(pubs) {
+		// What the sweeper publishes left its batch's trace behind.
+		if done := s.publish(ctx, pubs, trace.SpanContext{}); len(done) < len(pubs) {
 			return total, false, fmt.Errorf("outbox %d: %d of %d published", b.id, len(done), len(pubs))
 		}
 		if _, err := s.pool.Exec(ctx, s.q(`DELETE FROM grouping.outbox WHERE id = $1`), b.id); err != nil {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/faultline/faultline/streams"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/faultline/faultline/streams"
 )
 
 // unignoreDue unignores the issues whose ignore_until has passed, without
@@ -62,7 +64,7 @@ func (s *Service) unignoreDue(ctx context.Context) (int, error) {
 	if err := commit(ctx, tx); err != nil {
 		return 0, fmt.Errorf("unignore: %w", err)
 	}
-	if done := s.publish(ctx, pubs); len(done) == len(pubs) {
+	if done := s.publish(ctx, pubs, trace.SpanContext{}); len(done) == len(pubs) {
 		s.addPending(outboxID)
 	}
 	return len(pubs), nil

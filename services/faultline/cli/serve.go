@@ -29,6 +29,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/selfreport"
+	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/analytics"
 	"github.com/faultline/faultline/services/api"
@@ -51,6 +52,8 @@ type deps struct {
 	// consumers exports the state of the durable consumers of the roles
 	// this process runs; each role adds its own.
 	consumers *natsx.ConsumerMetrics
+	// traces is nil when traces are off; its tracers are then nil too.
+	traces *telemetry.Tracing
 }
 
 // role is one started role: routes to mount, background work, and a
@@ -137,7 +140,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfre
 		}
 	}
 	tuneGC(os.Getenv, roles)
-	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	// Set up first, shut down last: the spans of the roles' last batches
+	// are exported too.
+	traces, err := telemetry.Setup(ctx, cfg.Traces, Version, roles, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), telemetry.ShutdownTimeout)
+		defer cancel()
+		if err := traces.Shutdown(sctx); err != nil {
+			log.Warn("traces not all exported at shutdown", slog.Any("error", err))
+		}
+	}()
+	d := &deps{cfg: cfg, log: log, reg: prometheus.NewRegistry(), traces: traces}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		natsx.RejectedMessages)
 	if rep != nil {
@@ -147,7 +163,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfre
 
 	var embedded *natsx.Embedded
 	if cfg.NATSURL == "" {
-		var err error
 		embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Token: cfg.NATSToken,
 			SyncInterval: cfg.NATSSyncInterval, SyncAlways: cfg.NATSSyncAlways})
 		if err != nil {
@@ -238,7 +253,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfre
 }
 
 func startGateway(ctx context.Context, d *deps) (*role, error) {
-	gw, err := gateway.New(ctx, gateway.OptionsFrom(d.cfg), d.nats, d.reg, d.log.With(slog.String("role", "gateway")))
+	opt := gateway.OptionsFrom(d.cfg)
+	opt.Tracer = d.traces.Tracer("github.com/faultline/faultline/services/gateway")
+	gw, err := gateway.New(ctx, opt, d.nats, d.reg, d.log.With(slog.String("role", "gateway")))
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +383,9 @@ func startGrouping(_ context.Context, d *deps) (*role, error) {
 			if err != nil {
 				return nil // ctx ended
 			}
-			svc, err := grouping.New(ctx, pool, d.nats, grouping.OptionsFrom(d.cfg), d.reg, log)
+			opt := grouping.OptionsFrom(d.cfg)
+			opt.Tracer = d.traces.Tracer("github.com/faultline/faultline/services/grouping")
+			svc, err := grouping.New(ctx, pool, d.nats, opt, d.reg, log)
 			if err != nil {
 				return err
 			}
@@ -506,6 +525,7 @@ func startAlerting(_ context.Context, d *deps) (*role, error) {
 			if err != nil {
 				return nil // ctx ended
 			}
+			opt.Tracer = d.traces.Tracer("github.com/faultline/faultline/services/alerting")
 			svc, err := alerting.New(pool, d.nats, opt, d.reg, log)
 			if err != nil {
 				return err
@@ -530,7 +550,9 @@ func startAnalytics(_ context.Context, d *deps) (*role, error) {
 				ch, err := clickhouse.Open(ctx, d.cfg.ClickHouseURL)
 				if err == nil {
 					defer ch.Close()
-					svc, err := analytics.New(ctx, ch, d.nats, analytics.OptionsFrom(d.cfg), d.reg, log)
+					opt := analytics.OptionsFrom(d.cfg)
+					opt.Tracer = d.traces.Tracer("github.com/faultline/faultline/services/analytics")
+					svc, err := analytics.New(ctx, ch, d.nats, opt, d.reg, log)
 					if err != nil {
 						return err
 					}
