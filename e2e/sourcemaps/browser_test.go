@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,17 +16,6 @@ import (
 
 	"github.com/faultline/faultline/e2e/harness"
 )
-
-// chromium finds Debian's browser.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is not installed: run scripts/deps.sh (apt-get install -y chromium)")
-	return ""
-}
 
 // page writes the browser test's page into dir: index.html, which sets the
 // DSN and release, then loads sentry.js (@sentry/browser and
@@ -53,26 +41,8 @@ func page(t *testing.T, dir string, p harness.Project, release string) {
 // event id. What the page wrote to its console is logged.
 func throwInChromium(t *testing.T, url string) string {
 	t.Helper()
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
+	ctx, cancel := context.WithTimeout(harness.Chromium(t), 2*time.Minute)
 	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	var mu sync.Mutex
 	var console []string
 	cctx, stop := context.WithCancel(ctx)

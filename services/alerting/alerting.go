@@ -63,7 +63,6 @@ type Options struct {
 	MailTLS        *mailer.Mailer // overrides SMTP (tests)
 	HistoryRetains time.Duration  // counts kept
 	DigestEvery    time.Duration  // how often due digests are looked for; 0: never
-	Now            func() time.Time
 	// Tracer, when set, traces each EVENTS batch with a span linked to
 	// the grouping batches its messages came from; nil traces nothing.
 	Tracer trace.Tracer

@@ -81,7 +81,7 @@ func (s *Service) runDigests(ctx context.Context) error {
 	t := time.NewTicker(s.opt.DigestEvery)
 	defer t.Stop()
 	for {
-		if n, err := s.SendDueDigests(ctx, s.now()); err != nil && ctx.Err() == nil {
+		if n, err := s.SendDueDigests(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("digests", slog.Any("error", err))
 		} else if n > 0 {
 			s.log.Info("digests sent", slog.Int("mails", n))
@@ -92,13 +92,6 @@ func (s *Service) runDigests(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-func (s *Service) now() time.Time {
-	if s.opt.Now != nil {
-		return s.opt.Now()
-	}
-	return time.Now()
 }
 
 // SendDueDigests sends every digest due at now that no replica has
