@@ -52,7 +52,7 @@ type Issue struct {
 	FirstRelease      string
 	LastRelease       string
 	Environments      []string
-	Status            string // unresolved, resolved, resolved_in_next_release, ignored (an ignore whose time has passed reads unresolved)
+	Status            string // unresolved, resolved, resolved_in_next_release, resolved_in_release, ignored (an ignore whose time has passed reads unresolved)
 	Substatus         string // new, ongoing, regressed, unignored, or ""
 	StatusChangedAt   time.Time
 	ResolvedInRelease string
@@ -231,7 +231,7 @@ func tagMatch(key, value string, args *sqlArgs) string {
 func statusCond(st string) string {
 	switch st {
 	case "resolved":
-		return `i.status IN ('resolved', 'resolved_in_next_release')`
+		return `i.status IN ('resolved', 'resolved_in_next_release', 'resolved_in_release')`
 	case "regressed":
 		return effectiveStatus + ` = 'unresolved' AND i.substatus = 'regressed'`
 	case "ignored":
@@ -400,8 +400,12 @@ func (s *Store) ProjectIssues(ctx context.Context, projectID int64, ids []int64)
 
 // StatusUpdate is a user's decision on an issue.
 type StatusUpdate struct {
-	// Status is resolved, resolvedInNextRelease, ignored or unresolved.
+	// Status is resolved, resolvedInNextRelease, resolvedInRelease,
+	// ignored or unresolved.
 	Status string
+	// InRelease is, for resolvedInRelease, the release the fix ships in:
+	// events of it or of a newer release regress the issue.
+	InRelease string
 	// For ignored: until this many more events, more users, or this long
 	// (all zero: for good). With IgnoreWindow, IgnoreCount is counted
 	// within any trailing window that long (whole minutes, at most a week).
@@ -422,6 +426,7 @@ const (
 const (
 	StatusResolved              = "resolved"
 	StatusResolvedInNextRelease = "resolvedInNextRelease"
+	StatusResolvedInRelease     = "resolvedInRelease"
 	StatusIgnored               = "ignored"
 	StatusUnresolved            = "unresolved"
 )
@@ -429,10 +434,19 @@ const (
 // CheckStatus refuses a status SetStatus does not take.
 func CheckStatus(status string) error {
 	switch status {
-	case StatusResolved, StatusResolvedInNextRelease, StatusUnresolved, StatusIgnored:
+	case StatusResolved, StatusResolvedInNextRelease, StatusResolvedInRelease, StatusUnresolved, StatusIgnored:
 		return nil
 	}
-	return fmt.Errorf("%w: status: want resolved, resolvedInNextRelease, ignored or unresolved, not %q", ErrInvalid, clipForError(status))
+	return fmt.Errorf("%w: status: want resolved, resolvedInNextRelease, resolvedInRelease, ignored or unresolved, not %q", ErrInvalid, clipForError(status))
+}
+
+// CheckRelease refuses a release name an issue cannot be resolved in: the
+// names a release may have (1 to 200 characters, no slash, newline or tab).
+func CheckRelease(name string) error {
+	if name == "" || len(name) > 200 || strings.ContainsAny(name, "\n\r\t/\\") {
+		return fmt.Errorf("%w: statusDetails.inRelease: want a release's version, 1 to 200 characters without slash, newline or tab", ErrInvalid)
+	}
+	return nil
 }
 
 // SetStatus records u on the issue: a decision on the DECISIONS stream,
@@ -447,6 +461,11 @@ func (s *Store) SetStatus(ctx context.Context, issueID int64, u StatusUpdate) er
 		d.Kind = streams.DecideResolve
 	case StatusResolvedInNextRelease:
 		d.Kind = streams.DecideResolveInNextRelease
+	case StatusResolvedInRelease:
+		if err := CheckRelease(u.InRelease); err != nil {
+			return err
+		}
+		d.Kind, d.Release = streams.DecideResolveInRelease, u.InRelease
 	case StatusUnresolved:
 		d.Kind = streams.DecideUnresolve
 	case StatusIgnored:

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/issues"
 )
@@ -91,6 +93,9 @@ func sentryStatus(is *issues.Issue) (string, any, map[string]any) {
 		return "resolved", nil, details
 	case "resolved_in_next_release":
 		details["inNextRelease"] = true
+		return "resolved", nil, details
+	case "resolved_in_release":
+		details["inRelease"] = is.ResolvedInRelease
 		return "resolved", nil, details
 	case "ignored":
 		sub := "archived_forever"
@@ -268,11 +273,15 @@ type issueUpdate struct {
 	Status        string `json:"status"`
 	StatusDetails struct {
 		InNextRelease   bool   `json:"inNextRelease"`
+		InRelease       string `json:"inRelease"` // a version, or "latest": the project's newest release
 		IgnoreCount     int64  `json:"ignoreCount"`
 		IgnoreUserCount int64  `json:"ignoreUserCount"`
 		IgnoreDuration  int64  `json:"ignoreDuration"` // minutes
 		IgnoreWindow    int64  `json:"ignoreWindow"`
-		IgnoreUntil     string `json:"ignoreUntil"`
+		// IgnoreUserWindow (N users within a window) is Sentry's and not
+		// kept here: refused rather than dropped.
+		IgnoreUserWindow int64  `json:"ignoreUserWindow"`
+		IgnoreUntil      string `json:"ignoreUntil"`
 	} `json:"statusDetails"`
 	IgnoreDuration *int64 `json:"ignoreDuration"` // Sentry also takes it at the top
 	SnoozeDuration *int64 `json:"snoozeDuration"` // the older name, as sentry-cli sends it (minutes)
@@ -313,6 +322,17 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 	if su.Status == issues.StatusResolved && d.InNextRelease {
 		su.Status = issues.StatusResolvedInNextRelease
 	}
+	if (su.Status == issues.StatusResolved || su.Status == issues.StatusResolvedInRelease) && d.InRelease != "" {
+		su.Status, su.InRelease = issues.StatusResolvedInRelease, d.InRelease
+		if d.InRelease != latestRelease {
+			if err := issues.CheckRelease(d.InRelease); err != nil {
+				return su, err
+			}
+		}
+	}
+	if su.Status == issues.StatusResolvedInRelease && su.InRelease == "" {
+		return su, &httpError{http.StatusBadRequest, "statusDetails.inRelease: name the release the fix ships in, or latest"}
+	}
 	if su.Status == "archived" || su.Status == "muted" { // Sentry's newer and older words for ignored
 		su.Status = issues.StatusIgnored
 	}
@@ -325,7 +345,7 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 		if len(u.AssignedTo) > 0 || u.merge() {
 			return su, nil // no status change
 		}
-		return su, &httpError{http.StatusBadRequest, "status: want resolved, resolvedInNextRelease, ignored or unresolved (or assignedTo, or merge for several issues)"}
+		return su, &httpError{http.StatusBadRequest, "status: want resolved, resolvedInNextRelease, resolvedInRelease, ignored or unresolved (or assignedTo, or merge for several issues)"}
 	}
 	if su.Status == issues.StatusIgnored {
 		minutes := d.IgnoreDuration
@@ -339,6 +359,9 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 			return su, &httpError{http.StatusBadRequest, "statusDetails: ignoreCount, ignoreUserCount and ignoreDuration (minutes, up to ten years) must be positive"}
 		}
 		su.IgnoreCount, su.IgnoreUserCount, su.IgnoreDuration = d.IgnoreCount, d.IgnoreUserCount, time.Duration(minutes)*time.Minute
+		if d.IgnoreUserWindow != 0 {
+			return su, &httpError{http.StatusBadRequest, "statusDetails.ignoreUserWindow: not supported; ignoreUserCount counts users without a window"}
+		}
 		if d.IgnoreWindow != 0 {
 			if d.IgnoreWindow < 0 || d.IgnoreWindow > int64(issues.MaxIgnoreWindow/time.Minute) || d.IgnoreCount <= 0 || d.IgnoreCount > issues.MaxWindowedCount {
 				return su, &httpError{http.StatusBadRequest, fmt.Sprintf("statusDetails.ignoreWindow: minutes, up to a week (10080), with an ignoreCount of 1 to %d", issues.MaxWindowedCount)}
@@ -356,6 +379,24 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 	return su, nil
 }
 
+// latestRelease, as statusDetails.inRelease, names the project's newest
+// release, as Sentry's "resolve in the current release" does.
+const latestRelease = "latest"
+
+// newestRelease is the version of the project's most recently created
+// release.
+func newestRelease(c *call, projectID int64) (string, error) {
+	var v string
+	err := c.store.Pool().QueryRow(c.r.Context(), `SELECT r.version FROM api.releases r
+		JOIN api.release_projects rp ON rp.release_id = r.id
+		WHERE r.org_id = $1 AND rp.project_id = $2 ORDER BY r.date_created DESC, r.id DESC LIMIT 1`,
+		c.org.ID, projectID).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", &httpError{http.StatusBadRequest, "statusDetails.inRelease: the project has no release yet to resolve the issue in"}
+	}
+	return v, err
+}
+
 // statusBody is what a bulk update answers, as Sentry does.
 func statusBody(su issues.StatusUpdate) map[string]any {
 	details := map[string]any{}
@@ -363,6 +404,8 @@ func statusBody(su issues.StatusUpdate) map[string]any {
 	switch su.Status {
 	case issues.StatusResolvedInNextRelease:
 		status, details["inNextRelease"] = issues.StatusResolved, true
+	case issues.StatusResolvedInRelease:
+		status, details["inRelease"] = issues.StatusResolved, su.InRelease
 	case issues.StatusIgnored:
 		if su.IgnoreCount > 0 {
 			details["ignoreCount"] = su.IgnoreCount
@@ -397,6 +440,11 @@ func (a *API) updateIssue(c *call) (any, error) {
 		return nil, &httpError{http.StatusBadRequest, "merge: select the issues with PUT /api/0/projects/{org}/{project}/issues/?id=...&id=..."}
 	}
 	ctx := c.r.Context()
+	if su.InRelease == latestRelease {
+		if su.InRelease, err = newestRelease(c, p.ID); err != nil {
+			return nil, err
+		}
+	}
 	who, assign, err := req.assignee()
 	if err != nil {
 		return nil, err
@@ -489,6 +537,11 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if su.InRelease == latestRelease {
+		if su.InRelease, err = newestRelease(c, c.project.ID); err != nil {
+			return nil, err
+		}
+	}
 	if req.merge() {
 		if len(ids) != len(c.r.URL.Query()["id"]) {
 			return nil, errNotFound // an id of another project, or none at all
@@ -534,7 +587,7 @@ var issueSchemas = map[string]any{
 	"Issue": obj([]string{"id", "shortId", "title", "status", "count", "userCount", "firstSeen", "lastSeen", "project"}, map[string]any{
 		"id": str, "shortId": str, "title": str, "culprit": str, "permalink": str, "level": str, "type": str, "platform": str,
 		"status":    map[string]any{"type": "string", "enum": []string{"unresolved", "resolved", "ignored"}},
-		"substatus": nullStr, "statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "ignoreCount": integer,
+		"substatus": nullStr, "statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "inRelease": str, "ignoreCount": integer,
 			"ignoreUserCount": integer, "ignoreWindow": integer, "ignoreUntil": dateTime}),
 		"count": map[string]any{"type": "string", "description": "Events, as a decimal string"}, "userCount": integer,
 		"firstSeen": dateTime, "lastSeen": dateTime, "environments": strList,
@@ -547,8 +600,10 @@ var issueSchemas = map[string]any{
 	"IssueUpdate": obj(nil, map[string]any{
 		"assignedTo": map[string]any{"type": []string{"string", "null"}, "description": `A member's email, "user:<id>", "team:<id>" or "#team-slug"; null unassigns`},
 		"merge":      map[string]any{"type": "integer", "description": "1 merges the issues selected with ?id= (bulk only); answers {\"merge\": {\"parent\", \"children\"}}"},
-		"status":     map[string]any{"type": "string", "enum": []string{"resolved", "resolvedInNextRelease", "ignored", "unresolved"}},
-		"statusDetails": obj(nil, map[string]any{"inNextRelease": boolean, "ignoreCount": integer, "ignoreUserCount": integer, "ignoreWindow": integer,
+		"status":     map[string]any{"type": "string", "enum": []string{"resolved", "resolvedInNextRelease", "resolvedInRelease", "ignored", "unresolved"}},
+		"statusDetails": obj(nil, map[string]any{"inNextRelease": boolean,
+			"inRelease":   map[string]any{"type": "string", "description": `The release the fix ships in (its events and newer ones regress the issue), or "latest": the project's newest release`},
+			"ignoreCount": integer, "ignoreUserCount": integer, "ignoreWindow": integer,
 			"ignoreDuration": map[string]any{"type": "integer", "description": "minutes"}, "ignoreUntil": dateTime}),
 	}),
 	"Event": obj([]string{"id", "eventID", "groupID"}, map[string]any{"id": str, "eventID": str, "groupID": str, "projectID": str,

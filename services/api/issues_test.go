@@ -353,6 +353,48 @@ func TestIssueStatusChanges(t *testing.T) {
 		t.Errorf("an event of a newer release: %v/%v, want unresolved/regressed", m["status"], m["substatus"])
 	}
 
+	// Resolve in a given release: events of older releases leave it
+	// resolved, one of that release reopens it.
+	m = put("valueerror", map[string]any{"status": "resolved", "statusDetails": map[string]any{"inRelease": "2.0"}})
+	if m["status"] != "resolved" || m["statusDetails"].(map[string]any)["inRelease"] != "2.0" {
+		t.Errorf("resolve in 2.0: %v %v", m["status"], m["statusDetails"])
+	}
+	if got, _ := w.list(t, w.owner, q("is:resolved")); !slices.Contains(got, "valueerror") {
+		t.Errorf("is:resolved misses the issue resolved in a release: %v", got)
+	}
+	valueErr := sdkEvent{excType: "ValueError", excValue: "bad input", function: "parse", level: "warning", release: "1.9", environment: "staging"}
+	w.p.send(w.f.project.ID, valueErr)
+	if m := w.status(t, "valueerror"); m["status"] != "resolved" || m["statusDetails"].(map[string]any)["inRelease"] != "2.0" {
+		t.Errorf("an event of an older release reopened an issue resolved in 2.0: %v %v", m["status"], m["statusDetails"])
+	}
+	valueErr.release = "2.0"
+	w.p.send(w.f.project.ID, valueErr)
+	if m := w.status(t, "valueerror"); m["status"] != "unresolved" || m["substatus"] != "regressed" {
+		t.Errorf("an event of the release it was resolved in: %v/%v, want unresolved/regressed", m["status"], m["substatus"])
+	}
+	// "latest" is the project's newest release, and needs one.
+	path := "/api/0/organizations/acme/issues/" + w.ids["valueerror"] + "/"
+	if res := w.owner.do("PUT", path, map[string]any{"status": "resolved", "statusDetails": map[string]any{"inRelease": "latest"}}); res.status != 400 {
+		t.Errorf("resolve in the latest release of a project without releases: %d %s", res.status, res.body)
+	}
+	for _, v := range []string{"2.5", "3.0"} {
+		if res := w.owner.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": v, "projects": []string{w.f.project.Slug}}); res.status != 201 {
+			t.Fatalf("create release %s: %d %s", v, res.status, res.body)
+		}
+	}
+	if m := put("valueerror", map[string]any{"status": "resolved", "statusDetails": map[string]any{"inRelease": "latest"}}); m["statusDetails"].(map[string]any)["inRelease"] != "3.0" {
+		t.Errorf("resolve in the latest release: %v, want 3.0", m["statusDetails"])
+	}
+	for _, body := range []map[string]any{
+		{"status": "resolved", "statusDetails": map[string]any{"inRelease": "a/b"}},
+		{"status": "resolvedInRelease"},
+		{"status": "ignored", "statusDetails": map[string]any{"ignoreUserCount": 5, "ignoreUserWindow": 60}},
+	} {
+		if res := w.owner.do("PUT", path, body); res.status != 400 {
+			t.Errorf("PUT %v: %d %s, want 400", body, res.status, res.body)
+		}
+	}
+
 	// Ignore until 2 more events.
 	m = put("disk", map[string]any{"status": "ignored", "statusDetails": map[string]any{"ignoreCount": 2}})
 	if m["status"] != "ignored" || m["substatus"] != "archived_until_condition_met" || m["statusDetails"].(map[string]any)["ignoreCount"] != float64(2) {

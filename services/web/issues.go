@@ -240,7 +240,7 @@ func (w *Web) issueBulk(rw http.ResponseWriter, r *http.Request) {
 }
 
 // statusUpdateOf reads a decision from a form: action resolve,
-// resolve_next, unresolve or ignore (with ignore_minutes, ignore_count or
+// resolve_next, resolve_in_release (with release), unresolve or ignore (with ignore_minutes, ignore_count or
 // ignore_users, none meaning for good).
 func statusUpdateOf(r *http.Request) (issues.StatusUpdate, string, error) {
 	switch r.PostFormValue("action") {
@@ -248,6 +248,12 @@ func statusUpdateOf(r *http.Request) (issues.StatusUpdate, string, error) {
 		return issues.StatusUpdate{Status: issues.StatusResolved}, "resolved", nil
 	case "resolve_next":
 		return issues.StatusUpdate{Status: issues.StatusResolvedInNextRelease}, "resolved_next", nil
+	case "resolve_in_release":
+		su := issues.StatusUpdate{Status: issues.StatusResolvedInRelease, InRelease: strings.TrimSpace(r.PostFormValue("release"))}
+		if err := issues.CheckRelease(su.InRelease); err != nil {
+			return su, "", errors.New("name the release the fix ships in (1 to 200 characters, no slash)")
+		}
+		return su, "resolved_in_release", nil
 	case "unresolve":
 		return issues.StatusUpdate{Status: issues.StatusUnresolved}, "unresolved", nil
 	case "ignore":
@@ -512,6 +518,8 @@ func statusText(is *issues.Issue) string {
 	switch is.Status {
 	case "resolved":
 		return "Resolved"
+	case "resolved_in_release":
+		return "Resolved in release " + is.ResolvedInRelease
 	case "resolved_in_next_release":
 		if is.ResolvedInRelease != "" {
 			return "Resolved in the release after " + is.ResolvedInRelease

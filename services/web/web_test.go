@@ -364,6 +364,7 @@ func TestDashboard(t *testing.T) {
 			{url.Values{"action": {"resolve"}}, "resolved", "Resolved"},
 			{url.Values{"action": {"unresolve"}}, "unresolved", "Unresolved"},
 			{url.Values{"action": {"resolve_next"}}, "resolved_in_next_release", "Resolved in the release after 2.0.0"},
+			{url.Values{"action": {"resolve_in_release"}, "release": {"2.1.0<b>"}}, "resolved_in_release", "Resolved in release 2.1.0&lt;b&gt;"},
 			{url.Values{"action": {"ignore"}, "ignore_count": {"100"}}, "ignored", "Ignored until 100 more events"},
 			{url.Values{"action": {"ignore"}, "ignore_count": {"100"}, "ignore_window": {"60"}}, "ignored", "Ignored until 100 events within an hour"},
 			{url.Values{"action": {"ignore"}, "ignore_users": {"5"}}, "ignored", "Ignored until 5 more users"},
@@ -385,6 +386,9 @@ func TestDashboard(t *testing.T) {
 		}
 		if p := ownerB.submit(path, path, url.Values{"action": {"ignore"}, "ignore_count": {"-3"}}); p.status != http.StatusBadRequest {
 			t.Errorf("negative ignore count: %d", p.status)
+		}
+		if p := ownerB.submit(path, path, url.Values{"action": {"resolve_in_release"}, "release": {"a/b"}}); p.status != http.StatusBadRequest {
+			t.Errorf("resolve in a release named with a slash: %d", p.status)
 		}
 		if p := ownerB.submit(path, path, url.Values{"action": {"explode"}}); p.status != http.StatusBadRequest {
 			t.Errorf("unknown action: %d", p.status)
