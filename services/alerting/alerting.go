@@ -217,10 +217,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return <-errs
 }
 
-// maintain prunes what no rule can look at any more.
+// maintain prunes what no rule can look at any more and keeps the tables
+// every batch rewrites free of dead rows when the server's autovacuum is
+// off or behind (pg.VacuumBloated).
 func (s *Service) maintain(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
+	vacuum := time.NewTicker(30 * time.Second)
+	defer vacuum.Stop()
 	for {
 		now := time.Now()
 		for _, q := range []struct {
@@ -237,10 +241,19 @@ func (s *Service) maintain(ctx context.Context) error {
 				s.log.Warn("alerting maintenance failed", slog.Any("error", err))
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		for pruneDue := false; !pruneDue; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-vacuum.C:
+				_, err := pg.VacuumBloated(ctx, s.pool, "alerting.issues", "alerting.counts", "alerting.users",
+					"alerting.seen_events", "alerting.deliveries")
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("vacuuming alerting's tables failed; will retry", slog.Any("error", err))
+				}
+			case <-t.C:
+				pruneDue = true
+			}
 		}
 	}
 }

@@ -585,6 +585,7 @@ func (s *Service) maintain(ctx context.Context) {
 				s.log.Info("published leftover outbox rows", slog.Int("count", n))
 			}
 			s.readGeneration(ctx)
+			s.vacuum(ctx)
 			// After the outbox sweep: its publications are made at once and
 			// their row deleted on the next tick, before the next sweep.
 			if !s.opt.Quiet {
@@ -597,6 +598,18 @@ func (s *Service) maintain(ctx context.Context) {
 				s.log.Warn("partition maintenance failed", slog.Any("error", err))
 			}
 		}
+	}
+}
+
+// vacuum keeps the tables every batch rewrites free of dead rows when the
+// server's autovacuum is off or behind (pg.VacuumBloated).
+func (s *Service) vacuum(ctx context.Context) {
+	done, err := pg.VacuumBloated(ctx, s.pool, s.schema+".issues", s.schema+".issue_tags", s.schema+".outbox")
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("vacuuming grouping's tables failed; will retry", slog.Any("error", err))
+	}
+	if len(done) > 0 {
+		s.log.Debug("vacuumed", slog.Any("tables", done))
 	}
 }
 
