@@ -43,4 +43,12 @@ echo "== pipeline: gateway to grouped and committed, $duration per rate; load av
 # against a fresh server of its own.
 # shellcheck disable=SC2086
 bin/loadgen -faultline bin/faultline -pipeline-duration "$duration" -scenarios pipeline,backlog ${PIPELINE_FLAGS:-}
+
+echo "== grouping scale-out: 1, 2 and 3 replicas on a three-node JetStream cluster (docs/scaling.md)"
+# Each replica a process of its own; the same backlog of distinct events
+# queued through two gateways while the consumer is paused, then timed from
+# the first delivery to nothing pending.
+$GO build -o bin/faultline ./services/faultline
+(cd e2e && FAULTLINE_BIN="$PWD/../bin/faultline" FAULTLINE_SCALE_BENCH=1 $GO test -count=1 -v -timeout 20m \
+	-run '^TestGroupingScalesOut$' ./cluster/ | grep -E '^(grouping scale-out|[0-9] grouping replica|--- FAIL|FAIL)')
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/e2e/harness"
+	"github.com/faultline/faultline/libs/clickhouse/chtest"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg/pgtest"
 )
@@ -35,20 +36,29 @@ const (
 	downFor    = 5 * time.Second       // how long it stays down before its restart
 	senders    = 8                     // concurrent senders, each alternating between the gateways
 	probeEvery = 20 * time.Millisecond // the probe's pace, whatever the answers
-	drainLimit = 30 * time.Second      // how soon after the load everything accepted must be stored
-	issues     = 20                    // fingerprints the events spread over
+	// probesPerIssue: the probe's events open a new issue every this many
+	// (every 0.2 s), so issues are created all through the failover.
+	probesPerIssue = 10
+	drainLimit     = 30 * time.Second // how soon after the load everything accepted must be stored
+	issues         = 20               // fingerprints the events spread over
 )
 
 // TestScaleOutSurvivesLeaderLoss runs faultline scaled out over a
-// three-node JetStream cluster: two gateways, three grouping replicas and an
-// api, each a process of its own, with INGEST_REPLICAS=3. Senders post
+// three-node JetStream cluster: two gateways, three grouping replicas, two
+// of every other consumer (alerting, analytics on a real ClickHouse,
+// sourcemaps) and an api, each a process of its own, with
+// INGEST_REPLICAS=3. A first-seen alert rule posts to a real webhook
+// receiver, and the probe opens a new issue every few requests, so issues
+// are created, and notified, throughout the failover. Senders post
 // distinct SDK-shaped error events through both gateways for 20 s, and a
 // probe posts at a steady pace; 6 s in, the node leading the INGEST stream
 // is stopped, and 5 s later it is started again with the same store and
 // ports. Every event a gateway answered 200 must be stored exactly once,
 // counted once in its issue; grouping must have nothing left to do, the
 // restarted node must be a current replica again, and the gateways must
-// hold no publish whose acknowledgement the failover lost. How long the gateways refused events during the
+// hold no publish whose acknowledgement the failover lost. Every issue is
+// notified exactly once, and ClickHouse holds every stored event once. How
+// long the gateways refused events during the
 // failover, the throughput, and each process's CPU time are logged
 // (docs/scaling.md quotes them).
 func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
@@ -75,8 +85,12 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 	}
 
 	dbURL := newDatabase(t)
+	chURL := chtest.NewDatabaseT(t)
+	hook := newHook(t)
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
+		"CLICKHOUSE_URL="+chURL,
+		"ALLOW_PRIVATE_WEBHOOKS=true",
 		"NATS_URL="+natsURL,
 		"INGEST_REPLICAS=3",
 		"HOST=127.0.0.1",
@@ -96,22 +110,29 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	var gateways, groupers []*proc
+	var gateways, groupers, consumers []*proc
 	for i := range 2 {
 		gateways = append(gateways, startRole(t, bin, "gateway", fmt.Sprintf("gateway-%d", i+1), env))
 	}
 	for i := range 3 {
 		groupers = append(groupers, startRole(t, bin, "grouping", fmt.Sprintf("grouping-%d", i+1), env))
 	}
-	procs := slices.Concat([]*proc{api}, gateways, groupers)
+	for _, role := range []string{"alerting", "analytics", "sourcemaps"} {
+		for i := range 2 {
+			consumers = append(consumers, startRole(t, bin, role, fmt.Sprintf("%s-%d", role, i+1), env))
+		}
+	}
+	procs := slices.Concat([]*proc{api}, gateways, groupers, consumers)
 	for _, p := range procs {
 		if err := p.waitReady(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("2 gateways and 3 grouping replicas ready in %v", time.Since(started).Round(time.Millisecond))
+	t.Logf("2 gateways, 3 grouping replicas and 2 each of alerting, analytics and sourcemaps ready in %v",
+		time.Since(started).Round(time.Millisecond))
 
 	project, key := createProject(ctx, t, bin, env, gateways[0].URL)
+	notifyNewIssues(ctx, t, bin, env, api.URL, project, hook.URL)
 	for _, g := range gateways {
 		if err := waitKey(ctx, g.URL, project, key); err != nil {
 			t.Fatal(err)
@@ -168,9 +189,9 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 				gw := i % len(gateways)
 				id := newEventID()
 				start := time.Now()
-				status, err := send(client, gateways[gw].URL, project, key, id, i%issues)
+				status, err := send(client, gateways[gw].URL, project, key, id, issues+i/probesPerIssue)
 				mu.Lock()
-				results = append(results, result{id: id, gateway: gw, probe: true, start: start, end: time.Now(), status: status, err: err})
+				results = append(results, result{id: id, gateway: gw, probe: true, index: i, start: start, end: time.Now(), status: status, err: err})
 				mu.Unlock()
 			}()
 		}
@@ -244,12 +265,14 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 	// Everything accepted is stored, and grouping has nothing left.
 	var stored map[string]int
 	for {
-		if stored, err = storedEvents(ctx, dbURL, project); err != nil {
-			t.Fatal(err)
-		}
+		// The consumer first: grouping acknowledges after commit, so once
+		// nothing is pending the rows read next hold everything it took.
 		ci, err := grouping.Info(ctx)
 		if err != nil {
 			t.Logf("grouping consumer info: %v", err)
+		}
+		if stored, err = storedEvents(ctx, dbURL, project); err != nil {
+			t.Fatal(err)
 		}
 		missing := 0
 		for id := range accepted {
@@ -318,8 +341,29 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 	if seen != int64(rows) {
 		t.Errorf("the project's %d issues have seen %d events, %d are stored", nIssues, seen, rows)
 	}
-	if nIssues != issues {
-		t.Errorf("%d issues, want %d (one per fingerprint)", nIssues, issues)
+	fingerprints := map[int]bool{}
+	for _, r := range results {
+		if r.probe && stored[r.id] > 0 {
+			fingerprints[issues+r.index/probesPerIssue] = true
+		}
+	}
+	if want := issues + len(fingerprints); nIssues != want {
+		t.Errorf("%d issues, want %d (one per fingerprint stored: %d of the senders', %d of the probe's)",
+			nIssues, want, issues, len(fingerprints))
+	}
+
+	// Alerting: two replicas, one webhook per new issue, none twice, none
+	// missing, though the EVENTS stream failed over under them.
+	ids, err := issueIDs(ctx, dbURL, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hook.waitFor(ctx, ids, drainLimit); err != nil {
+		t.Error(err)
+	}
+	// Analytics: two replicas, every stored event once in ClickHouse.
+	if err := waitAnalytics(ctx, chURL, project, rows, drainLimit); err != nil {
+		t.Error(err)
 	}
 
 	// What it took: refusals around the failover, throughput, CPU.
@@ -370,6 +414,7 @@ type result struct {
 	id         string
 	gateway    int
 	probe      bool // sent by the probe, not a sender
+	index      int  // the probe's count
 	start, end time.Time
 	status     int // 0: no answer (err)
 	err        error

@@ -26,6 +26,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
+	stopped bool // by stop
 }
 
 // startRole starts `faultline <role>` with env and PORT set to a free port;
@@ -55,6 +56,9 @@ func startRole(t *testing.T, bin, role, name string, env []string) *proc {
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
+		if p.stopped {
+			return // stopped by the test, and checked then
+		}
 		if err := p.stop(); err != nil {
 			t.Errorf("%s: %v", p.name, err)
 		}
@@ -118,6 +122,7 @@ func (p *proc) stop() error {
 		return fmt.Errorf("had already exited: %v", p.waitErr)
 	default:
 	}
+	p.stopped = true
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:

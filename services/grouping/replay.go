@@ -27,7 +27,7 @@ import (
 // transaction it blocks the live replicas' writes, waits for the replay to
 // take in what arrived meanwhile, carries users' decisions over, and moves
 // the new generation's tables into the schema "grouping" and the old ones
-// into grouping_old_<unix time>, kept for the operator to drop. Live
+// into grouping_old_<unix time>_gen<generation>, kept for the operator to drop. Live
 // replicas continue on the new tables: their statements name the tables,
 // and Postgres resolves the names again after the move.
 //
@@ -172,7 +172,13 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, o ReplayOpt
 		case <-tick.C:
 		}
 	}
-	old := fmt.Sprintf("grouping_old_%d", time.Now().Unix())
+	// Named by the generation it held, so two replays within a second
+	// never collide.
+	var gen int64
+	if err := pool.QueryRow(ctx, `SELECT number FROM grouping.generation`).Scan(&gen); err != nil {
+		return fmt.Errorf("read the live generation: %w", err)
+	}
+	old := fmt.Sprintf("grouping_old_%d_gen%d", time.Now().Unix(), gen)
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// Live replicas' writes wait from here; readers keep reading.
 		for _, t := range liveTables {
