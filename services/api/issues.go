@@ -283,6 +283,9 @@ type issueUpdate struct {
 		IgnoreUserWindow int64  `json:"ignoreUserWindow"`
 		IgnoreUntil      string `json:"ignoreUntil"`
 	} `json:"statusDetails"`
+	// Substatus is accepted when it says what status and statusDetails
+	// already say; Faultline has no "until escalating".
+	Substatus      string `json:"substatus"`
 	IgnoreDuration *int64 `json:"ignoreDuration"` // Sentry also takes it at the top
 	SnoozeDuration *int64 `json:"snoozeDuration"` // the older name, as sentry-cli sends it (minutes)
 	// AssignedTo is absent (no change), null or "" (unassign), or an
@@ -347,6 +350,9 @@ func (u *issueUpdate) statusUpdate() (issues.StatusUpdate, error) {
 		}
 		return su, &httpError{http.StatusBadRequest, "status: want resolved, resolvedInNextRelease, resolvedInRelease, ignored or unresolved (or assignedTo, or merge for several issues)"}
 	}
+	if err := u.checkSubstatus(su); err != nil {
+		return su, err
+	}
 	if su.Status == issues.StatusIgnored {
 		minutes := d.IgnoreDuration
 		if u.IgnoreDuration != nil {
@@ -397,6 +403,27 @@ func newestRelease(c *call, projectID int64) (string, error) {
 	return v, err
 }
 
+// checkSubstatus refuses a substatus that asks for more than su does.
+func (u *issueUpdate) checkSubstatus(su issues.StatusUpdate) error {
+	if u.Substatus == "" {
+		return nil
+	}
+	d := u.StatusDetails
+	var ok bool
+	switch su.Status {
+	case issues.StatusIgnored:
+		conditional := d.IgnoreCount > 0 || d.IgnoreUserCount > 0 || d.IgnoreDuration > 0 || d.IgnoreUntil != "" ||
+			u.IgnoreDuration != nil || u.SnoozeDuration != nil
+		ok = u.Substatus == "archived_forever" && !conditional || u.Substatus == "archived_until_condition_met" && conditional
+	case issues.StatusUnresolved:
+		ok = u.Substatus == "ongoing"
+	}
+	if !ok {
+		return &httpError{http.StatusBadRequest, fmt.Sprintf("substatus: %.40q is not supported with this status (Faultline has archived_forever, archived_until_condition_met and ongoing, and no archiving until escalating)", u.Substatus)}
+	}
+	return nil
+}
+
 // statusBody is what a bulk update answers, as Sentry does.
 func statusBody(su issues.StatusUpdate) map[string]any {
 	details := map[string]any{}
@@ -429,7 +456,7 @@ func (a *API) updateIssue(c *call) (any, error) {
 		return nil, err
 	}
 	var req issueUpdate
-	if err := c.decode(&req); err != nil {
+	if err := c.decodeStrict(&req); err != nil { // a field Faultline does not keep is refused, never dropped
 		return nil, err
 	}
 	su, err := req.statusUpdate()
@@ -507,7 +534,7 @@ func (a *API) bulkIDs(c *call) ([]int64, error) {
 
 func (a *API) bulkUpdateIssues(c *call) (any, error) {
 	var req issueUpdate
-	if err := c.decode(&req); err != nil {
+	if err := c.decodeStrict(&req); err != nil { // a field Faultline does not keep is refused, never dropped
 		return nil, err
 	}
 	su, err := req.statusUpdate()

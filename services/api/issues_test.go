@@ -389,11 +389,20 @@ func TestIssueStatusChanges(t *testing.T) {
 		{"status": "resolved", "statusDetails": map[string]any{"inRelease": "a/b"}},
 		{"status": "resolvedInRelease"},
 		{"status": "ignored", "statusDetails": map[string]any{"ignoreUserCount": 5, "ignoreUserWindow": 60}},
+		{"status": "ignored", "substatus": "archived_until_escalating"},
+		{"status": "resolved", "isBookmarked": true}, // not kept: refused, not dropped
+		{"status": "resolved", "statusDetails": map[string]any{"inCommit": map[string]any{"commit": "abc"}}},
 	} {
 		if res := w.owner.do("PUT", path, body); res.status != 400 {
 			t.Errorf("PUT %v: %d %s, want 400", body, res.status, res.body)
 		}
 	}
+
+	// A substatus that says what the status says is accepted.
+	if m := put("valueerror", map[string]any{"status": "ignored", "substatus": "archived_forever"}); m["substatus"] != "archived_forever" {
+		t.Errorf("ignore with substatus archived_forever: %v", m["substatus"])
+	}
+	put("valueerror", map[string]any{"status": "unresolved", "substatus": "ongoing"})
 
 	// Ignore until 2 more events.
 	m = put("disk", map[string]any{"status": "ignored", "statusDetails": map[string]any{"ignoreCount": 2}})
