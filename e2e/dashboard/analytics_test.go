@@ -178,4 +178,21 @@ func TestPerformanceAndTrace(t *testing.T) {
 	}
 	b.noCSPViolations("the query page")
 	b.screenshot(1280, "discover")
+
+	// The probe sees what it looks for: an inline style is refused and
+	// reported.
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.body.setAttribute('style', 'color: red'); 1")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string]("window.__csp"))
+		if err == nil && len(got) > 0 && strings.HasPrefix(got[0], "style-src") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an inline style was not reported by the CSP probe: %q, %v", got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
