@@ -103,6 +103,18 @@ func (e *env) withAnalytics() *analyticsEnv {
 		}
 	})
 	conn := open()
+	// The role creates its tables when it starts.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var n uint64
+		err := conn.QueryRow(ctx, `SELECT count() FROM transactions`).Scan(&n)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the analytics role created no tables in 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	e.dash.SetAnalytics(conn)
 	return &analyticsEnv{env: e, gatewayURL: gs.URL, svc: svc, ch: conn}
 }

@@ -116,7 +116,7 @@ func (w *Web) performancePage(rw http.ResponseWriter, r *http.Request) {
 	})
 	g.Go(func() error {
 		var err error
-		d.Totals, err = totalsOf(gctx, ch, s.query(analyticsquery.Transactions, ""))
+		d.Totals, err = totalsOf(gctx, ch, s.query(analyticsquery.Transactions, "", "count()", "epm()", "p50()", "p95()", "failure_rate()"))
 		return err
 	})
 	g.Go(func() error {
@@ -131,19 +131,27 @@ func (w *Web) performancePage(rw http.ResponseWriter, r *http.Request) {
 	w.renderAnalytics(rw, r, "performance", v, &d.State, g.Wait())
 }
 
-// totalsOf reads the figures of q's transactions (q's fields are replaced).
+// totalsOf reads the figures of q's transactions: q's fields are
+// functions, and the figures it does not ask for stay empty.
 func totalsOf(ctx context.Context, ch clickhouse.Conn, q analyticsquery.Query) (txTotals, error) {
-	q.Fields = []string{"count()", "epm()", "p50()", "p75()", "p95()", "p99()", "avg(transaction.duration)", "failure_rate()", "count_unique(user)"}
 	t, err := analyticsquery.Run(ctx, ch, q)
 	if err != nil || len(t.Data) == 0 {
 		return txTotals{}, err
 	}
 	row := t.Data[0]
+	ms := func(f string) string {
+		if _, ok := row[f]; !ok {
+			return ""
+		}
+		return fmtMs(number(row[f]))
+	}
 	n := number(row["count()"])
-	return txTotals{N: n, Count: fmtCount(n), TPM: fmtRate(number(row["epm()"])), P50: fmtMs(number(row["p50()"])),
-		P75: fmtMs(number(row["p75()"])), P95: fmtMs(number(row["p95()"])), P99: fmtMs(number(row["p99()"])),
-		Avg: fmtMs(number(row["avg(transaction.duration)"])), FailureRate: fmtPct(number(row["failure_rate()"])),
-		Users: fmtCount(number(row["count_unique(user)"]))}, nil
+	tot := txTotals{N: n, Count: fmtCount(n), TPM: fmtRate(number(row["epm()"])), P50: ms("p50()"), P75: ms("p75()"), P95: ms("p95()"),
+		P99: ms("p99()"), Avg: ms("avg(transaction.duration)"), FailureRate: fmtPct(number(row["failure_rate()"]))}
+	if u, ok := row["count_unique(user)"]; ok {
+		tot.Users = fmtCount(number(u))
+	}
+	return tot, nil
 }
 
 // summaryData is a transaction's summary: its figures, its percentiles and
@@ -194,7 +202,8 @@ func (w *Web) summaryPage(rw http.ResponseWriter, r *http.Request) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		d.Totals, err = totalsOf(gctx, ch, s.query(analyticsquery.Transactions, search))
+		d.Totals, err = totalsOf(gctx, ch, s.query(analyticsquery.Transactions, search, "count()", "epm()", "p50()", "p75()", "p95()",
+			"p99()", "avg(transaction.duration)", "failure_rate()", "count_unique(user)"))
 		return err
 	})
 	g.Go(func() error {
