@@ -296,6 +296,19 @@ func TestPerformancePages(t *testing.T) {
 			!strings.Contains(body, fmt.Sprintf(`href="/organizations/acme/issues/%d/"`, f.issueID)) {
 			t.Errorf("errors: %q", rows)
 		}
+		// Pages of rows: the next page's link keeps the query.
+		path = discoverPath("fields", "transaction, count()", "sort", "-count()", "per_page", "2")
+		body = ok(t, path, f.owner.get(path))
+		next := "/organizations/acme/discover/results/?" + url.Values{"fields": {"transaction, count()"}, "sort": {"-count()"},
+			"per_page": {"2"}, "cursor": {"2"}}.Encode()
+		if rows := tableRows(t, body, "results"); len(rows) != 2 || rows[0][1] != "5" || !strings.Contains(body, `href="`+strings.NewReplacer("&", "&amp;", "+", "&#43;").Replace(next)+`" rel="next"`) {
+			t.Fatalf("first page: %q, want a link to %s", rows, next)
+		}
+		body = ok(t, next, f.owner.get(next))
+		if rows := tableRows(t, body, "results"); len(rows) != 1 || strings.Contains(body, `rel="next"`) || !strings.Contains(body, `rel="prev"`) ||
+			!strings.Contains(body, "Rows 3 to 3") {
+			t.Errorf("second page: %q", rows)
+		}
 		// Bad input: 400 with the reason on the page, the form kept.
 		for params, want := range map[string]string{
 			"fields=password":                    "unknown field &#34;password&#34;",
@@ -306,6 +319,8 @@ func TestPerformancePages(t *testing.T) {
 			"fields=count()&dataset=spans":       "choose transactions or errors",
 			"fields=count()&statsPeriod=forever": "choose one of 1h",
 			"fields=":                            "name at least one",
+			"fields=count()&cursor=-1":           "cursor: want a row number",
+			"fields=count()&per_page=1000":       "per_page: want 1 to 100",
 		} {
 			p := f.owner.get("/organizations/acme/discover/results/?" + params)
 			if p.status != http.StatusBadRequest || !strings.Contains(p.body, want) || !strings.Contains(p.body, `id="fields"`) {

@@ -24,7 +24,9 @@ type discoverData struct {
 	Sort     string
 	Columns  []string
 	Rows     [][]cell
-	More     bool
+	NextURL  string // the next page of rows, when there is one
+	PrevURL  string
+	First    int // the number of the page's first row, from 1
 	Chart    Chart
 	YAxis    string
 	Ran      bool
@@ -43,8 +45,40 @@ type fieldHelp struct {
 	Columns, Functions string
 }
 
-// maxDiscoverRows bounds the query page's table.
-const maxDiscoverRows = 100
+// Rows per page of the query page's table: per_page=, at most
+// maxDiscoverRows; pages follow with cursor= (the offset of the first row).
+const (
+	defaultDiscoverRows = 50
+	maxDiscoverRows     = 100
+	maxDiscoverOffset   = 10_000
+)
+
+// pageOf reads per_page= and cursor=.
+func pageOf(r *http.Request) (limit, offset int, err error) {
+	qs := r.URL.Query()
+	limit, offset = defaultDiscoverRows, 0
+	if v := qs.Get("per_page"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxDiscoverRows {
+			return 0, 0, &analyticsquery.Error{Detail: fmt.Sprintf("per_page: want 1 to %d", maxDiscoverRows)}
+		}
+	}
+	if v := qs.Get("cursor"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 || offset > maxDiscoverOffset {
+			return 0, 0, &analyticsquery.Error{Detail: fmt.Sprintf("cursor: want a row number from 0 to %d", maxDiscoverOffset)}
+		}
+	}
+	return limit, offset, nil
+}
+
+// pageURL is this page's URL with cursor= set to offset.
+func pageURL(r *http.Request, offset int) string {
+	qs := r.URL.Query()
+	qs.Del("cursor")
+	if offset > 0 {
+		qs.Set("cursor", strconv.Itoa(offset))
+	}
+	return r.URL.Path + "?" + qs.Encode()
+}
 
 const defaultFields = "transaction, count(), p95(), failure_rate()"
 
@@ -99,6 +133,10 @@ func (w *Web) discoverPage(rw http.ResponseWriter, r *http.Request) {
 	if err == nil && len(fields) == 0 {
 		err = &analyticsquery.Error{Detail: "fields: name at least one, such as transaction, count()"}
 	}
+	limit, offset, perr := pageOf(r)
+	if err == nil {
+		err = perr
+	}
 	ch, st := w.chOf()
 	d.State = st
 	if err != nil || ch == nil || len(s.Projects) == 0 {
@@ -114,7 +152,7 @@ func (w *Web) discoverPage(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := s.query(ds, d.Query, fields...)
-	q.Sort, q.Limit = d.Sort, maxDiscoverRows
+	q.Sort, q.Limit, q.Offset = d.Sort, limit, offset
 	g, gctx := errgroup.WithContext(ctx)
 	var tbl *analyticsquery.Table
 	var se *analyticsquery.Series
@@ -132,7 +170,13 @@ func (w *Web) discoverPage(rw http.ResponseWriter, r *http.Request) {
 		w.renderAnalytics(rw, r, "discover", v, &d.State, err)
 		return
 	}
-	d.Ran, d.More = true, tbl.More
+	d.Ran, d.First = true, offset+1
+	if tbl.More && offset+limit <= maxDiscoverOffset {
+		d.NextURL = pageURL(r, offset+limit)
+	}
+	if offset > 0 {
+		d.PrevURL = pageURL(r, max(offset-limit, 0))
+	}
 	for _, f := range fields {
 		d.Columns = append(d.Columns, strings.TrimSpace(f))
 	}
