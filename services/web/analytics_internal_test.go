@@ -81,6 +81,12 @@ func TestWaterfallLayout(t *testing.T) {
 	if !strings.Contains(d.Rows[0].URL, "transaction=GET+%2Fx") || d.Rows[0].Depth != "d0" {
 		t.Errorf("root row %+v", d.Rows[0])
 	}
+	// Only an error: no axis, the error listed on its own.
+	d = &traceData{scope: &scope{Org: "acme", slugs: map[uint64]string{1: "web"}}}
+	d.layout(&analyticsquery.Trace{Orphans: []analyticsquery.Error_{{EventID: "e2", IssueID: 8, ProjectID: 1, Title: "alone"}}})
+	if len(d.Rows) != 0 || d.Duration != "" || len(d.Axis) != 0 || len(d.Orphans) != 1 || d.Errors != 1 || d.InProjs != nil {
+		t.Errorf("orphan only: %+v", d)
+	}
 	// One instant, and a span deeper than the stylesheet indents.
 	deep := &analyticsquery.Span{SpanID: "z", Start: 5, End: 5}
 	for i := 0; i < 20; i++ {

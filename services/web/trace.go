@@ -126,9 +126,11 @@ func (d *traceData) layout(tr *analyticsquery.Trace) {
 	if math.IsInf(start, 1) {
 		start = 0
 	}
-	d.Duration = fmtMs(total * 1000)
-	for i := 0; i <= 4; i++ {
-		d.Axis = append(d.Axis, fmtMs(total*1000*float64(i)/4))
+	if len(tr.Roots) > 0 {
+		d.Duration = fmtMs(total * 1000)
+		for i := 0; i <= 4; i++ {
+			d.Axis = append(d.Axis, fmtMs(total*1000*float64(i)/4))
+		}
 	}
 	projects := map[string]bool{}
 	var walk func(ss []*analyticsquery.Span, depth int)
