@@ -15,11 +15,18 @@ import (
 	"github.com/getsentry/sentry-go"
 
 	"github.com/faultline/faultline/e2e/harness"
+	"github.com/faultline/faultline/libs/clickhouse/chtest"
 )
 
 var srv *harness.Server
 
-func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &srv)) }
+// TestMain runs the tests against one server; the ClickHouse server the
+// analytics test starts stops after them.
+func TestMain(m *testing.M) {
+	code := harness.Main(m, harness.Options{}, &srv)
+	chtest.Close()
+	os.Exit(code)
+}
 
 // artifacts is e2e/artifacts, where screenshots go.
 func artifacts(t *testing.T) string {
@@ -101,7 +108,7 @@ func TestSignInReadResolve(t *testing.T) {
 	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := srv.CreateProjectT(t, "dash")
-	slug := projectSlug(t, ctx0, p)
+	slug := projectSlug(t, ctx0, srv, p)
 	email := fmt.Sprintf("dash-%d@example.test", p.ID)
 	const password = "e2e password 123"
 	if out, err := srv.Run(ctx0, "user", "create", "--email", email, "--password", password, "--org", "e2e", "--role", "owner"); err != nil {
@@ -194,10 +201,10 @@ func TestSignInReadResolve(t *testing.T) {
 	b.screenshot(390, "projects")
 }
 
-// projectSlug is the slug `faultline project list` shows for p.
-func projectSlug(t *testing.T, ctx context.Context, p harness.Project) string {
+// projectSlug is the slug `faultline project list` of s shows for p.
+func projectSlug(t *testing.T, ctx context.Context, s *harness.Server, p harness.Project) string {
 	t.Helper()
-	out, err := srv.Run(ctx, "project", "list")
+	out, err := s.Run(ctx, "project", "list")
 	if err != nil {
 		t.Fatalf("project list: %v\n%s", err, out)
 	}

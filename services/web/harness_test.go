@@ -37,7 +37,7 @@ import (
 // env is the dashboard and the REST API over a fresh database, fed by a
 // real grouping service consuming an embedded JetStream.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *pgtest.DB
 	store *accounts.Store
 	nc    *natsx.Conn
@@ -47,7 +47,7 @@ type env struct {
 
 const password = "correct horse battery"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t}
 	ns := natstest.Start(t)

@@ -351,6 +351,7 @@ type issuePageData struct {
 	ListURL   string
 	Assignees []assigneeOption // for the assign control
 	Hashes    []hashView       // when the issue has more than one: what can be split off
+	TraceURL  string           // the event's trace, when it has one and analytics is configured
 }
 
 // hashView is one of an issue's hashes with its latest event.
@@ -443,6 +444,9 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		for _, t := range d.Event.Tags {
 			d.EventTags = append(d.EventTags, tagLink{K: t[0], V: t[1],
 				Href: listURL(oa.org.Slug, pr.Slug, "is:unresolved "+searchTerm(t[0], t[1]), "", "")})
+		}
+		if e.TraceID != "" && w.analyticsConfigured() {
+			d.TraceURL = traceURL(oa.org.Slug, e.TraceID)
 		}
 		d.EventURLs.Latest = d.URL + "events/latest/"
 		d.EventURLs.Oldest = d.URL + "events/oldest/"

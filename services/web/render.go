@@ -71,6 +71,10 @@ type view struct {
 	Notice string // a confirmation after an action
 	Error  string // why a form was refused
 	Data   any
+	// Org is the organisation of the page, for the header's section links;
+	// Section the one the page belongs to. render sets both.
+	Org     string
+	Section string
 }
 
 type crumb struct {
@@ -88,6 +92,10 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, page s
 	if v.Notice == "" {
 		v.Notice = notices[r.URL.Query().Get("done")]
 	}
+	if oa := orgOf(r.Context()); oa != nil && v.Org == "" {
+		v.Org = oa.org.Slug
+	}
+	v.Section = sections[page]
 	t := w.tpl.pages[page]
 	if t == nil {
 		w.fail(rw, r, fmt.Errorf("no template %q", page))
@@ -101,6 +109,13 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, page s
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
 	rw.WriteHeader(status)
 	rw.Write(buf.Bytes())
+}
+
+// sections are the header's section of each page.
+var sections = map[string]string{
+	"issues": "issues", "issue": "issues",
+	"performance": "performance", "summary": "performance", "trace": "performance",
+	"discover": "discover",
 }
 
 // notices are the confirmations a redirect after an action may ask for with

@@ -2,15 +2,19 @@
 // finds issues on, reads stack traces on and acts from. It owns no tables;
 // it reads and changes accounts through libs/accounts and issues through
 // libs/issues (the grouping projection, read only; decisions published on
-// the DECISIONS stream), the same functions the REST API calls.
+// the DECISIONS stream), the same functions the REST API calls. With
+// ClickHouse (SetAnalytics) it also shows performance, transaction
+// summaries, trace waterfalls and Discover queries, read through
+// libs/analyticsquery as the REST API's events/ routes read them.
 //
 // The dashboard is server-rendered with html/template, so every value from
 // an event is escaped by the template engine, and there is no JavaScript
 // build step and no separate server: CSS and one small vanilla script (bulk
 // selection and keyboard shortcuts) are embedded with //go:embed and served
-// under /static/. Charts (sparklines, bar charts, value distributions) are
-// inline SVG computed on the server. Every page answers with a strict
-// Content-Security-Policy (no inline script, no inline style, no framing);
+// under /static/. Charts (sparklines, bar charts, value distributions,
+// percentile lines, trace waterfalls) are inline SVG computed on the
+// server. Every page answers with a strict Content-Security-Policy (no
+// inline script, no inline style, no framing);
 // every POST carries a CSRF token; every page needs a signed-in session and
 // answers another organisation's objects with 404.
 package web
@@ -61,6 +65,9 @@ type Web struct {
 	tpl  *templates
 	log  *slog.Logger
 	pub  *url.URL
+
+	analyticsOn atomic.Bool                   // CLICKHOUSE_URL is set
+	analytics   atomic.Pointer[analyticsConn] // set once connected
 }
 
 // New returns the dashboard over acc, the accounts whose authenticator,
@@ -85,7 +92,8 @@ func (w *Web) SetBackend(store *accounts.Store, pool *pgxpool.Pool) {
 	w.be.Store(&backend{store: store, issues: issues.New(pool, store.Decisions()), pool: pool})
 }
 
-// Mount adds the dashboard's routes: "/", "/organizations/…", "/settings/…",
+// Mount adds the dashboard's routes: "/", "/organizations/…" (issues,
+// performance, traces, Discover), "/settings/…",
 // "/auth/…", "/accept-invite/…" and "/static/…". The REST API keeps
 // "/api/0/".
 func (w *Web) Mount(r chi.Router) {
@@ -114,6 +122,7 @@ func (w *Web) Mount(r chi.Router) {
 		r.Post("/settings/{org}/projects/{project}/privacy/", w.orgPage(accounts.LevelAdmin, w.privacySubmit))
 		r.Post("/settings/{org}/projects/{project}/members/", w.orgPage(accounts.LevelAdmin, w.memberInvite))
 		w.mountIssues(r)
+		w.mountAnalytics(r)
 	})
 }
 

@@ -62,13 +62,19 @@ var (
 // files.
 func Main(m *testing.M) {
 	code := m.Run()
+	Close()
+	os.Exit(code)
+}
+
+// Close stops the binary's server, if one was started, and removes its
+// files: for a TestMain that runs its tests otherwise than with Main.
+func Close() {
 	if shared != nil {
 		if shared.external != "" && dbURL != "" {
 			dropDatabase(dbURL) // a local server's databases go with its directory
 		}
 		shared.close()
 	}
-	os.Exit(code)
 }
 
 // Get returns the binary's server, starting it on first use. It skips the

@@ -300,7 +300,7 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 		mount: rest.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
 			if d.cfg.ClickHouseURL != "" {
-				go connectAnalytics(ctx, d.cfg.ClickHouseURL, rest, log)
+				go connectAnalytics(ctx, d.cfg.ClickHouseURL, rest.SetAnalytics, log)
 			}
 			pool, err := d.pg.Wait(ctx, accounts.Migrations)
 			if err != nil {
@@ -324,15 +324,16 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	}, nil
 }
 
-// connectAnalytics opens the api's ClickHouse connection for the analytics
-// queries, retrying while ClickHouse is unreachable, and closes it when ctx
-// ends. The api only reads the tables the analytics role creates.
-func connectAnalytics(ctx context.Context, url string, rest *api.API, log *slog.Logger) {
+// connectAnalytics opens a ClickHouse connection for the analytics queries
+// of the api or the dashboard and hands it to set, retrying while
+// ClickHouse is unreachable, and closes it when ctx ends. Neither writes:
+// they read the tables the analytics role creates.
+func connectAnalytics(ctx context.Context, url string, set func(clickhouse.Conn), log *slog.Logger) {
 	backoff := 500 * time.Millisecond
 	for {
 		ch, err := clickhouse.Open(ctx, url)
 		if err == nil {
-			rest.SetAnalytics(ch)
+			set(ch)
 			<-ctx.Done()
 			ch.Close()
 			return
@@ -359,9 +360,15 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.cfg.ClickHouseURL != "" {
+		dash.ExpectAnalytics() // its analytics pages say "not reachable yet" until connected
+	}
 	return &role{
 		mount: dash.Mount, // answers 503 until Postgres is ready
 		run: func(ctx context.Context) error {
+			if d.cfg.ClickHouseURL != "" {
+				go connectAnalytics(ctx, d.cfg.ClickHouseURL, dash.SetAnalytics, log)
+			}
 			pool, err := d.pg.Wait(ctx, accounts.Migrations)
 			if err != nil {
 				return nil // ctx ended
