@@ -267,6 +267,19 @@ func TestEveryProviderResource(t *testing.T) {
 		}
 	}
 
+	// sentry_issue_ownership: stored and checked (issues are not assigned
+	// by the rules yet).
+	own := &sentry.UpdateProjectOwnershipParams{Raw: "path:src/payments/* #platform dev@example.test\ntags.service:billing #ops",
+		FallThrough: sentry.Bool(false), AutoAssignment: sentry.String("Turn off Auto-Assignment")}
+	oFirst := must[*sentry.ProjectOwnership](t, "set ownership")(c.ProjectOwnerships.Update(ctx, o, "api", own))
+	oSecond := must[*sentry.ProjectOwnership](t, "set ownership again")(c.ProjectOwnerships.Update(ctx, o, "api", own))
+	oRead := must[*sentry.ProjectOwnership](t, "get ownership")(c.ProjectOwnerships.Get(ctx, o, "api"))
+	same(t, "ownership updates", oFirst, oSecond)
+	same(t, "ownership update and read", oSecond, oRead)
+	if oRead.Raw != own.Raw || oRead.FallThrough || oRead.AutoAssignment != "Turn off Auto-Assignment" {
+		t.Errorf("ownership read back: %+v", oRead)
+	}
+
 	// sentry_release_deployment: deploys are records; each write adds one,
 	// and the one written reads back as written.
 	if code := post(t, token, "/api/0/organizations/tf/releases/", `{"version":"tf@1.0.0","projects":["api"]}`); code != 201 {

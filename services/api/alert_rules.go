@@ -18,6 +18,7 @@ import (
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/alertstore"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -60,7 +61,8 @@ func (a *API) answerFields(c *call, err error) bool {
 	if !errors.As(err, &fe) {
 		return false
 	}
-	a.log.Info("api request refused", "method", c.r.Method, "path", c.r.URL.Path, "status", 400, "reason", fe.Error())
+	// The request's own line (httplog.Requests) says it was refused.
+	a.log.Debug("api request refused", "method", c.r.Method, "route", httplog.Route(c.r), "status", 400, "reason", fe.Error())
 	a.respond(c.w, http.StatusBadRequest, map[string][]string(fe))
 	return true
 }

@@ -33,6 +33,8 @@ var wantNeed = map[string]string{
 	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
 	"GET /api/0/projects/{org}/{project}/filters/":                        "viewer",
 	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":            "member",
+	"GET /api/0/projects/{org}/{project}/ownership/":                      "viewer",
+	"PUT /api/0/projects/{org}/{project}/ownership/":                      "member",
 	"POST /api/0/auth/login/":                                             "public",
 	"POST /api/0/auth/password-reset/":                                    "public",
 	"POST /api/0/auth/password-reset/confirm/":                            "public",
@@ -302,6 +304,7 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"POST /api/0/organizations/{org}/repos/":                           map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
 				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":         map[string]any{"active": true},
 				"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/": map[string]any{"teamRole": "admin"},
+				"PUT /api/0/projects/{org}/{project}/ownership/":                   map[string]any{"raw": "path:src/* #backend"},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))
