@@ -16,6 +16,9 @@
 //	            stored exactly once within 30 s (NATS in the test process)
 //	scrubbing   a project's scrubbing settings, set through the project API,
 //	            are what the gateway scrubs stored events with
+//	terraform   go-sentry, the Terraform provider's client, through every
+//	            resource Faultline serves: each write read back, and a second
+//	            identical write changing nothing
 //
 // `make test-e2e` builds bin/faultline and passes it as FAULTLINE_BIN; plain
 // `go test ./...` here builds the binary itself, once per test binary.

@@ -80,16 +80,21 @@ func (k *KeySync) listen(ctx context.Context) error {
 }
 
 const keyRecordSQL = `
-	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, p.allowed_origins, p.scrub,
+	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, k.rate_limit_count, k.rate_limit_window,
+		p.allowed_origins, p.scrub,
 		p.filters, p.settings->'options'
 	FROM api.project_keys k JOIN api.projects p ON p.id = k.project_id`
 
 func scanKey(row pgx.Row) (projectkeys.Key, error) {
 	var r projectkeys.Key
 	var sc, filters, options []byte
-	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &r.AllowedOrigins, &sc,
-		&filters, &options); err != nil {
+	var rl projectkeys.RateLimit
+	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &rl.Count, &rl.Window,
+		&r.AllowedOrigins, &sc, &filters, &options); err != nil {
 		return r, err
+	}
+	if rl.Valid() {
+		r.RateLimit = &rl
 	}
 	fs, err := filterSettings(filters, options)
 	if err != nil {

@@ -232,18 +232,21 @@ type Team struct {
 	CreatedAt   time.Time
 	MemberCount int
 	IsMember    bool
+	TeamRole    *string // the user's effective team role; nil when not a member
 }
 
 func teamColumns(userArg string) string {
 	return `t.id, t.organization_id, t.slug, t.name, t.created_at,
 		(SELECT count(*) FROM api.team_members tm WHERE tm.team_id = t.id),
 		EXISTS (SELECT 1 FROM api.team_members tm JOIN api.members m ON m.id = tm.member_id
+		        WHERE tm.team_id = t.id AND m.user_id = ` + userArg + `),
+		(SELECT ` + effectiveTeamRoleSQL + ` FROM api.team_members tm JOIN api.members m ON m.id = tm.member_id
 		        WHERE tm.team_id = t.id AND m.user_id = ` + userArg + `)`
 }
 
 func scanTeam(row pgx.Row) (*Team, error) {
 	var t Team
-	if err := row.Scan(&t.ID, &t.OrgID, &t.Slug, &t.Name, &t.CreatedAt, &t.MemberCount, &t.IsMember); err != nil {
+	if err := row.Scan(&t.ID, &t.OrgID, &t.Slug, &t.Name, &t.CreatedAt, &t.MemberCount, &t.IsMember, &t.TeamRole); err != nil {
 		return nil, notFound(err)
 	}
 	return &t, nil
@@ -326,17 +329,21 @@ type Member struct {
 	Expired   bool
 	CreatedAt time.Time
 	Teams     []string
+	// TeamRoles are the stored team roles, one for each of Teams (nil:
+	// the default); EffectiveTeamRole turns one into what it grants.
+	TeamRoles []*string
 }
 
 const memberColumns = `m.id, m.organization_id, COALESCE(m.user_id, 0), COALESCE(u.email, m.email), COALESCE(u.name, ''),
 	m.role, m.user_id IS NULL, m.user_id IS NULL AND m.token_expires_at < now(), m.created_at,
-	ARRAY(SELECT t.slug FROM api.team_members tm JOIN api.teams t ON t.id = tm.team_id WHERE tm.member_id = m.id ORDER BY t.slug)`
+	ARRAY(SELECT t.slug FROM api.team_members tm JOIN api.teams t ON t.id = tm.team_id WHERE tm.member_id = m.id ORDER BY t.slug),
+	ARRAY(SELECT tm.role FROM api.team_members tm JOIN api.teams t ON t.id = tm.team_id WHERE tm.member_id = m.id ORDER BY t.slug)`
 
 const memberFrom = ` FROM api.members m LEFT JOIN api.users u ON u.id = m.user_id `
 
 func scanMember(row pgx.Row) (*Member, error) {
 	var m Member
-	if err := row.Scan(&m.ID, &m.OrgID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Pending, &m.Expired, &m.CreatedAt, &m.Teams); err != nil {
+	if err := row.Scan(&m.ID, &m.OrgID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Pending, &m.Expired, &m.CreatedAt, &m.Teams, &m.TeamRoles); err != nil {
 		return nil, notFound(err)
 	}
 	return &m, nil

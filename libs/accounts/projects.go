@@ -74,9 +74,16 @@ type ProjectKey struct {
 	Disabled           bool
 	RateLimitPerMinute int64
 	RateLimitPerHour   int64
-	DSN                string
-	ProjectID          int64     // set by the key routes
-	CreatedAt          time.Time // set by the key routes
+	// RateLimitCount events per RateLimitWindow seconds is Sentry's key
+	// rate limit; 0 is none.
+	RateLimitCount    int64
+	RateLimitWindow   int64
+	SecretKey         string // the secret half of the legacy DSN form
+	BrowserSDKVersion string // the JavaScript loader's SDK version: "latest" or "8.x"
+	LoaderOptions     LoaderOptions
+	DSN               string
+	ProjectID         int64     // set by the key routes
+	CreatedAt         time.Time // set by the key routes
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9_-]+`)

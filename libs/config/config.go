@@ -82,6 +82,7 @@ type IngestConfig struct {
 	DuplicateWindow time.Duration // INGEST_DUPLICATE_WINDOW
 	MaxInFlight     int           // GATEWAY_MAX_IN_FLIGHT: requests beyond this get 503 at once
 	BodyMemory      int64         // GATEWAY_BODY_MEMORY: shared budget for large bodies
+	LogSample       float64       // GATEWAY_LOG_SAMPLE: fraction of ingestion requests logged, one line each
 }
 
 // RateLimits are the operator's event quotas, per data category. Zero means
@@ -124,6 +125,7 @@ var Variables = []Variable{
 	{"INGEST_DUPLICATE_WINDOW", "2m", "window in which a resent envelope is recognised and stored once"},
 	{"GATEWAY_MAX_IN_FLIGHT", "512", "ingestion requests in flight before the gateway sheds load with 503"},
 	{"GATEWAY_BODY_MEMORY", "268435456", "bytes all ingestion requests together may hold in bodies beyond 1 MiB each; past it large bodies wait, then get 503"},
+	{"GATEWAY_LOG_SAMPLE", "0.01", "fraction of ingestion requests, accepted or refused, the gateway logs with one line each (0 to 1; 0: none); failures (5xx) are always logged"},
 	{"MAX_EVENTS_PER_MINUTE", "60000", "global quota per data category per minute (0: none)"},
 	{"MAX_EVENTS_PER_HOUR", "1000000", "global quota per data category per hour (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
@@ -171,6 +173,7 @@ func Load(getenv func(string) string) (Config, error) {
 			DuplicateWindow: r.duration("INGEST_DUPLICATE_WINDOW"),
 			MaxInFlight:     int(r.int("GATEWAY_MAX_IN_FLIGHT", 1, 1<<20)),
 			BodyMemory:      r.int("GATEWAY_BODY_MEMORY", 1<<20, 1<<40),
+			LogSample:       r.fraction("GATEWAY_LOG_SAMPLE"),
 		},
 		Limits: RateLimits{
 			PerMinute:           r.int("MAX_EVENTS_PER_MINUTE", 0, 1<<62),
@@ -371,6 +374,17 @@ func (r *reader) int(name string, lo, hi int64) int64 {
 		r.fail(name, fmt.Sprintf("want a whole number from %d to %d, got %q", lo, hi, s))
 	}
 	return n
+}
+
+// fraction reads a number from 0 to 1.
+func (r *reader) fraction(name string) float64 {
+	s := r.raw(name)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f >= 0 && f <= 1) {
+		r.fail(name, fmt.Sprintf("want a fraction from 0 to 1 such as 0.01, got %q", s))
+		return 0
+	}
+	return f
 }
 
 func (r *reader) bool(name string) bool {

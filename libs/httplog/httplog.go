@@ -1,5 +1,6 @@
 // Package httplog names requests in logs without the secrets their paths
 // may hold (reset and invitation tokens): by the route pattern that matched.
+// Requests writes one line per request of the REST API and the dashboard.
 package httplog
 
 import (

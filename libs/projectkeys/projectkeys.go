@@ -29,6 +29,9 @@ type Key struct {
 	// per-project limits for events sent with this key; 0 means none.
 	RateLimitPerMinute int64 `json:"rate_limit_per_minute,omitempty"`
 	RateLimitPerHour   int64 `json:"rate_limit_per_hour,omitempty"`
+	// RateLimit is Sentry's key rate limit, over any window from a minute
+	// to a day; nil means none.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 	// AllowedOrigins are the browser origins allowed to send with this key;
 	// empty or "*" allows all, as Sentry's default.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
@@ -52,6 +55,23 @@ func (k *Key) Filter() *inboundfilter.Filter {
 		return nil
 	}
 	return f
+}
+
+// RateLimit is at most Count events per Window seconds.
+type RateLimit struct {
+	Count  int64 `json:"count"`
+	Window int64 `json:"window"`
+}
+
+// Window bounds of a key's rate limit, as Sentry's: a minute to a day.
+const (
+	MinRateLimitWindow = 60
+	MaxRateLimitWindow = 86400
+)
+
+// Valid reports whether l can be enforced.
+func (l RateLimit) Valid() bool {
+	return l.Count > 0 && l.Window >= MinRateLimitWindow && l.Window <= MaxRateLimitWindow
 }
 
 var defaultScrubber = scrub.New(scrub.Defaults)

@@ -1,5 +1,6 @@
-// Package ratelimit enforces event quotas over fixed windows (a minute, an
-// hour) shared by any number of gateway instances.
+// Package ratelimit enforces event quotas over fixed windows of any whole
+// number of seconds (a minute, an hour, a key's 90 s or day) shared by any
+// number of gateway instances.
 //
 // The count of a window lives in a JetStream KV entry. An instance does not
 // write it for every event: it leases a block of the remaining quota with a

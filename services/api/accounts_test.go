@@ -500,7 +500,14 @@ func TestKeyChangesReachGateway(t *testing.T) {
 	}
 	pk := res.obj(t)["id"].(string)
 	wait("created", pk, func(k *projectkeys.Key) bool {
-		return k != nil && k.RateLimitPerHour == 500 && k.ProjectID == f.project.ID
+		return k != nil && k.RateLimit != nil && *k.RateLimit == projectkeys.RateLimit{Count: 500, Window: 3600} && k.ProjectID == f.project.ID
+	})
+	// Any window Sentry accepts, from a minute to a day.
+	if res := c.do("PUT", "/api/0/projects/acme/web/keys/"+pk+"/", map[string]any{"rateLimit": map[string]int{"window": 90, "count": 3}}); res.status != 200 {
+		t.Fatalf("90 s window: %d %s", res.status, res.body)
+	}
+	wait("90 s window", pk, func(k *projectkeys.Key) bool {
+		return k != nil && k.RateLimit != nil && *k.RateLimit == projectkeys.RateLimit{Count: 3, Window: 90}
 	})
 
 	if res := c.do("PUT", "/api/0/projects/acme/web/keys/"+pk+"/", map[string]any{"isActive": false, "rateLimits": map[string]int{"perMinute": 7}}); res.status != 200 {

@@ -18,6 +18,7 @@ import (
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/alertstore"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -43,8 +44,8 @@ func (a *API) alertingRoutes() []route {
 		{"GET", rules + "{rule_id}/", "Retrieve an issue-alert rule", user, accounts.LevelRead, 200, "", "IssueAlertRule", a.getAlertRule},
 		{"PUT", rules + "{rule_id}/", "Replace an issue-alert rule", user, accounts.LevelWrite, 200, "IssueAlertRule", "IssueAlertRule", a.updateAlertRule},
 		{"DELETE", rules + "{rule_id}/", "Delete an issue-alert rule", user, accounts.LevelWrite, 202, "", "", a.deleteAlertRule},
-		{"GET", "/api/0/projects/{org}/{project}/plugins/webhooks/", "The webhooks plugin's URLs", user, accounts.LevelRead, 200, "", "WebhooksPlugin", a.getWebhooksPlugin},
-		{"PUT", "/api/0/projects/{org}/{project}/plugins/webhooks/", "Set the webhooks plugin's URLs, one a line", user, accounts.LevelWrite, 200, "WebhooksPlugin", "WebhooksPlugin", a.setWebhooksPlugin},
+		{"GET", "/api/0/projects/{org}/{project}/plugins/webhooks/", "The webhooks plugin's URLs", user, accounts.LevelRead, 200, "", "WebhooksPluginState", a.getWebhooksPlugin},
+		{"PUT", "/api/0/projects/{org}/{project}/plugins/webhooks/", "Set the webhooks plugin's URLs, one a line", user, accounts.LevelWrite, 200, "WebhooksPlugin", "WebhooksPluginState", a.setWebhooksPlugin},
 		{"GET", "/api/0/projects/{org}/{project}/alert-deliveries/", "Notification attempts: rule, issue, channel, status, error, time", user, accounts.LevelRead, 200, "", "[]AlertDelivery", a.listAlertDeliveries},
 	}
 }
@@ -60,7 +61,8 @@ func (a *API) answerFields(c *call, err error) bool {
 	if !errors.As(err, &fe) {
 		return false
 	}
-	a.log.Info("api request refused", "method", c.r.Method, "path", c.r.URL.Path, "status", 400, "reason", fe.Error())
+	// The request's own line (httplog.Requests) says it was refused.
+	a.log.Debug("api request refused", "method", c.r.Method, "route", httplog.Route(c.r), "status", 400, "reason", fe.Error())
 	a.respond(c.w, http.StatusBadRequest, map[string][]string(fe))
 	return true
 }
@@ -233,12 +235,43 @@ type WebhooksPlugin struct {
 	URLs string `json:"urls"`
 }
 
+// WebhooksPluginState is the webhooks plugin as Sentry answers a plugin
+// (what the Terraform provider reads back: its config's urls value), with
+// Faultline's urls beside it.
+type WebhooksPluginState struct {
+	ID      string         `json:"id"`
+	Slug    string         `json:"slug"`
+	Name    string         `json:"name"`
+	Type    string         `json:"type"`
+	Enabled bool           `json:"enabled"`
+	Status  string         `json:"status"`
+	Config  []PluginConfig `json:"config"`
+	URLs    string         `json:"urls"`
+}
+
+// PluginConfig is one field of a plugin's configuration, as Sentry's.
+type PluginConfig struct {
+	Name     string `json:"name"`
+	Label    string `json:"label"`
+	Type     string `json:"type"`
+	Required bool   `json:"required"`
+	Help     string `json:"help"`
+	Value    string `json:"value"`
+}
+
+func webhooksPluginState(urls string) WebhooksPluginState {
+	return WebhooksPluginState{ID: "webhooks", Slug: "webhooks", Name: "WebHooks", Type: "notification",
+		Enabled: urls != "", Status: "unknown", URLs: urls,
+		Config: []PluginConfig{{Name: "urls", Label: "Callback URLs", Type: "textarea", Required: false,
+			Help: "Enter callback URLs to POST new events to (one per line).", Value: urls}}}
+}
+
 func (a *API) getWebhooksPlugin(c *call) (any, error) {
 	_, raw, err := alertstore.WebhookURLs(c.r.Context(), c.store.Pool(), c.project.ID)
 	if err != nil {
 		return nil, alertingRead(err)
 	}
-	return WebhooksPlugin{URLs: raw}, nil
+	return webhooksPluginState(raw), nil
 }
 
 func (a *API) setWebhooksPlugin(c *call) (any, error) {
@@ -259,7 +292,7 @@ func (a *API) setWebhooksPlugin(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return body, nil
+	return webhooksPluginState(body.URLs), nil
 }
 
 func (a *API) listAlertDeliveries(c *call) (any, error) {
@@ -285,6 +318,9 @@ func init() {
 			"projects": map[string]any{"type": "array", "items": str}, "status": str, "snooze": map[string]any{"type": "boolean"},
 		}),
 		"WebhooksPlugin": obj([]string{"urls"}, map[string]any{"urls": map[string]any{"type": "string", "description": "URLs, one a line"}}),
+		"WebhooksPluginState": obj([]string{"id", "urls"}, map[string]any{"id": str, "slug": str, "name": str, "type": str, "enabled": boolean, "status": str,
+			"urls":   map[string]any{"type": "string", "description": "URLs, one a line"},
+			"config": map[string]any{"type": "array", "items": obj(nil, map[string]any{"name": str, "label": str, "type": str, "required": boolean, "help": str, "value": str})}}),
 		"AlertDelivery": obj(nil, map[string]any{"id": str, "ruleId": str, "issueId": str, "channel": str, "target": str,
 			"status": map[string]any{"enum": []string{"sent", "retrying", "failed"}}, "error": str,
 			"dateCreated": map[string]any{"type": "string", "format": "date-time"}}),

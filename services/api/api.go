@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,8 +142,9 @@ func (a *API) routes() []route {
 		{"GET", "/api/0/organizations/{org}/members/{member_id}/", "Retrieve a member", user, accounts.LevelRead, 200, "", "Member", a.getMember},
 		{"PUT", "/api/0/organizations/{org}/members/{member_id}/", "Change a member's role", user, accounts.LevelAdmin, 200, "MemberUpdate", "Member", a.updateMember},
 		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/", "Remove a member or cancel an invitation", user, accounts.LevelAdmin, 204, "", "", a.removeMember},
-		{"POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Add a member to a team", user, accounts.LevelAdmin, 201, "", "Member", a.addMemberTeam},
-		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Remove a member from a team", user, accounts.LevelAdmin, 200, "", "Member", a.removeMemberTeam},
+		{"POST", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Add a member to a team (organisation and team admins; a member themselves)", user, accounts.LevelWrite, 201, "", "Team", a.addMemberTeam},
+		{"PUT", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Change a member's team role (organisation and team admins)", user, accounts.LevelWrite, 200, "TeamRoleUpdate", "MemberTeamRole", a.setMemberTeamRole},
+		{"DELETE", "/api/0/organizations/{org}/members/{member_id}/teams/{team}/", "Remove a member from a team (organisation and team admins; a member themselves)", user, accounts.LevelWrite, 200, "", "Team", a.removeMemberTeam},
 
 		{"GET", "/api/0/teams/{org}/{team}/", "Retrieve a team", user, accounts.LevelRead, 200, "", "Team", a.getTeam},
 		{"PUT", "/api/0/teams/{org}/{team}/", "Update a team", user, accounts.LevelAdmin, 200, "TeamUpdate", "Team", a.updateTeam},
@@ -163,7 +165,7 @@ func (a *API) routes() []route {
 		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, accounts.LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
 		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, accounts.LevelWrite, 204, "", "", a.deleteKey},
 		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, accounts.LevelWrite, 200, "", "ProjectKey", a.rotateKey},
-	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.repoRoutes(), a.filterRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes(), a.discoverRoutes())...)
+	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.repoRoutes(), a.filterRoutes(), a.ownershipRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes(), a.discoverRoutes())...)
 }
 
 // RouteInfo describes one route, for documentation and tests.
@@ -186,8 +188,9 @@ func (a *API) Routes() []RouteInfo {
 
 // Mount adds the REST API's routes.
 func (a *API) Mount(r chi.Router) {
+	logged := r.With(httplog.Requests(a.log))
 	for _, rt := range a.routes() {
-		r.Method(rt.method, rt.path, a.serve(rt))
+		logged.Method(rt.method, rt.path, a.serve(rt))
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &httpError{http.StatusNotFound, "The requested resource does not exist"})
@@ -204,6 +207,7 @@ type call struct {
 	p       *accounts.Principal
 	org     *accounts.Organization
 	level   accounts.Level // the principal's level in org
+	role    string         // the principal's role in org (owner for a superuser who is not a member)
 	team    *accounts.Team
 	project *accounts.OrgProject
 }
@@ -238,7 +242,29 @@ func (c *call) decodeStrict(v any) error {
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return &httpError{http.StatusBadRequest, "field " + name + " is not supported here"}
 	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &httpError{http.StatusBadRequest, "field " + strconv.Quote(te.Field) + ": want " + jsonKind(te.Type.Kind()) + ", not " + te.Value}
+	}
 	return &httpError{http.StatusBadRequest, "invalid JSON body: " + err.Error()}
+}
+
+// jsonKind names what a Go kind takes in JSON.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 // httpError is an answer with a status and a detail.
@@ -295,6 +321,11 @@ func (a *API) authorize(c *call) error {
 		return err
 	}
 	c.p = p
+	var tokenID int64
+	if p.Token != nil {
+		tokenID = p.Token.ID
+	}
+	httplog.SetPrincipal(ctx, p.User.ID, tokenID)
 	c.r = r.WithContext(decide.WithActor(ctx, p.Actor()))
 	if err := a.acc.Auth().CheckCSRF(r, p); err != nil {
 		return err
@@ -322,11 +353,14 @@ func (a *API) authorize(c *call) error {
 	level := accounts.RoleLevel(role)
 	if p.User.IsSuperuser {
 		level = accounts.LevelOwner
+		if role == "" {
+			role = accounts.RoleOwner
+		}
 	}
 	if level == accounts.LevelNone || (p.Token != nil && p.Token.OrgID != 0 && p.Token.OrgID != org.ID) {
 		return errNotFound // another organisation's: do not reveal it exists
 	}
-	c.org, c.level = org, min(level, p.Cap())
+	c.org, c.level, c.role = org, min(level, p.Cap()), role
 	if pp := c.param("project"); pp != "" {
 		c.project, err = c.store.OrgProject(ctx, org.ID, pp)
 		if errors.Is(err, accounts.ErrNotFound) || (err == nil && p.Token != nil && p.Token.ProjectID != 0 && p.Token.ProjectID != c.project.ID) {
@@ -402,7 +436,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 && !errors.Is(err, errNoAnalytics) { // a choice of configuration, not a failure
 		a.log.Error("api request failed", append(attrs, slog.Any("error", err))...)
 	} else {
-		a.log.Info("api request refused", append(attrs, slog.String("reason", detail))...)
+		// The request's own line (httplog.Requests) says it was refused.
+		a.log.Debug("api request refused", append(attrs, slog.String("reason", detail))...)
 	}
 	a.respond(w, status, map[string]string{"detail": detail})
 }
@@ -487,18 +522,18 @@ func nilIfEmpty(s string) any {
 
 // listOf answers one page of a list.
 
-func listOf[T any](c *call, fetch func(limit, offset int) ([]T, error), f func(T) map[string]any) (any, error) {
+func listOf[T, R any](c *call, fetch func(limit, offset int) ([]T, error), f func(T) R) (any, error) {
 	items, err := page(c, fetch)
 	return mapList(items, err, f)
 }
 
 // mapList turns a page into JSON values.
 
-func mapList[T any](items []T, err error, f func(T) map[string]any) (any, error) {
+func mapList[T, R any](items []T, err error, f func(T) R) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(items))
+	out := make([]R, 0, len(items))
 	for _, it := range items {
 		out = append(out, f(it))
 	}

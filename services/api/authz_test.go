@@ -33,6 +33,8 @@ var wantNeed = map[string]string{
 	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
 	"GET /api/0/projects/{org}/{project}/filters/":                        "viewer",
 	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":            "member",
+	"GET /api/0/projects/{org}/{project}/ownership/":                      "viewer",
+	"PUT /api/0/projects/{org}/{project}/ownership/":                      "member",
 	"POST /api/0/auth/login/":                                             "public",
 	"POST /api/0/auth/password-reset/":                                    "public",
 	"POST /api/0/auth/password-reset/confirm/":                            "public",
@@ -59,8 +61,9 @@ var wantNeed = map[string]string{
 	"GET /api/0/organizations/{org}/members/{member_id}/":                 "viewer",
 	"PUT /api/0/organizations/{org}/members/{member_id}/":                 "admin",
 	"DELETE /api/0/organizations/{org}/members/{member_id}/":              "admin",
-	"POST /api/0/organizations/{org}/members/{member_id}/teams/{team}/":   "admin",
-	"DELETE /api/0/organizations/{org}/members/{member_id}/teams/{team}/": "admin",
+	"POST /api/0/organizations/{org}/members/{member_id}/teams/{team}/":   "member", // then team admins, or oneself
+	"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/":    "member", // then team admins
+	"DELETE /api/0/organizations/{org}/members/{member_id}/teams/{team}/": "member", // then team admins, or oneself
 	"GET /api/0/teams/{org}/{team}/":                                      "viewer",
 	"PUT /api/0/teams/{org}/{team}/":                                      "admin",
 	"DELETE /api/0/teams/{org}/{team}/":                                   "admin",
@@ -264,6 +267,9 @@ func walkOrder(rt api.RouteInfo) int {
 	if rt.Method == "DELETE" && strings.HasSuffix(rt.Path, "/hashes/") {
 		return 25 // before the issue is deleted
 	}
+	if rt.Method == "PUT" && strings.HasSuffix(rt.Path, "/teams/{team}/") {
+		return 15 // once the member is in the team, before their role changes
+	}
 	return map[string]int{"GET": 0, "POST": 10, "PUT": 20, "DELETE": 30}[rt.Method]
 }
 
@@ -282,21 +288,23 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 			}
 			bodies := map[string]any{
-				"POST /api/0/api-tokens/":                                  map[string]any{"scopes": []string{"read"}, "name": "walk"},
-				"POST /api/0/organizations/":                               map[string]any{"name": "Walk Org"},
-				"PUT /api/0/organizations/{org}/":                          map[string]any{"name": "Acme Renamed"},
-				"POST /api/0/organizations/{org}/teams/":                   map[string]any{"name": "Frontend"},
-				"POST /api/0/organizations/{org}/members/":                 map[string]any{"email": "invitee@example.test", "orgRole": "member"},
-				"PUT /api/0/organizations/{org}/members/{member_id}/":      map[string]any{"orgRole": "viewer"},
-				"PUT /api/0/teams/{org}/{team}/":                           map[string]any{"name": "Backend Renamed"},
-				"POST /api/0/teams/{org}/{team}/projects/":                 map[string]any{"name": "API Server"},
-				"PUT /api/0/projects/{org}/{project}/":                     map[string]any{"name": "Web Renamed"},
-				"POST /api/0/projects/{org}/{project}/keys/":               map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
-				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":       map[string]any{"name": "Main", "isActive": false},
-				"PUT /api/0/users/me/password/":                            map[string]any{"password": f.password, "passwordNew": "another long password"},
-				"PUT /api/0/users/me/notifications/":                       map[string]any{"weeklyReports": true},
-				"POST /api/0/organizations/{org}/repos/":                   map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
-				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/": map[string]any{"active": true},
+				"POST /api/0/api-tokens/":                                          map[string]any{"scopes": []string{"read"}, "name": "walk"},
+				"POST /api/0/organizations/":                                       map[string]any{"name": "Walk Org"},
+				"PUT /api/0/organizations/{org}/":                                  map[string]any{"name": "Acme Renamed"},
+				"POST /api/0/organizations/{org}/teams/":                           map[string]any{"name": "Frontend"},
+				"POST /api/0/organizations/{org}/members/":                         map[string]any{"email": "invitee@example.test", "orgRole": "member"},
+				"PUT /api/0/organizations/{org}/members/{member_id}/":              map[string]any{"orgRole": "viewer"},
+				"PUT /api/0/teams/{org}/{team}/":                                   map[string]any{"name": "Backend Renamed"},
+				"POST /api/0/teams/{org}/{team}/projects/":                         map[string]any{"name": "API Server"},
+				"PUT /api/0/projects/{org}/{project}/":                             map[string]any{"name": "Web Renamed"},
+				"POST /api/0/projects/{org}/{project}/keys/":                       map[string]any{"name": "CI", "rateLimit": map[string]int{"window": 60, "count": 100}},
+				"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":               map[string]any{"name": "Main", "isActive": false},
+				"PUT /api/0/users/me/password/":                                    map[string]any{"password": f.password, "passwordNew": "another long password"},
+				"PUT /api/0/users/me/notifications/":                               map[string]any{"weeklyReports": true},
+				"POST /api/0/organizations/{org}/repos/":                           map[string]any{"name": "acme/walk", "url": "https://git.example.test/acme/walk"},
+				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":         map[string]any{"active": true},
+				"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/": map[string]any{"teamRole": "admin"},
+				"PUT /api/0/projects/{org}/{project}/ownership/":                   map[string]any{"raw": "path:src/* #backend"},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))
@@ -321,6 +329,9 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				}
 				if analyticsRoutes[key] && want != http.StatusForbidden {
 					want = http.StatusServiceUnavailable // no ClickHouse here: discover_test.go walks them
+				}
+				if key == "PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/" && role == accounts.RoleMember {
+					want = http.StatusForbidden // a contributor may not make themselves a team admin
 				}
 				if key == "DELETE /api/0/organizations/{org}/issues/{issue_id}/hashes/" && want != http.StatusForbidden {
 					want = http.StatusBadRequest // let through, then refused: the walk names no hash to unmerge

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,25 @@ type restEnv struct {
 	mail  *smtpCatcher
 	nats  *natstest.Server
 	nc    *natsx.Conn
+	logs  *logBuffer // the API's log, JSON, from level Debug
+}
+
+// logBuffer holds a log the server's goroutines write while the test reads.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type restOption func(*api.Options)
@@ -62,7 +82,8 @@ func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 		o(&opt)
 	}
 	var err error
-	e.api, err = api.New(opt, slog.New(slog.DiscardHandler))
+	e.logs = &logBuffer{}
+	e.api, err = api.New(opt, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}

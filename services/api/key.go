@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/projectkeys"
 )
 
 func (a *API) listKeys(c *call) (any, error) {
@@ -23,42 +27,34 @@ func (a *API) listKeys(c *call) (any, error) {
 	}, a.keyJSON(c))
 }
 
-// keyRequest takes Sentry's fields (name, isActive, rateLimit {window,
-
-// count}) and Faultline's rateLimits {perMinute, perHour}.
-
+// keyRequest is a key write: Sentry's fields (name, isActive, rateLimit
+// {count, window}, browserSdkVersion, dynamicSdkLoaderOptions) and
+// Faultline's label and rateLimits {perMinute, perHour}. Any other field is
+// refused, naming it.
 type keyRequest struct {
-	Name      *string `json:"name"`
-	Label     *string `json:"label"`
-	IsActive  *bool   `json:"isActive"`
-	RateLimit *struct {
-		Window int64 `json:"window"`
-		Count  int64 `json:"count"`
-	} `json:"rateLimit"`
+	Name              *string         `json:"name"`
+	Label             *string         `json:"label"`
+	IsActive          *bool           `json:"isActive"`
+	RateLimit         json.RawMessage `json:"rateLimit"` // null removes the limit
+	BrowserSDKVersion *string         `json:"browserSdkVersion"`
+	Loader            *struct {
+		HasReplay      *bool `json:"hasReplay"`
+		HasPerformance *bool `json:"hasPerformance"`
+		HasDebug       *bool `json:"hasDebug"`
+	} `json:"dynamicSdkLoaderOptions"`
+	UseCase    *string `json:"useCase"` // Sentry's; only "user" keys exist here
 	RateLimits *struct {
 		PerMinute *int64 `json:"perMinute"`
 		PerHour   *int64 `json:"perHour"`
 	} `json:"rateLimits"`
-	rateLimitNull bool
 }
 
 func (a *API) decodeKey(c *call) (accounts.KeyUpdate, error) {
-	var body json.RawMessage
-	if err := c.decode(&body); err != nil {
+	var req keyRequest
+	if err := c.decodeStrict(&req); err != nil {
 		return accounts.KeyUpdate{}, err
 	}
-	var req keyRequest
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &req); err != nil {
-		return accounts.KeyUpdate{}, &httpError{http.StatusBadRequest, "invalid key: " + err.Error()}
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return accounts.KeyUpdate{}, &httpError{http.StatusBadRequest, "want a JSON object"}
-	}
-	if v, ok := raw["rateLimit"]; ok && string(v) == "null" {
-		req.rateLimitNull = true
-	}
-	u := accounts.KeyUpdate{Label: req.Name}
+	u := accounts.KeyUpdate{Label: req.Name, BrowserSDKVersion: req.BrowserSDKVersion}
 	if u.Label == nil {
 		u.Label = req.Label
 	}
@@ -66,20 +62,20 @@ func (a *API) decodeKey(c *call) (accounts.KeyUpdate, error) {
 		d := !*req.IsActive
 		u.Disabled = &d
 	}
-	zero := int64(0)
-	if req.rateLimitNull {
-		u.RateLimitPerMinute, u.RateLimitPerHour = &zero, &zero
+	if req.UseCase != nil && *req.UseCase != "user" {
+		return u, &httpError{http.StatusBadRequest, `useCase: only "user" keys exist here`}
 	}
-	if rl := req.RateLimit; rl != nil {
-		count := rl.Count
-		switch rl.Window {
-		case 60:
-			u.RateLimitPerMinute, u.RateLimitPerHour = &count, &zero
-		case 3600:
-			u.RateLimitPerMinute, u.RateLimitPerHour = &zero, &count
-		default:
-			return u, &httpError{http.StatusBadRequest, "rateLimit.window: Faultline limits keys per minute (60) or per hour (3600)"}
+	if len(req.RateLimit) > 0 {
+		rl, err := decodeRateLimit(req.RateLimit)
+		if err != nil {
+			return u, err
 		}
+		// Sentry's one limit replaces Faultline's minute and hour pair.
+		zero := int64(0)
+		u.RateLimit, u.RateLimitPerMinute, u.RateLimitPerHour = &rl, &zero, &zero
+	}
+	if l := req.Loader; l != nil {
+		u.HasReplay, u.HasPerformance, u.HasDebug = l.HasReplay, l.HasPerformance, l.HasDebug
 	}
 	if rl := req.RateLimits; rl != nil {
 		if rl.PerMinute != nil {
@@ -90,6 +86,32 @@ func (a *API) decodeKey(c *call) (accounts.KeyUpdate, error) {
 		}
 	}
 	return u, nil
+}
+
+// decodeRateLimit reads Sentry's rateLimit: null, or {count, window} with
+// both null, remove the limit.
+func decodeRateLimit(raw json.RawMessage) (projectkeys.RateLimit, error) {
+	if string(raw) == "null" {
+		return projectkeys.RateLimit{}, nil
+	}
+	var v struct {
+		Count  *int64 `json:"count"`
+		Window *int64 `json:"window"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return projectkeys.RateLimit{}, &httpError{http.StatusBadRequest, "rateLimit: want null or {count, window} in whole numbers"}
+	}
+	switch {
+	case v.Count == nil && v.Window == nil:
+		return projectkeys.RateLimit{}, nil
+	case v.Count == nil:
+		return projectkeys.RateLimit{}, &httpError{http.StatusBadRequest, "rateLimit.count is required with a window"}
+	case v.Window == nil:
+		return projectkeys.RateLimit{}, &httpError{http.StatusBadRequest, "rateLimit.window is required with a count"}
+	}
+	return projectkeys.RateLimit{Count: *v.Count, Window: *v.Window}, nil
 }
 
 func (a *API) createKey(c *call) (any, error) {
@@ -136,24 +158,112 @@ func (a *API) rotateKey(c *call) (any, error) {
 	return keyJSON(k, c.store.PublicURL()), nil
 }
 
-func keyJSON(k *accounts.ProjectKey, publicURL string) map[string]any {
-	var rateLimit any
-	switch {
-	case k.RateLimitPerMinute > 0:
-		rateLimit = map[string]int64{"window": 60, "count": k.RateLimitPerMinute}
-	case k.RateLimitPerHour > 0:
-		rateLimit = map[string]int64{"window": 3600, "count": k.RateLimitPerHour}
+// ProjectKey is a DSN key as Sentry answers it.
+type ProjectKey struct {
+	ID                string           `json:"id"`
+	Name              string           `json:"name"`
+	Label             string           `json:"label"`
+	Public            string           `json:"public"`
+	Secret            string           `json:"secret"`
+	ProjectID         int64            `json:"projectId"`
+	IsActive          bool             `json:"isActive"`
+	RateLimit         *KeyRateLimit    `json:"rateLimit"`
+	RateLimits        KeyRateLimits    `json:"rateLimits"`
+	DSN               KeyDSN           `json:"dsn"`
+	BrowserSDKVersion string           `json:"browserSdkVersion"`
+	Loader            KeyLoaderOptions `json:"dynamicSdkLoaderOptions"`
+	UseCase           string           `json:"useCase"`
+	DateCreated       time.Time        `json:"dateCreated"`
+}
+
+// KeyRateLimit is Sentry's key rate limit: count events per window seconds.
+type KeyRateLimit struct {
+	Window int64 `json:"window"`
+	Count  int64 `json:"count"`
+}
+
+// KeyRateLimits is Faultline's per-minute and per-hour pair.
+type KeyRateLimits struct {
+	PerMinute int64 `json:"perMinute"`
+	PerHour   int64 `json:"perHour"`
+}
+
+// KeyLoaderOptions is Sentry's dynamicSdkLoaderOptions.
+type KeyLoaderOptions struct {
+	HasReplay      bool `json:"hasReplay"`
+	HasPerformance bool `json:"hasPerformance"`
+	HasDebug       bool `json:"hasDebug"`
+}
+
+// KeyDSN is every form of a key's DSN, as Sentry names them. The gateway
+// serves public, secret, csp and security; the others name endpoints it
+// does not serve yet, as a Sentry with that feature off would still list
+// them.
+type KeyDSN struct {
+	Secret      string `json:"secret"`      // public:secret@, for legacy SDKs
+	Public      string `json:"public"`      // what SDKs are configured with
+	CSP         string `json:"csp"`         // Content-Security-Policy report-uri
+	Security    string `json:"security"`    // CSP, Expect-CT, HPKP reports
+	Minidump    string `json:"minidump"`    // native crash uploads
+	NEL         string `json:"nel"`         // Network Error Logging reports
+	Unreal      string `json:"unreal"`      // Unreal Engine crash reporter
+	Crons       string `json:"crons"`       // cron check-ins
+	CDN         string `json:"cdn"`         // the JavaScript loader script
+	Playstation string `json:"playstation"` // PlayStation crash reports
+	Integration string `json:"integration"` // the integrations' base URL
+	OTLPTraces  string `json:"otlp_traces"` // OpenTelemetry traces over OTLP/HTTP
+	OTLPLogs    string `json:"otlp_logs"`   // OpenTelemetry logs over OTLP/HTTP
+}
+
+// keyDSN builds every DSN form of k, as Sentry does from its URL prefix.
+func keyDSN(k *accounts.ProjectKey, publicURL string) KeyDSN {
+	base := strings.TrimRight(publicURL, "/")
+	api := base + "/api/" + idString(k.ProjectID) + "/"
+	q := "?sentry_key=" + k.PublicKey
+	secret := ""
+	if u, err := url.Parse(k.DSN); err == nil && k.SecretKey != "" {
+		u.User = url.UserPassword(k.PublicKey, k.SecretKey)
+		secret = u.String()
 	}
-	security := strings.TrimRight(publicURL, "/") + "/api/" + idString(k.ProjectID) + "/security/?sentry_key=" + k.PublicKey
-	return map[string]any{
-		"id": k.PublicKey, "name": k.Label, "label": k.Label, "public": k.PublicKey, "secret": "",
-		"projectId": k.ProjectID, "isActive": !k.Disabled, "rateLimit": rateLimit,
-		"rateLimits":  map[string]int64{"perMinute": k.RateLimitPerMinute, "perHour": k.RateLimitPerHour},
-		"dsn":         map[string]string{"public": k.DSN, "secret": k.DSN, "csp": security, "security": security},
-		"dateCreated": k.CreatedAt,
+	return KeyDSN{
+		Secret:      secret,
+		Public:      k.DSN,
+		CSP:         api + "csp-report/" + q,
+		Security:    api + "security/" + q,
+		Minidump:    api + "minidump/" + q,
+		NEL:         api + "nel/" + q,
+		Unreal:      api + "unreal/" + k.PublicKey + "/",
+		Crons:       api + "cron/___MONITOR_SLUG___/" + k.PublicKey + "/",
+		CDN:         base + "/js-sdk-loader/" + k.PublicKey + ".min.js",
+		Playstation: api + "playstation/" + q,
+		Integration: api + "integration/",
+		OTLPTraces:  api + "integration/otlp/v1/traces",
+		OTLPLogs:    api + "integration/otlp/v1/logs",
 	}
 }
 
-func (a *API) keyJSON(c *call) func(*accounts.ProjectKey) map[string]any {
-	return func(k *accounts.ProjectKey) map[string]any { return keyJSON(k, c.store.PublicURL()) }
+func keyJSON(k *accounts.ProjectKey, publicURL string) ProjectKey {
+	var rateLimit *KeyRateLimit
+	switch {
+	case k.RateLimitCount > 0 && k.RateLimitWindow > 0:
+		rateLimit = &KeyRateLimit{Window: k.RateLimitWindow, Count: k.RateLimitCount}
+	case k.RateLimitPerMinute > 0:
+		rateLimit = &KeyRateLimit{Window: 60, Count: k.RateLimitPerMinute}
+	case k.RateLimitPerHour > 0:
+		rateLimit = &KeyRateLimit{Window: 3600, Count: k.RateLimitPerHour}
+	}
+	return ProjectKey{
+		ID: k.PublicKey, Name: k.Label, Label: k.Label, Public: k.PublicKey, Secret: k.SecretKey,
+		ProjectID: k.ProjectID, IsActive: !k.Disabled, RateLimit: rateLimit,
+		RateLimits:        KeyRateLimits{PerMinute: k.RateLimitPerMinute, PerHour: k.RateLimitPerHour},
+		DSN:               keyDSN(k, publicURL),
+		BrowserSDKVersion: k.BrowserSDKVersion,
+		Loader:            KeyLoaderOptions(k.LoaderOptions),
+		UseCase:           "user",
+		DateCreated:       k.CreatedAt,
+	}
+}
+
+func (a *API) keyJSON(c *call) func(*accounts.ProjectKey) ProjectKey {
+	return func(k *accounts.ProjectKey) ProjectKey { return keyJSON(k, c.store.PublicURL()) }
 }

@@ -150,6 +150,16 @@ func obj(required []string, props map[string]any) map[string]any {
 	return m
 }
 
+// roleList is the schema of Sentry's orgRoleList or teamRoleList with the
+// given properties beside the common ones.
+func roleList(props map[string]any) map[string]any {
+	p := map[string]any{"id": str, "name": str, "desc": str, "scopes": strList, "allowed": boolean, "isAllowed": boolean, "isRetired": boolean}
+	for k, v := range props {
+		p[k] = v
+	}
+	return map[string]any{"type": "array", "items": obj([]string{"id", "name"}, p)}
+}
+
 var (
 	str      = map[string]any{"type": "string"}
 	boolean  = map[string]any{"type": "boolean"}
@@ -186,13 +196,20 @@ var schemas = map[string]any{
 		"organization": map[string]any{"type": "string", "description": "Restrict the token to this organization."},
 		"project":      map[string]any{"type": "string", "description": "Restrict the token to this project of organization."}}),
 	"Organization": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "dateCreated": dateTime,
-		"access": strList, "features": strList, "status": obj(nil, map[string]any{"id": str, "name": str})}),
+		"access": strList, "features": strList, "status": obj(nil, map[string]any{"id": str, "name": str}),
+		"role":         map[string]any{"type": "string", "description": "The caller's role."},
+		"orgRole":      map[string]any{"type": "string", "description": "The caller's role."},
+		"orgRoleList":  roleList(map[string]any{"isGlobal": boolean, "isTeamRolesAllowed": boolean, "minimumTeamRole": str}),
+		"teamRoleList": roleList(map[string]any{"isMinimumRoleFor": nullStr})}),
 	"NewOrganization":    obj([]string{"name"}, map[string]any{"name": str, "slug": str}),
 	"OrganizationUpdate": obj(nil, map[string]any{"name": str, "slug": str}),
 	"Team": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "dateCreated": dateTime,
-		"isMember": boolean, "memberCount": integer, "hasAccess": boolean}),
-	"NewTeam":    obj(nil, map[string]any{"name": str, "slug": str}),
-	"TeamUpdate": obj(nil, map[string]any{"name": str, "slug": str}),
+		"isMember": boolean, "memberCount": integer, "hasAccess": boolean,
+		"teamRole": map[string]any{"type": []string{"string", "null"}, "description": "The caller's team role; null when not a member."}}),
+	"TeamRoleUpdate": obj([]string{"teamRole"}, map[string]any{"teamRole": map[string]any{"type": "string", "enum": accounts.TeamRoles}}),
+	"MemberTeamRole": obj([]string{"teamRole"}, map[string]any{"isActive": boolean, "teamRole": str}),
+	"NewTeam":        obj(nil, map[string]any{"name": str, "slug": str}),
+	"TeamUpdate":     obj(nil, map[string]any{"name": str, "slug": str}),
 	"Project": obj([]string{"id", "slug", "name"}, map[string]any{"id": str, "slug": str, "name": str, "platform": nullStr,
 		"dateCreated": dateTime, "allowedDomains": strList, "status": str,
 		"dataScrubber": boolean, "dataScrubberDefaults": boolean, "sensitiveFields": strList, "safeFields": strList,
@@ -219,16 +236,30 @@ var schemas = map[string]any{
 		"groupingEnhancements": map[string]any{"type": "string", "description": "The project's stack-trace rules in Sentry's syntax (a grouping decision)."},
 	}),
 	"ProjectKey": obj([]string{"id", "public", "dsn"}, map[string]any{"id": str, "name": str, "label": str, "public": str, "secret": str,
-		"projectId": integer, "isActive": boolean, "dateCreated": dateTime,
+		"projectId": integer, "isActive": boolean, "dateCreated": dateTime, "useCase": str,
 		"rateLimit":  map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{"window": integer, "count": integer}},
 		"rateLimits": obj(nil, map[string]any{"perMinute": integer, "perHour": integer}),
-		"dsn":        obj(nil, map[string]any{"public": str, "secret": str, "csp": str, "security": str})}),
+		"dsn": obj(nil, map[string]any{"public": str, "secret": str, "csp": str, "security": str, "minidump": str, "nel": str,
+			"unreal": str, "crons": str, "cdn": str, "playstation": str, "integration": str, "otlp_traces": str, "otlp_logs": str}),
+		"browserSdkVersion":       str,
+		"dynamicSdkLoaderOptions": obj(nil, map[string]any{"hasReplay": boolean, "hasPerformance": boolean, "hasDebug": boolean})}),
 	"KeyUpdate": obj(nil, map[string]any{"name": str, "isActive": boolean,
-		"rateLimit":  map[string]any{"type": []string{"object", "null"}, "description": "window 60 or 3600 seconds; null removes the limits", "properties": map[string]any{"window": integer, "count": integer}},
-		"rateLimits": obj(nil, map[string]any{"perMinute": integer, "perHour": integer})}),
+		"rateLimit": map[string]any{"type": []string{"object", "null"}, "description": "count events per window seconds (60 to 86400); null removes every limit of the key",
+			"properties": map[string]any{"window": integer, "count": integer}},
+		"rateLimits":              obj(nil, map[string]any{"perMinute": integer, "perHour": integer}),
+		"browserSdkVersion":       map[string]any{"type": "string", "enum": []string{"latest", "10.x", "9.x", "8.x", "7.x"}},
+		"dynamicSdkLoaderOptions": obj(nil, map[string]any{"hasReplay": boolean, "hasPerformance": boolean, "hasDebug": boolean}),
+		"useCase":                 map[string]any{"type": "string", "enum": []string{"user"}}}),
 	"Member": obj([]string{"id", "email", "role"}, map[string]any{"id": str, "email": str, "name": str, "role": roleEnum, "orgRole": roleEnum,
 		"pending": boolean, "expired": boolean, "inviteStatus": str, "dateCreated": dateTime, "teams": strList,
-		"user": map[string]any{"type": []string{"object", "null"}}}),
-	"NewMember":    obj([]string{"email"}, map[string]any{"email": str, "orgRole": roleEnum, "role": roleEnum, "teams": strList}),
-	"MemberUpdate": obj(nil, map[string]any{"orgRole": roleEnum, "role": roleEnum}),
+		"teamRoles":    map[string]any{"type": "array", "items": obj(nil, map[string]any{"teamSlug": str, "role": nullStr})},
+		"teamRole":     map[string]any{"type": "string", "description": "In a team's member list: the member's team role there."},
+		"teamSlug":     map[string]any{"type": "string", "description": "In a team's member list: the team."},
+		"orgRoleList":  roleList(map[string]any{"isGlobal": boolean, "isTeamRolesAllowed": boolean, "minimumTeamRole": str}),
+		"teamRoleList": roleList(map[string]any{"isMinimumRoleFor": nullStr}),
+		"user":         map[string]any{"type": []string{"object", "null"}}}),
+	"NewMember": obj([]string{"email"}, map[string]any{"email": str, "orgRole": roleEnum, "role": roleEnum, "teams": strList}),
+	"MemberUpdate": obj(nil, map[string]any{"orgRole": roleEnum, "role": roleEnum,
+		"teamRoles": map[string]any{"type": "array", "description": "The member's teams afterwards, each with its role (contributor, admin or null)",
+			"items": obj([]string{"teamSlug"}, map[string]any{"teamSlug": str, "role": nullStr})}}),
 }

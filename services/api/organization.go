@@ -10,7 +10,7 @@ func (a *API) listOrgs(c *call) (any, error) {
 	items, err := page(c, func(limit, offset int) ([]*accounts.Organization, error) {
 		return c.store.Organizations(c.r.Context(), c.p.Orgs(), limit, offset)
 	})
-	return mapList(items, err, func(o *accounts.Organization) map[string]any { return orgJSON(o, accounts.LevelNone) })
+	return mapList(items, err, func(o *accounts.Organization) map[string]any { return orgJSON(o, accounts.LevelNone, "") })
 }
 
 func (a *API) createOrg(c *call) (any, error) {
@@ -31,10 +31,10 @@ func (a *API) createOrg(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return orgJSON(o, min(accounts.LevelOwner, c.p.Cap())), nil
+	return orgJSON(o, min(accounts.LevelOwner, c.p.Cap()), accounts.RoleOwner), nil
 }
 
-func (a *API) getOrg(c *call) (any, error) { return orgJSON(c.org, c.level), nil }
+func (a *API) getOrg(c *call) (any, error) { return orgJSON(c.org, c.level, c.role), nil }
 
 func (a *API) updateOrg(c *call) (any, error) {
 	var req struct {
@@ -48,7 +48,7 @@ func (a *API) updateOrg(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return orgJSON(o, c.level), nil
+	return orgJSON(o, c.level, c.role), nil
 }
 
 func (a *API) deleteOrg(c *call) (any, error) {
@@ -72,7 +72,10 @@ func accessScopes(l accounts.Level) []string {
 	return out
 }
 
-func orgJSON(o *accounts.Organization, l accounts.Level) map[string]any {
+// orgJSON is an organisation as a caller at level l with the given role
+// sees it; with a level, it carries the caller's access, role and Sentry's
+// role lists.
+func orgJSON(o *accounts.Organization, l accounts.Level, role string) map[string]any {
 	m := map[string]any{
 		"id": idString(o.ID), "slug": o.Slug, "name": o.Name, "dateCreated": o.CreatedAt,
 		"status": map[string]string{"id": "active", "name": "active"}, "isEarlyAdopter": false, "require2FA": false,
@@ -81,6 +84,8 @@ func orgJSON(o *accounts.Organization, l accounts.Level) map[string]any {
 	}
 	if l != accounts.LevelNone {
 		m["access"] = accessScopes(l)
+		m["role"], m["orgRole"] = role, role
+		m["orgRoleList"], m["teamRoleList"] = orgRoleList(l), teamRoleList(l)
 	}
 	return m
 }

@@ -132,7 +132,7 @@ func (a *API) acceptInvite(c *call) (any, error) {
 		return nil, err
 	}
 	m := body.(map[string]any)
-	m["organization"] = orgJSON(inv.Org, accounts.RoleLevel(inv.Role))
+	m["organization"] = orgJSON(inv.Org, accounts.RoleLevel(inv.Role), inv.Role)
 	return m, nil
 }
 

@@ -47,6 +47,7 @@ func teamJSON(t *accounts.Team) map[string]any {
 	return map[string]any{
 		"id": idString(t.ID), "slug": t.Slug, "name": t.Name, "dateCreated": t.CreatedAt,
 		"isMember": t.IsMember, "memberCount": t.MemberCount, "hasAccess": true, "isPending": false,
-		"avatar": map[string]any{"avatarType": "letter_avatar", "avatarUuid": nil},
+		"teamRole": t.TeamRole, // the caller's, null when not a member
+		"avatar":   map[string]any{"avatarType": "letter_avatar", "avatarUuid": nil},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -50,6 +51,9 @@ type Options struct {
 	BodyMemory     int64 // bytes all requests together may hold in bodies beyond 1 MiB each
 	Envelope       envelope.Limits
 	PublishTimeout time.Duration
+	// LogSample is the fraction of requests logged with one line each
+	// (GATEWAY_LOG_SAMPLE); failures (5xx) are logged whatever it says.
+	LogSample float64
 	// Tracer, when set, traces each ingestion request with a server span
 	// whose context the INGEST message carries on; nil traces nothing.
 	Tracer trace.Tracer
@@ -65,6 +69,7 @@ func OptionsFrom(c config.Config) Options {
 		BodyMemory:     c.Ingest.BodyMemory,
 		Envelope:       envelope.DefaultLimits,
 		PublishTimeout: 10 * time.Second,
+		LogSample:      c.Ingest.LogSample,
 	}
 }
 
@@ -137,12 +142,14 @@ func (g *Gateway) Ready() <-chan struct{} { return g.keys.Ready() }
 
 // Mount adds the ingestion routes.
 func (g *Gateway) Mount(r chi.Router) {
-	for _, ep := range []string{"envelope", "store", "security", "minidump", "unreal"} {
+	for _, ep := range []string{"envelope", "store", "security", "csp-report", "minidump", "unreal"} {
 		r.Options("/api/{project_id}/"+ep+"/", g.preflight)
 	}
-	r.Post("/api/{project_id}/envelope/", g.handle(endpointEnvelope))
-	r.Post("/api/{project_id}/store/", g.handle(endpointStore))
-	r.Post("/api/{project_id}/security/", g.handle(endpointSecurity))
+	r.Post("/api/{project_id}/envelope/", g.handle(endpointEnvelope, "envelope"))
+	r.Post("/api/{project_id}/store/", g.handle(endpointStore, "store"))
+	r.Post("/api/{project_id}/security/", g.handle(endpointSecurity, "security"))
+	// The key's dsn.csp form: Sentry's older name for the security endpoint.
+	r.Post("/api/{project_id}/csp-report/", g.handle(endpointSecurity, "csp-report"))
 }
 
 type endpoint string
@@ -179,9 +186,9 @@ type request struct {
 	body      []byte
 }
 
-func (g *Gateway) handle(ep endpoint) http.HandlerFunc {
+func (g *Gateway) handle(ep endpoint, path string) http.HandlerFunc {
 	hist := g.m.duration.WithLabelValues(string(ep))
-	route := "/api/{project_id}/" + string(ep) + "/"
+	route := "/api/{project_id}/" + path + "/"
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() { hist.Observe(time.Since(start).Seconds()) }()
@@ -198,20 +205,56 @@ func (g *Gateway) handle(ep endpoint) http.HandlerFunc {
 			return
 		}
 		defer g.inFlight.Add(-1)
-		if g.opt.Tracer != nil {
-			g.serveTraced(w, r, ep, route)
-			return
+		// A sampled request is answered through a writer that remembers
+		// its status; the others pay nothing for logging.
+		var lw *statusWriter
+		if g.sampled() {
+			lw = &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			w = lw
 		}
-		if err := g.serve(w, r, ep, nil); err != nil {
-			g.reject(w, r, ep, err)
+		var reason string
+		if g.opt.Tracer != nil {
+			reason = g.serveTraced(w, r, ep, route)
+		} else if err := g.serve(w, r, ep, nil); err != nil {
+			reason = g.reject(w, r, ep, err)
+		}
+		if lw != nil {
+			g.logRequest(r, route, lw.status, start, reason)
 		}
 	}
+}
+
+// sampled draws whether this request is logged.
+func (g *Gateway) sampled() bool {
+	switch p := g.opt.LogSample; {
+	case p <= 0:
+		return false
+	case p >= 1:
+		return true
+	default:
+		return rand.Float64() < p
+	}
+}
+
+// logRequest writes a sampled request's line: never its path's raw text or
+// its key, only the route pattern and the project id.
+func (g *Gateway) logRequest(r *http.Request, route string, status int, start time.Time, reason string) {
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs, slog.String("method", r.Method), slog.String("route", route), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+	if id, err := strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64); err == nil {
+		attrs = append(attrs, slog.Int64("project_id", id))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "ingestion request", attrs...)
 }
 
 // serveTraced serves a request inside a server span, "POST <route>", a root
 // of its own trace: the client's trace headers are its application's trace,
 // kept as data, not joined. The INGEST message carries the span's context.
-func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, ep endpoint, route string) {
+func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, ep endpoint, route string) (reason string) {
 	_, span := g.opt.Tracer.Start(r.Context(), http.MethodPost+" "+route,
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindServer),
@@ -220,7 +263,7 @@ func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, ep endpoin
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	err := g.serve(sw, r, ep, span)
 	if err != nil {
-		g.reject(sw, r, ep, err)
+		reason = g.reject(sw, r, ep, err)
 		var ee *envelope.Error
 		if errors.As(err, &ee) {
 			span.SetAttributes(attrRejected.String(ee.Reason))
@@ -230,6 +273,7 @@ func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, ep endpoin
 	if sw.status >= http.StatusInternalServerError {
 		span.SetStatus(codes.Error, http.StatusText(sw.status))
 	}
+	return reason
 }
 
 // Span attributes of an ingestion request.
@@ -405,6 +449,9 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 		{Scope: "p" + strconv.FormatInt(req.projectID, 10), ScopeKind: "project", Limit: l.PerProjectPerHour, Window: time.Hour},
 		{Scope: "k" + req.key.PublicKey, ScopeKind: "key", Limit: req.key.RateLimitPerMinute, Window: time.Minute},
 		{Scope: "k" + req.key.PublicKey, ScopeKind: "key", Limit: req.key.RateLimitPerHour, Window: time.Hour},
+	}
+	if kl := req.key.RateLimit; kl != nil && kl.Valid() {
+		rules = append(rules, ratelimit.Rule{Scope: "k" + req.key.PublicKey, ScopeKind: "key", Limit: kl.Count, Window: time.Duration(kl.Window) * time.Second})
 	}
 	var denials []limitedCategory
 	drop := map[int]bool{}
@@ -655,23 +702,30 @@ func (g *Gateway) blobThreshold() int64 {
 	return min(4<<20, g.nats.NC.MaxPayload()-64<<10)
 }
 
-func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, ep endpoint, err error) {
+// reject answers a refused or failed request and returns why, for its
+// sampled log line. Failures (5xx) are logged here, every one; refusals
+// only at level Debug (the request's sampled line names them), so a flood
+// of bad requests cannot flood the log.
+func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, ep endpoint, err error) string {
 	var ee *envelope.Error
 	switch {
 	case errors.As(err, &ee):
 		g.m.rejected.WithLabelValues(ee.Reason).Inc()
-		g.log.Info("envelope rejected", slog.String("endpoint", string(ep)), slog.String("reason", ee.Reason),
+		g.log.Debug("envelope rejected", slog.String("endpoint", string(ep)), slog.String("reason", ee.Reason),
 			slog.Int("status", ee.Status), slog.String("detail", ee.Detail), slog.String("remote", r.RemoteAddr))
 		writeError(w, ee.Status, ee.Detail)
+		return ee.Reason
 	case errors.Is(err, errUnavailable):
 		g.m.rejected.WithLabelValues("unavailable").Inc()
 		g.log.Warn("envelope not stored", slog.String("endpoint", string(ep)), slog.Any("error", err))
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "event store unavailable, retry later")
+		return "unavailable"
 	default:
 		g.m.rejected.WithLabelValues("internal").Inc()
 		g.log.Error("ingestion failed", slog.String("endpoint", string(ep)), slog.Any("error", err))
 		writeError(w, http.StatusInternalServerError, "internal error")
+		return "internal"
 	}
 }
 

@@ -165,13 +165,22 @@ func TestStoreEndpoint(t *testing.T) {
 	}
 }
 
+// TestSecurityEndpoint: a CSP report reaches the stream by both the
+// key's dsn.security form (…/security/) and its dsn.csp form
+// (…/csp-report/).
 func TestSecurityEndpoint(t *testing.T) {
+	for _, path := range []string{"security", "csp-report"} {
+		t.Run(path, func(t *testing.T) { testSecurityEndpoint(t, path) })
+	}
+}
+
+func testSecurityEndpoint(t *testing.T, path string) {
 	c := newCluster(t)
 	standardKeys(c)
 	g := c.startGateway(defaultOptions(t))
 
 	report := `{"csp-report":{"document-uri":"https://app.example.com/","violated-directive":"script-src","blocked-uri":"https://evil.example.net/x.js"}}`
-	res := g.post(t, "/api/42/security/?sentry_key="+key, []byte(report), http.Header{"Content-Type": {"application/csp-report"}})
+	res := g.post(t, "/api/42/"+path+"/?sentry_key="+key, []byte(report), http.Header{"Content-Type": {"application/csp-report"}})
 	if id := res.id(t); envelope.NormalizeEventID(id) != id || id == "" {
 		t.Errorf("answered id %q, want a generated event id", id)
 	}

@@ -82,11 +82,17 @@ type gw struct {
 // startGateway runs a gateway on its own connection to c until the test ends
 // and returns once it knows every key.
 func (c *cluster) startGateway(opt gateway.Options) *gw {
+	c.t.Helper()
+	return c.startGatewayLogging(opt, slog.New(slog.DiscardHandler))
+}
+
+// startGatewayLogging is startGateway with the gateway logging to log.
+func (c *cluster) startGatewayLogging(opt gateway.Options, log *slog.Logger) *gw {
 	t := c.t
 	t.Helper()
 	nc := c.srv.Connect(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, opt, nc, nil, slog.New(slog.DiscardHandler))
+	g, err := gateway.New(ctx, opt, nc, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -220,4 +221,41 @@ func TestQuotaCountsItemsNotItemCount(t *testing.T) {
 	g.send(t, project, key, logEnvelope(4, 1)).id(t)
 	g.send(t, project, key, logEnvelope(5, 0)).id(t)
 	checkLimited(t, g.send(t, project, key, logEnvelope(1, 1)), "log_item", "project")
+}
+
+// TestKeyRateLimitAnyWindow: a key's Sentry rate limit (rateLimit {count,
+// window}) holds over its own window, here 90 s, neither a minute nor an
+// hour: the 429 says so in Retry-After and X-Sentry-Rate-Limits.
+func TestKeyRateLimitAnyWindow(t *testing.T) {
+	c := newCluster(t)
+	standardKeys(c)
+	limited := "22222222222222222222222222222222"
+	c.putKey(projectkeys.Key{PublicKey: limited, ProjectID: project, RateLimit: &projectkeys.RateLimit{Count: 3, Window: 90}})
+	const window = 90 * time.Second
+	awayFromWindowEnd(window, 20*time.Second)
+	g := c.startGateway(defaultOptions(t))
+
+	for i := range 3 {
+		g.send(t, project, limited, eventEnvelope(eventID(i))).id(t)
+	}
+	before := c.count()
+	sent := time.Now()
+	res := g.send(t, project, limited, eventEnvelope(eventID(3)))
+	checkLimited(t, res, "error", "key")
+	if c.count() != before {
+		t.Error("an envelope over the key's limit was stored")
+	}
+	// The window ends on a multiple of 90 s, not of a minute.
+	end := sent.Truncate(window).Add(window)
+	want := int(math.Ceil(end.Sub(sent).Seconds()))
+	if got, _ := strconv.Atoi(res.header.Get("Retry-After")); got < want-1 || got > want+1 {
+		t.Errorf("Retry-After %d s, want %d s (the end of the 90 s window)", got, want)
+	}
+	// The project's other keys have their own limits.
+	g.send(t, project, key, eventEnvelope(eventID(4))).id(t)
+	// Raising the limit in the bucket takes effect within the window.
+	c.putKey(projectkeys.Key{PublicKey: limited, ProjectID: project, RateLimit: &projectkeys.RateLimit{Count: 5, Window: 90}})
+	eventually(t, "raised key limit", func() bool {
+		return g.send(t, project, limited, eventEnvelope(eventID(5))).status == http.StatusOK
+	})
 }

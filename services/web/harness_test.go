@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,25 @@ type env struct {
 	nc    *natsx.Conn
 	srv   *httptest.Server
 	dash  *web.Web
+	logs  *logBuffer // the dashboard's and the API's log, JSON, from level Debug
+}
+
+// logBuffer holds a log the server's goroutines write while the test reads.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 const password = "correct horse battery"
@@ -59,6 +79,8 @@ func newEnv(t testing.TB) *env {
 	}
 	e.db = pgtest.NewT(t, accounts.Migrations, grouping.Migrations)
 	log := slog.New(slog.DiscardHandler)
+	e.logs = &logBuffer{}
+	httpLog := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	gctx, gcancel := context.WithCancel(context.Background())
 	g, err := grouping.New(gctx, e.db.Pool, e.nc, grouping.DefaultOptions(), nil, log)
@@ -77,7 +99,7 @@ func newEnv(t testing.TB) *env {
 	var h http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
-	rest, err := api.New(api.Options{PublicURL: e.srv.URL}, log)
+	rest, err := api.New(api.Options{PublicURL: e.srv.URL}, httpLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +111,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dash, err := web.New(web.Options{PublicURL: e.srv.URL}, acc, log)
+	dash, err := web.New(web.Options{PublicURL: e.srv.URL}, acc, httpLog)
 	if err != nil {
 		t.Fatal(err)
 	}

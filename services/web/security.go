@@ -139,6 +139,11 @@ func (w *Web) page(h func(http.ResponseWriter, *http.Request)) http.HandlerFunc 
 				return
 			}
 		}
+		var tokenID int64
+		if p.Token != nil {
+			tokenID = p.Token.ID
+		}
+		httplog.SetPrincipal(r.Context(), p.User.ID, tokenID)
 		ctx := decide.WithActor(context.WithValue(r.Context(), ctxPrincipal, p), p.Actor())
 		h(rw, r.WithContext(ctx))
 	}
@@ -211,7 +216,9 @@ func SafeURL(s string) string {
 	return u.String()
 }
 
+// logRefusal says why a request was refused, at level Debug: the request's
+// own line (httplog.Requests) already says that it was.
 func (w *Web) logRefusal(r *http.Request, status int, err error) {
-	w.log.Info("dashboard request refused", slog.String("method", r.Method), slog.String("route", httplog.Route(r)),
+	w.log.Debug("dashboard request refused", slog.String("method", r.Method), slog.String("route", httplog.Route(r)),
 		slog.Int("status", status), slog.String("reason", err.Error()))
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/libs/httplog"
 	"github.com/faultline/faultline/libs/issues"
 )
 
@@ -98,7 +99,7 @@ func (w *Web) SetBackend(store *accounts.Store, pool *pgxpool.Pool) {
 // "/api/0/".
 func (w *Web) Mount(r chi.Router) {
 	r.Group(func(r chi.Router) {
-		r.Use(securityHeaders)
+		r.Use(httplog.Requests(w.log), securityHeaders)
 		static, _ := fs.Sub(staticFS, "static")
 		r.Handle("/static/*", http.StripPrefix("/static/", staticHandler(static)))
 
