@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,28 +86,7 @@ func TestScaleOutSurvivesLeaderLoss(t *testing.T) {
 	dbURL := newDatabase(t)
 	chURL := chtest.NewDatabaseT(t)
 	hook := newHook(t)
-	env := append(os.Environ(),
-		"DATABASE_URL="+dbURL,
-		"CLICKHOUSE_URL="+chURL,
-		"ALLOW_PRIVATE_WEBHOOKS=true",
-		"NATS_URL="+natsURL,
-		"INGEST_REPLICAS=3",
-		"HOST=127.0.0.1",
-		"LOG_LEVEL=info",
-		"DATA_DIR="+t.TempDir(),
-		"MAX_EVENTS_PER_MINUTE=0", "MAX_EVENTS_PER_HOUR=0",
-		"MAX_EVENTS_PER_PROJECT_PER_MINUTE=0", "MAX_EVENTS_PER_PROJECT_PER_HOUR=0",
-	)
-	if out, err := run(ctx, bin, env, "migrate"); err != nil {
-		t.Fatalf("faultline migrate: %v\n%s", err, out)
-	}
-
-	// The api first: it creates the streams and publishes project keys to
-	// the gateways. The others start together.
-	api := startRole(t, bin, "api", "api", env)
-	if err := api.waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env, api := startAPI(ctx, t, bin, dbURL, natsURL, "LOG_LEVEL=info", "CLICKHOUSE_URL="+chURL, "ALLOW_PRIVATE_WEBHOOKS=true")
 	started := time.Now()
 	var gateways, groupers, consumers []*proc
 	for i := range 2 {

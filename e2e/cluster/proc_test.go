@@ -187,3 +187,25 @@ func run(ctx context.Context, bin string, env []string, args ...string) ([]byte,
 	err := cmd.Run()
 	return out.Bytes(), err
 }
+
+// startAPI builds the roles' environment (the database, the cluster, R3,
+// no rate limits, then extra), migrates, and starts the api first: it
+// creates the streams and publishes project keys to the gateways.
+func startAPI(ctx context.Context, t *testing.T, bin, dbURL, natsURL string, extra ...string) ([]string, *proc) {
+	t.Helper()
+	env := append(os.Environ(),
+		"DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "INGEST_REPLICAS=3", "HOST=127.0.0.1",
+		"DATA_DIR="+t.TempDir(),
+		"MAX_EVENTS_PER_MINUTE=0", "MAX_EVENTS_PER_HOUR=0",
+		"MAX_EVENTS_PER_PROJECT_PER_MINUTE=0", "MAX_EVENTS_PER_PROJECT_PER_HOUR=0",
+	)
+	env = append(env, extra...)
+	if out, err := run(ctx, bin, env, "migrate"); err != nil {
+		t.Fatalf("faultline migrate: %v\n%s", err, out)
+	}
+	api := startRole(t, bin, "api", "api", env)
+	if err := api.waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return env, api
+}

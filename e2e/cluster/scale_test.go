@@ -55,19 +55,7 @@ func TestGroupingScalesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbURL := newDatabase(t)
-	env := append(os.Environ(),
-		"DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "INGEST_REPLICAS=3", "HOST=127.0.0.1", "LOG_LEVEL=warn",
-		"DATA_DIR="+t.TempDir(),
-		"MAX_EVENTS_PER_MINUTE=0", "MAX_EVENTS_PER_HOUR=0",
-		"MAX_EVENTS_PER_PROJECT_PER_MINUTE=0", "MAX_EVENTS_PER_PROJECT_PER_HOUR=0",
-	)
-	if out, err := run(ctx, bin, env, "migrate"); err != nil {
-		t.Fatalf("faultline migrate: %v\n%s", err, out)
-	}
-	api := startRole(t, bin, "api", "api", env)
-	if err := api.waitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env, _ := startAPI(ctx, t, bin, dbURL, natsURL, "LOG_LEVEL=warn")
 	var gateways []*proc
 	for i := range 2 {
 		g := startRole(t, bin, "gateway", fmt.Sprintf("gateway-%d", i+1), env)
