@@ -50,6 +50,9 @@ type Options struct {
 	BodyMemory     int64 // bytes all requests together may hold in bodies beyond 1 MiB each
 	Envelope       envelope.Limits
 	PublishTimeout time.Duration
+	// OutcomeInterval is how often the counts of dropped items are
+	// published on OUTCOMES (5s when 0).
+	OutcomeInterval time.Duration
 	// Tracer, when set, traces each ingestion request with a server span
 	// whose context the INGEST message carries on; nil traces nothing.
 	Tracer trace.Tracer
@@ -70,14 +73,15 @@ func OptionsFrom(c config.Config) Options {
 
 // Gateway serves the ingestion endpoints.
 type Gateway struct {
-	opt     Options
-	nats    *natsx.Conn
-	keys    *projectkeys.Cache
-	limiter *ratelimit.Limiter
-	blobs   jetstream.ObjectStore
-	log     *slog.Logger
-	m       *metrics
-	memory  *memoryBudget
+	opt      Options
+	nats     *natsx.Conn
+	keys     *projectkeys.Cache
+	limiter  *ratelimit.Limiter
+	blobs    jetstream.ObjectStore
+	log      *slog.Logger
+	m        *metrics
+	memory   *memoryBudget
+	outcomes *outcomeCounts
 
 	inFlight atomic.Int64
 }
@@ -102,19 +106,24 @@ func New(ctx context.Context, opt Options, nc *natsx.Conn, reg prometheus.Regist
 		opt.BodyMemory = 256 << 20
 	}
 	return &Gateway{
-		opt:     opt,
-		nats:    nc,
-		keys:    projectkeys.NewCache(log),
-		limiter: ratelimit.New(limitsKV, log),
-		blobs:   blobs,
-		log:     log,
-		m:       newMetrics(reg, nc.JS),
-		memory:  newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
+		opt:      opt,
+		nats:     nc,
+		keys:     projectkeys.NewCache(log),
+		limiter:  ratelimit.New(limitsKV, log),
+		blobs:    blobs,
+		log:      log,
+		m:        newMetrics(reg, nc.JS),
+		memory:   newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
+		outcomes: newOutcomeCounts(),
 	}, nil
 }
 
-// Run keeps the key cache current until ctx ends.
+// Run keeps the key cache current and publishes the counts of dropped
+// items until ctx ends.
 func (g *Gateway) Run(ctx context.Context) error {
+	outcomesDone := make(chan struct{})
+	go func() { defer close(outcomesDone); g.runOutcomes(ctx) }()
+	defer func() { <-outcomesDone }()
 	for {
 		kv, err := g.nats.JS.KeyValue(ctx, streams.KeysBucket)
 		if err == nil {
@@ -253,9 +262,13 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // serve handles one ingestion request. span is the request's span, nil
 // when tracing is off.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) error {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) (err error) {
 	req := request{ep: ep}
-	var err error
+	defer func() {
+		if err != nil {
+			g.countInvalid(&req, err)
+		}
+	}()
 	req.projectID, err = strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64)
 	if err != nil || req.projectID <= 0 {
 		return &envelope.Error{Status: http.StatusNotFound, Reason: "invalid_project", Detail: "project id must be a positive integer"}
@@ -408,7 +421,8 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 	}
 	var denials []limitedCategory
 	drop := map[int]bool{}
-	eventDropped := false
+	eventDropped, eventReason := false, ""
+
 	for i := range req.env.Items {
 		it := &req.env.Items[i]
 		cat, n := it.Category()
@@ -419,8 +433,9 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 			drop[i] = true
 			denials = append(denials, limitedCategory{cat, *d})
 			g.m.rateLimited.WithLabelValues(cat).Add(float64(n))
+			g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, quotaReason(d.Rule.ScopeKind), n)
 			if it.Type == "event" || it.Type == "transaction" {
-				eventDropped = true
+				eventDropped, eventReason = true, quotaReason(d.Rule.ScopeKind)
 			}
 		}
 	}
@@ -430,8 +445,10 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 	kept := 0
 	for i := range req.env.Items {
 		it := &req.env.Items[i]
-		if it.Type == "attachment" && eventDropped {
+		if it.Type == "attachment" && eventDropped && !drop[i] {
 			drop[i] = true
+			cat, n := it.Category()
+			g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, eventReason, n)
 		}
 		if !drop[i] && it.Type != "client_report" {
 			kept++
