@@ -262,13 +262,18 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // serve handles one ingestion request. span is the request's span, nil
 // when tracing is off.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) (err error) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) error {
 	req := request{ep: ep}
-	defer func() {
-		if err != nil {
-			g.countInvalid(&req, err)
-		}
-	}()
+	err := g.serveRequest(w, r, &req, span)
+	if err != nil {
+		g.countInvalid(&req, err)
+	}
+	return err
+}
+
+// serveRequest is serve with what it establishes in req.
+func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *request, span trace.Span) (err error) {
+	ep := req.ep
 	req.projectID, err = strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64)
 	if err != nil || req.projectID <= 0 {
 		return &envelope.Error{Status: http.StatusNotFound, Reason: "invalid_project", Detail: "project id must be a positive integer"}
@@ -323,23 +328,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, spa
 		return &envelope.Error{Status: http.StatusUnauthorized, Reason: "missing_key",
 			Detail: "missing DSN key: send X-Sentry-Auth, sentry_key or an envelope dsn"}
 	}
-	if g.filter(r, &req) {
+	if g.filter(r, req) {
 		// Everything was filtered: accepted and dropped, as Sentry answers,
 		// so the SDK does not retry it.
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{}`))
 		return nil
 	}
-	if !g.enforceLimits(w, r, &req) {
+	if !g.enforceLimits(w, r, req) {
 		return nil
 	}
-	if err := g.scrub(&req); err != nil {
+	if err := g.scrub(req); err != nil {
 		return err
 	}
 	if span != nil {
 		span.SetAttributes(attrProject.Int64(req.projectID), attrKind.String(req.env.Kind()), attrEventID.String(req.env.Header.EventID))
 	}
-	msg := g.message(r, &req, span)
+	msg := g.message(r, req, span)
 	if err := g.publish(r.Context(), msg, len(req.body)); err != nil {
 		if errors.Is(err, errNoAck) {
 			// The client may still resend msg (it retries when the stream
