@@ -376,3 +376,75 @@ func sessionValue(f, st string, sc *sessionCounts) any {
 	}
 	return nil
 }
+
+// ReleaseHealth is one release's health in one project over a period, as
+// Sentry's releases list shows it with health=1.
+type ReleaseHealth struct {
+	Sessions, SessionsCrashed, SessionsErrored uint64 // errored: errored or unhandled, not crashed or abnormal
+	Users, UsersCrashed                        uint64
+}
+
+// ReleaseHealthKey names a release of a project.
+type ReleaseHealthKey struct {
+	ProjectID int64
+	Release   string
+}
+
+// RunReleaseHealth reads the health of releases in projects over
+// [start, end): two queries, sessions and users. Releases without
+// sessions are absent.
+func RunReleaseHealth(ctx context.Context, c clickhouse.Conn, projects []int64, releases []string, start, end time.Time) (map[ReleaseHealthKey]*ReleaseHealth, error) {
+	out := map[ReleaseHealthKey]*ReleaseHealth{}
+	if len(projects) == 0 || len(releases) == 0 {
+		return out, nil
+	}
+	ids := make([]uint64, len(projects))
+	for i, p := range projects {
+		ids[i] = uint64(p)
+	}
+	where := " FROM sessions FINAL WHERE has(?, project_id) AND has(?, release) AND started >= ? AND started < ?"
+	args := []any{ids, releases, start.UTC(), end.UTC()}
+	get := func(k ReleaseHealthKey) *ReleaseHealth {
+		h := out[k]
+		if h == nil {
+			h = &ReleaseHealth{}
+			out[k] = h
+		}
+		return h
+	}
+	rows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(sum(quantity)), toUInt64(sumIf(quantity, status = 'crashed')), "+
+		"toUInt64(sumIf(quantity, status IN ('errored', 'unhandled')))"+where+" GROUP BY project_id, release", args...)
+	if err != nil {
+		return nil, fmt.Errorf("release health: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p uint64
+		var r string
+		var h ReleaseHealth
+		if err := rows.Scan(&p, &r, &h.Sessions, &h.SessionsCrashed, &h.SessionsErrored); err != nil {
+			return nil, fmt.Errorf("release health: %w", err)
+		}
+		x := get(ReleaseHealthKey{int64(p), r})
+		x.Sessions, x.SessionsCrashed, x.SessionsErrored = h.Sessions, h.SessionsCrashed, h.SessionsErrored
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("release health: %w", err)
+	}
+	urows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(uniqExact(distinct_id)), toUInt64(uniqExactIf(distinct_id, status = 'crashed'))"+
+		where+" AND distinct_id != '' GROUP BY project_id, release", args...)
+	if err != nil {
+		return nil, fmt.Errorf("release health: %w", err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var p, users, crashed uint64
+		var r string
+		if err := urows.Scan(&p, &r, &users, &crashed); err != nil {
+			return nil, fmt.Errorf("release health: %w", err)
+		}
+		x := get(ReleaseHealthKey{int64(p), r})
+		x.Users, x.UsersCrashed = users, crashed
+	}
+	return out, urows.Err()
+}

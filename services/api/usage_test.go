@@ -369,6 +369,36 @@ func TestReleaseHealth(t *testing.T) {
 			t.Errorf("acme naming rival's project: %d", res.status)
 		}
 	})
+	t.Run("releases list with health=1", func(t *testing.T) {
+		if res := owner.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": "r1", "projects": []string{"web"}}); res.status != 201 {
+			t.Fatalf("create release: %d %s", res.status, res.body)
+		}
+		var rs []struct {
+			Version  string
+			Projects []struct {
+				Slug       string
+				HealthData *struct {
+					CrashFreeSessions, CrashFreeUsers *float64
+					TotalSessions, TotalUsers         uint64
+					SessionsCrashed, SessionsErrored  uint64
+					HasHealthData                     bool
+				}
+			}
+		}
+		owner.do("GET", "/api/0/organizations/acme/releases/?health=1", nil).json(t, &rs)
+		if len(rs) != 1 || len(rs[0].Projects) != 1 || rs[0].Projects[0].HealthData == nil {
+			t.Fatalf("releases: %+v", rs)
+		}
+		h := rs[0].Projects[0].HealthData
+		if !h.HasHealthData || h.TotalSessions != 4 || h.SessionsCrashed != 1 || h.SessionsErrored != 1 || h.TotalUsers != 3 ||
+			h.CrashFreeSessions == nil || *h.CrashFreeSessions != 75 || h.CrashFreeUsers == nil || *h.CrashFreeUsers < 66.6 || *h.CrashFreeUsers > 66.7 {
+			t.Errorf("r1's health in web: %+v", h)
+		}
+		res := owner.do("GET", "/api/0/organizations/acme/releases/", nil)
+		if res.status != 200 || strings.Contains(string(res.body), "healthData") {
+			t.Error("healthData without health=1")
+		}
+	})
 	t.Run("bad input is 400 naming it", func(t *testing.T) {
 		for u, want := range map[string]string{
 			"?groupBy=release":        "field",
