@@ -24,6 +24,16 @@ echo "== grouping: a backlog of 20,000 error events cleared into Postgres, and t
 # an unindexed table in one statement; ratio the first over the second.
 $GO test -run='^$' -bench='^BenchmarkGroupingBacklog$' -benchtime=20000x ./services/grouping
 
+echo "== analytics: rows/s into ClickHouse by the role against a raw batch insert of the same rows; query latency over 1,000,000 transactions"
+# rows/s: 20,000 transactions (100,000 rows) consumed from INGEST by one
+# replica with the production options until acknowledged; raw_rows/s: the
+# same rows by clickhouse-go batch inserts of the role's batch size; ratio
+# the first over the second. Then the events-stats query (count() and p95()
+# hourly over 24h) and the p95-by-transaction table over a million stored
+# transactions, 20 runs each: median and slowest in ms. Needs ClickHouse
+# (libs/clickhouse/chtest starts one; FAULTLINE_NO_CLICKHOUSE=1 skips).
+$GO test -run='^$' -bench='^BenchmarkAnalytics' -benchtime=1x -timeout=30m ./services/analytics
+
 echo "== load generator: $duration per scenario"
 $GO build -o bin/loadgen ./e2e/cmd/loadgen
 # rss: the idle server; flat: flat out on 64 connections; bare: the same

@@ -148,6 +148,9 @@ func Apply(ctx context.Context, js jetstream.JetStream, o IngestOptions) error {
 	if _, err := js.CreateOrUpdateStream(ctx, EventsConfig(o)); err != nil {
 		return fmt.Errorf("apply stream %s: %w", Events, err)
 	}
+	if _, err := js.CreateOrUpdateStream(ctx, OutcomesConfig(o)); err != nil {
+		return fmt.Errorf("apply stream %s: %w", Outcomes, err)
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, DecisionsConfig(o)); err != nil {
 		return fmt.Errorf("apply stream %s: %w", Decisions, err)
 	}

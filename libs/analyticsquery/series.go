@@ -3,6 +3,7 @@ package analyticsquery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,11 @@ func BuildSeries(q SeriesQuery) (string, []any, error) {
 	return p.sql, p.args, err
 }
 
-func buildSeries(q SeriesQuery) (seriesPlan, error) {
+func buildSeries(q SeriesQuery) (seriesPlan, error) { return buildGroupedSeries(q, "", nil) }
+
+// buildGroupedSeries is buildSeries with a second key beside the bucket:
+// group, an SQL expression named g, with its parameters groupArgs.
+func buildGroupedSeries(q SeriesQuery, group string, groupArgs []any) (seriesPlan, error) {
 	cols, fns := columns[q.Dataset], functions[q.Dataset]
 	if cols == nil {
 		return seriesPlan{}, bad("unknown dataset %q: want transactions or errors", q.Dataset)
@@ -76,6 +81,11 @@ func buildSeries(q SeriesQuery) (seriesPlan, error) {
 	minutes := strconv.FormatFloat(q.Interval.Minutes(), 'f', 6, 64)
 	stepSQL := strconv.FormatInt(step, 10) // a number we computed: safe in the SQL text
 	sel := []string{"toUInt64(intDiv(toUInt32(timestamp), " + stepSQL + ") * " + stepSQL + ") AS t"}
+	groupBy := " GROUP BY t ORDER BY t"
+	if group != "" {
+		sel = append(sel, group+" AS g")
+		groupBy = " GROUP BY t, g ORDER BY t, g"
+	}
 	var yAxis []string
 	for i, y := range q.YAxis {
 		y = strings.TrimSpace(y)
@@ -95,8 +105,8 @@ func buildSeries(q SeriesQuery) (seriesPlan, error) {
 		return seriesPlan{}, err
 	}
 	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + string(q.Dataset) + " FINAL WHERE " +
-		strings.Join(where, " AND ") + " GROUP BY t ORDER BY t"
-	return seriesPlan{built: built{sql: sql, args: args}, start: start, buckets: buckets, yAxis: yAxis}, nil
+		strings.Join(where, " AND ") + groupBy
+	return seriesPlan{built: built{sql: sql, args: append(slices.Clip(groupArgs), args...)}, start: start, buckets: buckets, yAxis: yAxis}, nil
 }
 
 // RunSeries answers q.

@@ -1,8 +1,9 @@
 // Package analytics is Faultline's analytics role and the owner of its
 // ClickHouse schema: durable consumers of EVENTS (grouped errors with their
-// issues) and INGEST (transactions, spans, sessions, logs, client reports,
-// and the accepted count of every envelope) that write ClickHouse with
-// native batch inserts.
+// issues), INGEST (transactions, spans, sessions, logs, client reports,
+// and the accepted count of every envelope) and OUTCOMES (what the gateway
+// filtered, rate-limited or refused) that write ClickHouse with native
+// batch inserts.
 //
 // Rows are buffered up to BatchSize or FlushInterval, inserted, and only
 // then are their messages acknowledged. Every table deduplicates on a key
@@ -50,13 +51,14 @@ var Tables = []string{"errors", "transactions", "spans", "sessions", "logs", "ou
 
 // Options configure the role.
 type Options struct {
-	IngestConsumer string        // durable consumer on INGEST
-	EventsConsumer string        // durable consumer on EVENTS
-	BatchSize      int           // rows (and messages) per insert, at most
-	FlushInterval  time.Duration // how long a partial batch waits
-	RetentionDays  int           // partitions older than this are dropped; 0 keeps them
-	AckWait        time.Duration
-	Envelope       envelope.Limits
+	IngestConsumer   string        // durable consumer on INGEST
+	EventsConsumer   string        // durable consumer on EVENTS
+	OutcomesConsumer string        // durable consumer on OUTCOMES
+	BatchSize        int           // rows (and messages) per insert, at most
+	FlushInterval    time.Duration // how long a partial batch waits
+	RetentionDays    int           // partitions older than this are dropped; 0 keeps them
+	AckWait          time.Duration
+	Envelope         envelope.Limits
 	// Tracer, when set, traces each insert with a span linked to the
 	// context its messages carry (gateway requests, grouping batches);
 	// nil traces nothing.
@@ -66,13 +68,14 @@ type Options struct {
 // DefaultOptions are the production options.
 func DefaultOptions() Options {
 	return Options{
-		IngestConsumer: "analytics-ingest",
-		EventsConsumer: "analytics-events",
-		BatchSize:      5000,
-		FlushInterval:  time.Second,
-		RetentionDays:  90,
-		AckWait:        natsx.MaxAckWait,
-		Envelope:       checkedLimits(),
+		IngestConsumer:   "analytics-ingest",
+		EventsConsumer:   "analytics-events",
+		OutcomesConsumer: "analytics-outcomes",
+		BatchSize:        5000,
+		FlushInterval:    time.Second,
+		RetentionDays:    90,
+		AckWait:          natsx.MaxAckWait,
+		Envelope:         checkedLimits(),
 	}
 }
 
@@ -89,9 +92,11 @@ func OptionsFrom(c config.Config) Options {
 	return o
 }
 
-// Consumers are the durable consumers a replica reads, of INGEST and EVENTS.
+// Consumers are the durable consumers a replica reads, of INGEST, EVENTS
+// and OUTCOMES.
 func (o Options) Consumers() []natsx.ConsumerRef {
-	return []natsx.ConsumerRef{{Stream: streams.Ingest, Consumer: o.IngestConsumer}, {Stream: streams.Events, Consumer: o.EventsConsumer}}
+	return []natsx.ConsumerRef{{Stream: streams.Ingest, Consumer: o.IngestConsumer}, {Stream: streams.Events, Consumer: o.EventsConsumer},
+		{Stream: streams.Outcomes, Consumer: o.OutcomesConsumer}}
 }
 
 // Service is one analytics replica.
@@ -179,16 +184,22 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %q: %w", s.opt.EventsConsumer, err)
 	}
+	outcomes, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Outcomes,
+		s.consumerConfig(s.opt.OutcomesConsumer, "analytics: the gateway's dropped counts into ClickHouse", []string{streams.OutcomesSubject}))
+	if err != nil {
+		return fmt.Errorf("create consumer %q: %w", s.opt.OutcomesConsumer, err)
+	}
 	s.mu.Lock()
-	s.consumers = []jetstream.Consumer{ingest, events}
+	s.consumers = []jetstream.Consumer{ingest, events, outcomes}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
+	errs := make([]error, 3)
 	for i, c := range []struct {
 		name   string
 		cons   jetstream.Consumer
 		decode decodeFunc
-	}{{s.opt.IngestConsumer, ingest, s.decodeIngest}, {s.opt.EventsConsumer, events, s.decodeGrouped}} {
+	}{{s.opt.IngestConsumer, ingest, s.decodeIngest}, {s.opt.EventsConsumer, events, s.decodeGrouped},
+		{s.opt.OutcomesConsumer, outcomes, s.decodeOutcomes}} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = s.consume(ctx, c.name, c.cons, c.decode) }()
 	}
@@ -201,11 +212,11 @@ func (s *Service) Run(ctx context.Context) error {
 // Lag is how far the role is behind: messages not yet delivered to it plus
 // those delivered and not yet acknowledged, per consumer.
 type Lag struct {
-	Ingest, Events uint64
+	Ingest, Events, Outcomes uint64
 }
 
-// Total is the lag of both consumers together.
-func (l Lag) Total() uint64 { return l.Ingest + l.Events }
+// Total is the lag of the consumers together.
+func (l Lag) Total() uint64 { return l.Ingest + l.Events + l.Outcomes }
 
 // Lag reads the consumers' state from JetStream; /readyz and
 // `faultline status` can show it.
@@ -213,10 +224,10 @@ func (s *Service) Lag(ctx context.Context) (Lag, error) {
 	s.mu.Lock()
 	cs := s.consumers
 	s.mu.Unlock()
-	if len(cs) != 2 {
+	if len(cs) != 3 {
 		return Lag{}, errors.New("analytics: not consuming yet")
 	}
-	var out [2]uint64
+	var out [3]uint64
 	for i, c := range cs {
 		info, err := c.Info(ctx)
 		if err != nil {
@@ -224,7 +235,7 @@ func (s *Service) Lag(ctx context.Context) (Lag, error) {
 		}
 		out[i] = info.NumPending + uint64(info.NumAckPending)
 	}
-	return Lag{Ingest: out[0], Events: out[1]}, nil
+	return Lag{Ingest: out[0], Events: out[1], Outcomes: out[2]}, nil
 }
 
 // permanent marks errors that redelivery cannot fix.
@@ -495,6 +506,25 @@ func (r *rows) append(o *rows) {
 	r.sessions = append(r.sessions, o.sessions...)
 	r.logs = append(r.logs, o.logs...)
 	r.outcomes = append(r.outcomes, o.outcomes...)
+}
+
+// decodeOutcomes turns an OUTCOMES batch into outcome rows, named by the
+// message's stream sequence so a redelivery writes the same keys.
+func (s *Service) decodeOutcomes(_ context.Context, m jetstream.Msg, r *rows) error {
+	b, err := streams.DecodeOutcomes(m.Data())
+	if err != nil {
+		return reject("%v", err)
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	src := "gateway:" + strconv.FormatUint(md.Sequence.Stream, 10) + ":"
+	for i, o := range b.Outcomes {
+		r.outcomes = append(r.outcomes, outcomeRow{ProjectID: uint64(o.ProjectID), Timestamp: o.Hour.UTC().Truncate(time.Hour),
+			Source: src + strconv.Itoa(i), Category: o.Category, Outcome: o.Outcome, Reason: o.Reason, Quantity: o.Quantity})
+	}
+	return nil
 }
 
 // decodeGrouped turns an events.<project>.grouped message into an error row.

@@ -473,11 +473,15 @@ type sessionAttrs struct {
 	Environment lstring `json:"environment"`
 }
 
-// sessionStatus is a session's final state as release health counts it.
+// sessionStatus is a session's state as release health counts it, in
+// Sentry's session.status values: crashed, abnormal (the app ended
+// without exiting, e.g. killed), unhandled (an unhandled error that did
+// not crash it), errored (handled errors), healthy (exited without
+// errors), or ok (still running without errors; healthy in the counts).
 func sessionStatus(status string, errors int64) string {
 	switch status {
 	case "crashed", "abnormal", "unhandled":
-		return "crashed"
+		return status
 	}
 	if errors > 0 {
 		return "errored"
@@ -518,12 +522,13 @@ func sessionRows(r *rows, p uint64, payload []byte) error {
 func aggregateRows(r *rows, p uint64, seq uint64, item int, payload []byte) error {
 	var a struct {
 		Aggregates []struct {
-			Started  flexTime `json:"started"`
-			DID      lstring  `json:"did"`
-			Exited   uint32   `json:"exited"`
-			Errored  uint32   `json:"errored"`
-			Abnormal uint32   `json:"abnormal"`
-			Crashed  uint32   `json:"crashed"`
+			Started   flexTime `json:"started"`
+			DID       lstring  `json:"did"`
+			Exited    uint32   `json:"exited"`
+			Errored   uint32   `json:"errored"`
+			Abnormal  uint32   `json:"abnormal"`
+			Crashed   uint32   `json:"crashed"`
+			Unhandled uint32   `json:"unhandled"`
 		} `json:"aggregates"`
 		Attrs sessionAttrs `json:"attrs"`
 	}
@@ -538,7 +543,7 @@ func aggregateRows(r *rows, p uint64, seq uint64, item int, payload []byte) erro
 		for _, st := range []struct {
 			status string
 			n      uint32
-		}{{"healthy", g.Exited}, {"errored", g.Errored}, {"crashed", g.Abnormal + g.Crashed}} {
+		}{{"healthy", g.Exited}, {"errored", g.Errored}, {"abnormal", g.Abnormal}, {"crashed", g.Crashed}, {"unhandled", g.Unhandled}} {
 			if st.n == 0 {
 				continue
 			}

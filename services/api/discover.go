@@ -23,11 +23,11 @@ import (
 // (events-trace/) read the analytics role's ClickHouse tables through
 // libs/analyticsquery, in Sentry's shapes. The api never writes them.
 //
-// Without CLICKHOUSE_URL these routes answer 503 with a detail that says
-// so: the routes exist (they are in the OpenAPI document and a client can
-// tell "not enabled" from "no such endpoint"), and nothing else depends on
-// them. Error counts without ClickHouse stay where they were: the project
-// and issue stats routes over Postgres.
+// Without CLICKHOUSE_URL, events/ and events-stats/ answer error counts
+// from Postgres (discover_pg.go) and every other question 503 with a
+// detail that names what needs ClickHouse; the trace route answers 503:
+// the routes exist (they are in the OpenAPI document and a client can tell
+// "not enabled" from "no such endpoint").
 
 // analyticsStore is the api's ClickHouse connection.
 type analyticsStore struct{ ch clickhouse.Conn }
@@ -54,9 +54,9 @@ var (
 func (a *API) discoverRoutes() []route {
 	const org = "/api/0/organizations/{org}/"
 	return []route{
-		{"GET", org + "events/", "Query events as a table (field, query, sort, statsPeriod or start/end, project, environment, dataset, cursor); needs ClickHouse",
+		{"GET", org + "events/", "Query events as a table (field, query, sort, statsPeriod or start/end, project, environment, dataset, cursor); error counts without ClickHouse",
 			orgProjects, accounts.LevelRead, 200, "", "EventsTable", a.discoverTable},
-		{"GET", org + "events-stats/", "Query events as a time series (yAxis, interval, query, statsPeriod or start/end, project, environment, dataset); needs ClickHouse",
+		{"GET", org + "events-stats/", "Query events as a time series (yAxis, interval, query, statsPeriod or start/end, project, environment, dataset), or one series per top group (topEvents, field, orderby, excludeOther); error counts without ClickHouse",
 			orgProjects, accounts.LevelRead, 200, "", "EventsStats", a.discoverStats},
 		{"GET", org + "events-trace/{trace_id}/", "A trace as a tree of transactions and spans with their errors, across the caller's projects; needs ClickHouse",
 			orgProjects, accounts.LevelRead, 200, "", "Trace", a.discoverTrace},
@@ -293,6 +293,9 @@ func fieldType(field, dbType string) (string, string) {
 
 func (a *API) discoverTable(c *call) (any, error) {
 	ch, err := a.chOf(c)
+	if errors.Is(err, errNoAnalytics) {
+		return a.errorTable(c)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -356,64 +359,143 @@ func defaultInterval(d time.Duration) time.Duration {
 	return 24 * time.Hour
 }
 
+// statsInterval reads interval=, or picks one for the period.
+func statsInterval(c *call, start, end time.Time) (time.Duration, error) {
+	s := c.r.URL.Query().Get("interval")
+	if s == "" {
+		return defaultInterval(end.Sub(start)), nil
+	}
+	d, ok := sentryDuration(s)
+	if !ok || d < time.Minute {
+		return 0, &httpError{http.StatusBadRequest, "interval: want a number and a unit (m, h, d, w), such as 1h, at least 1m"}
+	}
+	return d, nil
+}
+
+// seriesJSON is one series in Sentry's events-stats shape: [time, [{count}]]
+// per bucket; order < 0 leaves order out.
+func seriesJSON(times []time.Time, start, end time.Time, values []float64, y, dataset string, order int) map[string]any {
+	data := make([]any, len(times))
+	for i, t := range times {
+		x := values[i]
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			x = 0
+		}
+		data[i] = []any{t.Unix(), []any{map[string]any{"count": x}}}
+	}
+	typ, unit := fieldType(y, "Float64")
+	if strings.HasPrefix(y, "count") {
+		typ = "integer"
+	}
+	m := map[string]any{"data": data, "start": start.Unix(), "end": end.Unix(), "isMetricsData": false,
+		"meta": map[string]any{"fields": map[string]string{y: typ}, "units": map[string]any{y: nilIfEmpty(unit)}, "dataset": dataset}}
+	if order >= 0 {
+		m["order"] = order
+	}
+	return m
+}
+
+// seriesAnswer is the answer for one set of series: one yAxis's series as
+// it is, several keyed by yAxis, each with its order.
+func seriesAnswer(times []time.Time, start, end time.Time, values map[string][]float64, yAxis []string, dataset string) any {
+	if len(yAxis) == 1 {
+		y := strings.TrimSpace(yAxis[0])
+		return seriesJSON(times, start, end, values[y], y, dataset, -1)
+	}
+	out := map[string]any{}
+	for i, y := range yAxis {
+		y = strings.TrimSpace(y)
+		out[y] = seriesJSON(times, start, end, values[y], y, dataset, i)
+	}
+	return out
+}
+
 func (a *API) discoverStats(c *call) (any, error) {
-	ch, err := a.chOf(c)
-	if err != nil {
-		return nil, err
-	}
 	v := c.r.URL.Query()
-	if v.Get("topEvents") != "" {
-		return nil, &httpError{http.StatusBadRequest, "topEvents: top-N series are not supported yet; filter with query= instead"}
-	}
 	yAxis := v["yAxis"]
 	if len(yAxis) == 0 {
 		yAxis = []string{"count()"}
 	}
-	q, _, err := baseQuery(c, yAxis)
+	topN := 0
+	if s := v.Get("topEvents"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > analyticsquery.MaxTopEvents {
+			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("topEvents: want 1 to %d", analyticsquery.MaxTopEvents)}
+		}
+		topN = n
+	}
+	ch, err := a.chOf(c)
+	if errors.Is(err, errNoAnalytics) {
+		return a.errorStats(c, yAxis, topN > 0)
+	}
 	if err != nil {
 		return nil, err
 	}
-	sq := analyticsquery.SeriesQuery{Query: q, YAxis: yAxis, Interval: defaultInterval(q.End.Sub(q.Start))}
-	if s := v.Get("interval"); s != "" {
-		d, ok := sentryDuration(s)
-		if !ok || d < time.Minute {
-			return nil, &httpError{http.StatusBadRequest, "interval: want a number and a unit (m, h, d, w), such as 1h, at least 1m"}
-		}
-		sq.Interval = d
+	fields := yAxis
+	if topN > 0 {
+		fields = append(slices.Clone(yAxis), v["field"]...)
+	}
+	q, _, err := baseQuery(c, fields)
+	if err != nil {
+		return nil, err
+	}
+	sq := analyticsquery.SeriesQuery{Query: q, YAxis: yAxis}
+	if sq.Interval, err = statsInterval(c, q.Start, q.End); err != nil {
+		return nil, err
 	}
 	if len(q.Projects) == 0 {
 		sq.Projects = []int64{0} // no project: every bucket is 0
+	}
+	if topN > 0 {
+		return topStats(c, ch, sq, topN)
 	}
 	s, err := analyticsquery.RunSeries(c.r.Context(), ch, sq)
 	if err != nil {
 		return nil, analyticsErr(c, err)
 	}
-	one := func(y string, order int) map[string]any {
-		data := make([]any, len(s.Times))
-		for i, t := range s.Times {
-			x := s.Values[y][i]
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				x = 0
-			}
-			data[i] = []any{t.Unix(), []any{map[string]any{"count": x}}}
+	return seriesAnswer(s.Times, s.Start, s.End, s.Values, yAxis, string(q.Dataset)), nil
+}
+
+// topStats answers topEvents=n: an object keyed by each top group's values
+// joined with ",", each its series (or, with several yAxis, its series
+// keyed by yAxis) with its rank as order, and "Other" for the rest unless
+// excludeOther=1. Without groups it is the plain series, as Sentry's.
+func topStats(c *call, ch clickhouse.Conn, sq analyticsquery.SeriesQuery, n int) (any, error) {
+	v := c.r.URL.Query()
+	if len(v["field"]) == 0 {
+		return nil, &httpError{http.StatusBadRequest, "field: topEvents needs the columns that make a group, such as field=transaction&field=count()"}
+	}
+	order := v.Get("orderby")
+	if order == "" {
+		order = v.Get("sort")
+	}
+	top, err := analyticsquery.RunTop(c.r.Context(), ch, analyticsquery.TopQuery{SeriesQuery: sq, Fields: v["field"], OrderBy: order, Limit: n})
+	if err != nil {
+		return nil, analyticsErr(c, err)
+	}
+	dataset := string(sq.Dataset)
+	if len(top.Groups) == 0 {
+		zero := map[string][]float64{}
+		for _, y := range sq.YAxis {
+			zero[strings.TrimSpace(y)] = make([]float64, len(top.Times))
 		}
-		typ, unit := fieldType(y, "Float64")
-		if strings.HasPrefix(y, "count") {
-			typ = "integer"
+		return seriesAnswer(top.Times, top.Start, top.End, zero, sq.YAxis, dataset), nil
+	}
+	one := func(values map[string][]float64, order int) map[string]any {
+		if len(sq.YAxis) == 1 {
+			y := strings.TrimSpace(sq.YAxis[0])
+			return seriesJSON(top.Times, top.Start, top.End, values[y], y, dataset, order)
 		}
-		m := map[string]any{"data": data, "start": s.Start.Unix(), "end": s.End.Unix(), "isMetricsData": false,
-			"meta": map[string]any{"fields": map[string]string{y: typ}, "units": map[string]any{y: nilIfEmpty(unit)}, "dataset": string(q.Dataset)}}
-		if order >= 0 {
-			m["order"] = order
-		}
+		m := seriesAnswer(top.Times, top.Start, top.End, values, sq.YAxis, dataset).(map[string]any)
+		m["order"] = order
 		return m
 	}
-	if len(yAxis) == 1 {
-		return one(strings.TrimSpace(yAxis[0]), -1), nil
-	}
 	out := map[string]any{}
-	for i, y := range yAxis {
-		out[strings.TrimSpace(y)] = one(strings.TrimSpace(y), i)
+	for i, g := range top.Groups {
+		out[g.Key] = one(g.Series, i)
+	}
+	if top.Other != nil && v.Get("excludeOther") != "1" {
+		out[analyticsquery.OtherKey] = one(top.Other, len(top.Groups))
 	}
 	return out, nil
 }
@@ -519,7 +601,11 @@ func init() {
 		q("sort", "One field, - first for descending.", false))
 	queryParams[org+"events-stats/"] = append(slices.Clone(common),
 		q("yAxis", "Functions to plot, repeated (count() when none); several answer one series each, keyed by yAxis.", true),
-		q("interval", "The bucket: a number and m, h, d or w, at least 1m (from the period when not given).", false))
+		q("interval", "The bucket: a number and m, h, d or w, at least 1m (from the period when not given).", false),
+		q("topEvents", "1 to 10: one series per top group of the field= columns, keyed by their values joined with \",\", and Other for the rest.", false),
+		q("field", "With topEvents: the columns that make a group, and functions to order by.", true),
+		q("orderby", "With topEvents: what ranks the groups, a field or yAxis, - first for descending (the first function, descending, when not given).", false),
+		q("excludeOther", "With topEvents: 1 leaves the Other series out.", false))
 	queryParams[org+"events-trace/{trace_id}/"] = []any{project}
 }
 

@@ -50,9 +50,10 @@ type Release struct {
 
 // ReleaseProject is a project a release belongs to.
 type ReleaseProject struct {
-	ID   int64  `json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
+	ID         int64       `json:"id"`
+	Slug       string      `json:"slug"`
+	Name       string      `json:"name"`
+	HealthData *HealthData `json:"healthData,omitempty"` // with health=1 and ClickHouse (release_health.go)
 }
 
 // NewRelease creates a release.
@@ -184,7 +185,7 @@ func (c *call) release(ctx context.Context) (int64, *Release, error) {
 
 func (a *API) listReleases(c *call) (any, error) {
 	q := c.r.URL.Query()
-	return page(c, func(limit, offset int) ([]*Release, error) {
+	rs, err := page(c, func(limit, offset int) ([]*Release, error) {
 		args := []any{c.org.ID, limit, offset}
 		where := ""
 		if s := q.Get("query"); s != "" {
@@ -216,6 +217,10 @@ func (a *API) listReleases(c *call) (any, error) {
 		}
 		return out, rows.Err()
 	})
+	if err != nil || q.Get("health") != "1" {
+		return rs, err
+	}
+	return rs, a.addHealth(c, rs)
 }
 
 func (a *API) createRelease(c *call) (any, error) {

@@ -54,6 +54,9 @@ type Options struct {
 	// LogSample is the fraction of requests logged with one line each
 	// (GATEWAY_LOG_SAMPLE); failures (5xx) are logged whatever it says.
 	LogSample float64
+	// OutcomeInterval is how often the counts of dropped items are
+	// published on OUTCOMES (5s when 0).
+	OutcomeInterval time.Duration
 	// Tracer, when set, traces each ingestion request with a server span
 	// whose context the INGEST message carries on; nil traces nothing.
 	Tracer trace.Tracer
@@ -75,14 +78,15 @@ func OptionsFrom(c config.Config) Options {
 
 // Gateway serves the ingestion endpoints.
 type Gateway struct {
-	opt     Options
-	nats    *natsx.Conn
-	keys    *projectkeys.Cache
-	limiter *ratelimit.Limiter
-	blobs   jetstream.ObjectStore
-	log     *slog.Logger
-	m       *metrics
-	memory  *memoryBudget
+	opt      Options
+	nats     *natsx.Conn
+	keys     *projectkeys.Cache
+	limiter  *ratelimit.Limiter
+	blobs    jetstream.ObjectStore
+	log      *slog.Logger
+	m        *metrics
+	memory   *memoryBudget
+	outcomes *outcomeCounts
 
 	inFlight atomic.Int64
 }
@@ -107,19 +111,24 @@ func New(ctx context.Context, opt Options, nc *natsx.Conn, reg prometheus.Regist
 		opt.BodyMemory = 256 << 20
 	}
 	return &Gateway{
-		opt:     opt,
-		nats:    nc,
-		keys:    projectkeys.NewCache(log),
-		limiter: ratelimit.New(limitsKV, log),
-		blobs:   blobs,
-		log:     log,
-		m:       newMetrics(reg, nc.JS),
-		memory:  newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
+		opt:      opt,
+		nats:     nc,
+		keys:     projectkeys.NewCache(log),
+		limiter:  ratelimit.New(limitsKV, log),
+		blobs:    blobs,
+		log:      log,
+		m:        newMetrics(reg, nc.JS),
+		memory:   newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
+		outcomes: newOutcomeCounts(),
 	}, nil
 }
 
-// Run keeps the key cache current until ctx ends.
+// Run keeps the key cache current and publishes the counts of dropped
+// items until ctx ends.
 func (g *Gateway) Run(ctx context.Context) error {
+	outcomesDone := make(chan struct{})
+	go func() { defer close(outcomesDone); g.runOutcomes(ctx) }()
+	defer func() { <-outcomesDone }()
 	for {
 		kv, err := g.nats.JS.KeyValue(ctx, streams.KeysBucket)
 		if err == nil {
@@ -299,7 +308,16 @@ func (w *statusWriter) WriteHeader(code int) {
 // when tracing is off.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, span trace.Span) error {
 	req := request{ep: ep}
-	var err error
+	err := g.serveRequest(w, r, &req, span)
+	if err != nil {
+		g.countInvalid(&req, err)
+	}
+	return err
+}
+
+// serveRequest is serve with what it establishes in req.
+func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *request, span trace.Span) (err error) {
+	ep := req.ep
 	req.projectID, err = strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64)
 	if err != nil || req.projectID <= 0 {
 		return &envelope.Error{Status: http.StatusNotFound, Reason: "invalid_project", Detail: "project id must be a positive integer"}
@@ -354,23 +372,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, spa
 		return &envelope.Error{Status: http.StatusUnauthorized, Reason: "missing_key",
 			Detail: "missing DSN key: send X-Sentry-Auth, sentry_key or an envelope dsn"}
 	}
-	if g.filter(r, &req) {
+	if g.filter(r, req) {
 		// Everything was filtered: accepted and dropped, as Sentry answers,
 		// so the SDK does not retry it.
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{}`))
 		return nil
 	}
-	if !g.enforceLimits(w, r, &req) {
+	if !g.enforceLimits(w, r, req) {
 		return nil
 	}
-	if err := g.scrub(&req); err != nil {
+	if err := g.scrub(req); err != nil {
 		return err
 	}
 	if span != nil {
 		span.SetAttributes(attrProject.Int64(req.projectID), attrKind.String(req.env.Kind()), attrEventID.String(req.env.Header.EventID))
 	}
-	msg := g.message(r, &req, span)
+	msg := g.message(r, req, span)
 	if err := g.publish(r.Context(), msg, len(req.body)); err != nil {
 		if errors.Is(err, errNoAck) {
 			// The client may still resend msg (it retries when the stream
@@ -455,7 +473,8 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 	}
 	var denials []limitedCategory
 	drop := map[int]bool{}
-	eventDropped := false
+	eventDropped, eventReason := false, ""
+
 	for i := range req.env.Items {
 		it := &req.env.Items[i]
 		cat, n := it.Category()
@@ -466,8 +485,9 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 			drop[i] = true
 			denials = append(denials, limitedCategory{cat, *d})
 			g.m.rateLimited.WithLabelValues(cat).Add(float64(n))
+			g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, quotaReason(d.Rule.ScopeKind), n)
 			if it.Type == "event" || it.Type == "transaction" {
-				eventDropped = true
+				eventDropped, eventReason = true, quotaReason(d.Rule.ScopeKind)
 			}
 		}
 	}
@@ -477,8 +497,10 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 	kept := 0
 	for i := range req.env.Items {
 		it := &req.env.Items[i]
-		if it.Type == "attachment" && eventDropped {
+		if it.Type == "attachment" && eventDropped && !drop[i] {
 			drop[i] = true
+			cat, n := it.Category()
+			g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, eventReason, n)
 		}
 		if !drop[i] && it.Type != "client_report" {
 			kept++

@@ -7,6 +7,7 @@ import (
 
 	"github.com/faultline/faultline/libs/envelope"
 	"github.com/faultline/faultline/libs/inboundfilter"
+	"github.com/faultline/faultline/streams"
 )
 
 // scrubbedTypes are the item types whose payloads are scrubbed: events and
@@ -70,7 +71,7 @@ func (g *Gateway) filter(r *http.Request, req *request) bool {
 	}
 	ip, ua := g.clientIP(r), r.UserAgent()
 	var drop map[int]bool
-	eventDropped := false
+	eventDropped, eventReason := false, ""
 	for i := range req.env.Items {
 		it := &req.env.Items[i]
 		if it.Type != "event" && it.Type != "transaction" {
@@ -85,8 +86,12 @@ func (g *Gateway) filter(r *http.Request, req *request) bool {
 				drop = map[int]bool{}
 			}
 			drop[i] = true
-			eventDropped = eventDropped || it.Type == "event"
+			if it.Type == "event" && !eventDropped {
+				eventDropped, eventReason = true, reason
+			}
 			g.m.filtered.WithLabelValues(reason).Inc()
+			cat, n := it.Category()
+			g.countOutcome(req.projectID, cat, streams.OutcomeFiltered, reason, n)
 		}
 	}
 	if drop == nil {
@@ -97,6 +102,8 @@ func (g *Gateway) filter(r *http.Request, req *request) bool {
 		it := &req.env.Items[i]
 		if it.Type == "attachment" && eventDropped {
 			drop[i] = true
+			cat, n := it.Category()
+			g.countOutcome(req.projectID, cat, streams.OutcomeFiltered, eventReason, n)
 		}
 		if !drop[i] && it.Type != "client_report" {
 			kept++
