@@ -6,6 +6,7 @@
 #   BENCH_DURATION=15s   measured time of each load scenario and pipeline step
 #   BENCH_FLAGS=...      more loadgen flags for the gateway run (go run ./e2e/cmd/loadgen -h)
 #   PIPELINE_FLAGS=...   more loadgen flags for the pipeline run (e.g. -pipeline-rates 1000,2000)
+#   ALERTING_FLAGS=...   more loadgen flags for the alerting run (e.g. -alerting-rate 2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -34,6 +35,12 @@ echo "== analytics: rows/s into ClickHouse by the role against a raw batch inser
 # (libs/clickhouse/chtest starts one; FAULTLINE_NO_CLICKHOUSE=1 skips).
 $GO test -run='^$' -bench='^BenchmarkAnalytics' -benchtime=1x -timeout=30m ./services/analytics
 
+echo "== alerting: one replica clearing 20,000 grouped events of a project with 50 rules"
+# events/s is the backlog counted, evaluated, queued and acknowledged by one
+# replica, its deliveries going to a local HTTP receiver; rss_MB the test
+# process's peak (it holds the embedded JetStream server too).
+$GO test -run='^$' -bench='^BenchmarkAlertingBacklog$' -benchtime=20000x ./services/alerting
+
 echo "== load generator: $duration per scenario"
 $GO build -o bin/loadgen ./e2e/cmd/loadgen
 # rss: the idle server; flat: flat out on 64 connections; bare: the same
@@ -61,4 +68,18 @@ echo "== grouping scale-out: 1, 2 and 3 replicas on a three-node JetStream clust
 $GO build -o bin/faultline ./services/faultline
 (cd e2e && FAULTLINE_BIN="$PWD/../bin/faultline" FAULTLINE_SCALE_BENCH=1 $GO test -count=1 -v -timeout 20m \
 	-run '^TestGroupingScalesOut$' ./cluster/ | grep -E '^(grouping scale-out|[0-9] grouping replica|--- FAIL|FAIL)')
+
+echo "== pipeline, half the error events minified JavaScript (symbolicated by grouping) at 2,000/s, $duration"
+# The same pipeline step, with a source-map bundle uploaded first through the
+# REST API and one error event in two thrown from its minified code (debug
+# id lookup, warm cache): the cost of symbolication in the whole pipeline.
+bin/loadgen -faultline bin/faultline -pipeline-duration "$duration" -scenarios pipeline -pipeline-rates 2000 \
+	-pipeline-minified 50 -pipeline-decisions 0
+echo "== alerting: notification latency at 1,000 events/s, $duration; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# alerting: error events at 1,000/s, one in 20 starting an issue that a
+# first-seen rule (among 50 rules of the project) notifies to a webhook
+# receiver in the load generator; each notification timed from the
+# gateway's 200 for its event to the webhook's arrival.
+# shellcheck disable=SC2086
+bin/loadgen -faultline bin/faultline -duration "$duration" -scenarios alerting ${ALERTING_FLAGS:-}
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -13,7 +13,9 @@ import (
 // ChunksBucket and publishes an AssembleCommand on SOURCEMAPS; the
 // sourcemaps role assembles the chunks into an artifact bundle, stores each
 // of its files in ArtifactsBucket and indexes them in its schema. Nothing
-// else writes that schema.
+// else writes that schema: deleting a release file or a release is a
+// DeleteCommand the role applies, and it deletes the stored objects no file
+// refers to any more.
 const (
 	Sourcemaps      = "SOURCEMAPS"
 	ChunksBucket    = "faultline_chunks"    // uploaded chunks by SHA-1, dropped after ChunkTTL
@@ -54,11 +56,43 @@ func DecodeAssemble(b []byte) (*AssembleCommand, error) {
 	return &c, nil
 }
 
+// DeleteSubject is the subject delete commands of an organisation are
+// published on.
+func DeleteSubject(orgID int64) string { return fmt.Sprintf("sourcemaps.delete.%d", orgID) }
+
+// DeleteCommand asks the sourcemaps role to drop the files of Release in
+// the projects from its index: all of them, or, with Checksum, the file at
+// Path of the bundle whose SHA-1 is Checksum. Bundles left without files
+// are dropped, and so are the stored objects no file refers to any more.
+type DeleteCommand struct {
+	OrgID      int64     `json:"org_id"`
+	ProjectIDs []int64   `json:"project_ids"`
+	Release    string    `json:"release"`
+	Checksum   string    `json:"checksum,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// Encode is the command's message body.
+func (c *DeleteCommand) Encode() ([]byte, error) { return json.Marshal(c) }
+
+// DecodeDelete reads a DeleteCommand.
+func DecodeDelete(b []byte) (*DeleteCommand, error) {
+	var c DeleteCommand
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("delete command: %w", err)
+	}
+	if c.OrgID <= 0 || len(c.ProjectIDs) == 0 || (c.Checksum != "" && (len(c.Checksum) != 40 || c.Path == "")) {
+		return nil, fmt.Errorf("delete command: org and projects are required, and a path with a checksum")
+	}
+	return &c, nil
+}
+
 // SourcemapsConfig is the SOURCEMAPS stream's definition.
 func SourcemapsConfig(o IngestOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        Sourcemaps,
-		Description: "Commands to the sourcemaps role: assemble uploaded artifact bundles.",
+		Description: "Commands to the sourcemaps role: assemble uploaded artifact bundles, delete release files.",
 		Subjects:    []string{"sourcemaps.>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,

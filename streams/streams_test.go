@@ -87,3 +87,50 @@ func TestApplyTurnsOffIngestCompression(t *testing.T) {
 		t.Errorf("INGEST after Apply: compression %v, %d messages", info.Config.Compression, info.State.Msgs)
 	}
 }
+
+// TestChunksExpireAfterADay: the object store of uploaded chunks, as the
+// server holds it, drops what is not assembled after ChunkTTL, and a stream
+// consumer of SOURCEMAPS sees delete commands as well as assemble ones.
+func TestChunksExpireAfterADay(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc := srv.Connect(t)
+	if err := streams.Apply(ctx, nc.JS, streams.IngestOptions{MaxAge: time.Hour, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := nc.JS.ObjectStore(ctx, streams.ChunksBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := chunks.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 24*time.Hour || streams.ChunkTTL != 24*time.Hour {
+		t.Errorf("chunks are kept %s, want a day", st.TTL())
+	}
+	artifacts, err := nc.JS.ObjectStore(ctx, streams.ArtifactsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := artifacts.Status(ctx); err != nil {
+		t.Error(err)
+	} else if st.TTL() != 0 {
+		t.Errorf("artifacts expire after %v: they should go only when deleted", st.TTL())
+	}
+	s, err := nc.JS.Stream(ctx, streams.Sourcemaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{streams.AssembleSubject(3), streams.DeleteSubject(3)} {
+		if _, err := nc.JS.Publish(ctx, subj, []byte("{}")); err != nil {
+			t.Errorf("publish on %s: %v", subj, err)
+		}
+	}
+	if info, err := s.Info(ctx); err != nil {
+		t.Error(err)
+	} else if info.State.Msgs != 2 {
+		t.Errorf("SOURCEMAPS holds %d messages, want 2", info.State.Msgs)
+	}
+}

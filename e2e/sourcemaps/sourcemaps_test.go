@@ -339,3 +339,69 @@ func sha1File(t *testing.T, path string) string {
 	s := sha1.Sum(b)
 	return hex.EncodeToString(s[:])
 }
+
+// TestReleaseFilesDelete: sentry-cli 2.x's `releases files VERSION delete
+// NAME` deletes one release file (DELETE on the project's route with the id
+// the listing gave), `… delete --all` the rest (DELETE files/source-maps/),
+// and `releases delete VERSION` takes the release's files with it: a
+// release of the same version made again has none.
+func TestReleaseFilesDelete(t *testing.T) {
+	p := srv.CreateProjectT(t, "delete")
+	token, cliEnv := owner(t, p, "delete")
+	cli := harness.SentryCLIs(t)[1]
+	if cli.Name != "2.x" {
+		t.Fatalf("sentry-cli %s, want 2.x", cli.Name)
+	}
+	release := fmt.Sprintf("delete-%d", p.ID)
+	run(t, t.TempDir(), cliEnv, cli.Path, "releases", "new", release)
+	dir := buildPlain(t, "node")
+	for _, name := range []string{"app.min.js", "app.min.js.map"} {
+		run(t, dir, cliEnv, cli.Path, "releases", "files", release, "upload", filepath.Join("dist", name), "~/dist/"+name)
+	}
+	path := fmt.Sprintf("/api/0/projects/e2e/%d/releases/%s/files/", p.ID, release)
+	listed := func() map[string]bool {
+		var files []struct{ Name string }
+		if code := api(t, token, path, &files); code != 200 {
+			t.Fatalf("GET %s: %d", path, code)
+		}
+		names := map[string]bool{}
+		for _, f := range files {
+			names[f.Name] = true
+		}
+		return names
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(listed()) < 2 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	}
+	if names := listed(); len(names) != 2 {
+		t.Fatalf("release files: %v, want the two uploaded", names)
+	}
+
+	out := run(t, dir, cliEnv, cli.Path, "releases", "files", release, "delete", "~/dist/app.min.js.map")
+	if !strings.Contains(out, "~/dist/app.min.js.map") {
+		t.Errorf("releases files delete does not name the file it deleted: %s", out)
+	}
+	if names := listed(); len(names) != 1 || !names["~/dist/app.min.js"] {
+		t.Fatalf("after releases files delete: %v, want ~/dist/app.min.js alone", names)
+	}
+	run(t, dir, cliEnv, cli.Path, "releases", "files", release, "delete", "--all")
+	if names := listed(); len(names) != 0 {
+		t.Fatalf("after releases files delete --all: %v, want nothing", names)
+	}
+	run(t, dir, cliEnv, cli.Path, "releases", "files", release, "upload", filepath.Join("dist", "app.min.js"), "~/dist/app.min.js")
+	for deadline := time.Now().Add(30 * time.Second); len(listed()) < 1 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	}
+	if names := listed(); len(names) != 1 {
+		t.Fatalf("uploaded again: %v", names)
+	}
+
+	run(t, dir, cliEnv, cli.Path, "releases", "delete", release)
+	if code := api(t, token, path, nil); code != 404 {
+		t.Fatalf("the deleted release's files answer %d, want 404", code)
+	}
+	run(t, dir, cliEnv, cli.Path, "releases", "new", release)
+	for deadline := time.Now().Add(10 * time.Second); len(listed()) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	}
+	if names := listed(); len(names) != 0 {
+		t.Errorf("a release made again after the delete lists %v, want nothing", names)
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	AnalyticsFlushInterval time.Duration // ANALYTICS_FLUSH_INTERVAL: how long a partial batch waits
 
 	EventRetentionDays int // EVENT_RETENTION_DAYS: stored events older than this are dropped
+	// SOURCEMAP_RETENTION_DAYS: source-map bundles not uploaded again for
+	// this long are dropped; 0 keeps them.
+	SourcemapRetentionDays int
 
 	Ingest  IngestConfig
 	Limits  RateLimits
@@ -119,6 +122,7 @@ var Variables = []Variable{
 	{"ANALYTICS_BATCH_SIZE", "5000", "rows the analytics role buffers per ClickHouse insert, at most"},
 	{"ANALYTICS_FLUSH_INTERVAL", "1s", "how long the analytics role lets a partial batch wait before inserting it"},
 	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
+	{"SOURCEMAP_RETENTION_DAYS", "90", "days an uploaded source-map bundle (or release file) is kept after it was last uploaded; 0 keeps them. Deleting a release or a release file drops its files at once"},
 	{"INGEST_MAX_AGE", "2160h", "how long the INGEST stream keeps envelopes (S2-compressed); a replay rebuilds from what it still holds, so keep it at least EVENT_RETENTION_DAYS"},
 	{"INGEST_MAX_BYTES", "-1", "size cap of the INGEST stream in bytes; -1 is unlimited"},
 	{"INGEST_REPLICAS", "1", "replicas of the INGEST stream and KV buckets (3 on a cluster)"},
@@ -182,6 +186,7 @@ func Load(getenv func(string) string) (Config, error) {
 			PerProjectPerHour:   r.int("MAX_EVENTS_PER_PROJECT_PER_HOUR", 0, 1<<62),
 		},
 	}
+	c.SourcemapRetentionDays = int(r.int("SOURCEMAP_RETENTION_DAYS", 0, 36500))
 	if _, err := url.Parse(c.DatabaseURL); err != nil {
 		r.fail("DATABASE_URL", err.Error())
 	}

@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 		LogLevel:           "info",
 		MetricsListen:      "127.0.0.1:9091",
 		DataDir:            "./data",
-		EventRetentionDays: 90,
+		EventRetentionDays: 90, SourcemapRetentionDays: 90,
 		AnalyticsBatchSize: 5000, AnalyticsFlushInterval: time.Second,
 		Ingest: config.IngestConfig{
 			MaxAge:          2160 * time.Hour,
@@ -94,6 +94,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		"SMTP_FROM":                         "errors@example.com",
 		"SMTP_TLS":                          "tls",
 		"EVENT_RETENTION_DAYS":              "30",
+		"SOURCEMAP_RETENTION_DAYS":          "0",
 	}
 	for k, v := range map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://collector:4318",

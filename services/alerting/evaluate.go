@@ -29,6 +29,12 @@ import (
 // inject a panic with it).
 var testHookDecode atomic.Pointer[func(jetstream.Msg)]
 
+// testHookCommitted, when set, is called after a batch's transaction
+// committed; when it returns true the batch is nak'ed rather than
+// acknowledged, as if the acknowledgements were lost (tests redeliver
+// committed batches with it).
+var testHookCommitted atomic.Pointer[func() bool]
+
 // emptyEvent is what seen_events keeps of an event no rule looks at.
 var emptyEvent = []byte("{}")
 
@@ -82,34 +88,71 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 		return fmt.Errorf("consume %q: %w", s.opt.Consumer, err)
 	}
 	defer natsx.StopConsuming(cc, 5*time.Second)
-	failures := 0
-	for {
-		b := collect(ctx, ch, s.opt.BatchSize, s.opt.Linger)
-		if b == nil {
-			return nil
+	// The next batch is collected and decoded while this one is stored.
+	ready := make(chan *batch, 1)
+	go func() {
+		defer close(ready)
+		for {
+			b := collect(ctx, ch, s.opt.BatchSize, s.opt.Linger)
+			if b == nil {
+				return
+			}
+			ready <- s.prepare(ctx, b)
 		}
+	}()
+	defer func() {
+		for b := range ready { // stopped: what was prepared goes back
+			for _, m := range b.msgs {
+				m.Nak()
+			}
+		}
+	}()
+	failures := 0
+	for b := range ready {
 		start := time.Now()
-		span := s.startBatch(ctx, b)
+		span := s.startBatch(ctx, b.msgs)
 		err := s.handle(ctx, b)
 		if span != nil {
 			telemetry.EndBatch(span, err)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
+				for _, m := range b.msgs {
+					m.Nak()
+				}
 				return nil
 			}
 			failures++
 			wait := min(250*time.Millisecond<<min(failures, 8), 10*time.Second)
-			s.log.Warn("alerting batch failed; nak'ed for redelivery", slog.Int("messages", len(b)), slog.Any("error", err))
-			for _, m := range b {
+			s.log.Warn("alerting batch failed; nak'ed for redelivery", slog.Int("messages", len(b.msgs)), slog.Any("error", err))
+			for _, m := range b.msgs {
 				m.NakWithDelay(wait)
 			}
 			continue
 		}
 		s.m.batch.Observe(time.Since(start).Seconds())
-		s.m.batchSize.Observe(float64(len(b)))
+		s.m.batchSize.Observe(float64(len(b.msgs)))
 		failures = 0
 	}
+	return nil
+}
+
+// batch is a batch of EVENTS messages, decoded with the rules it is
+// evaluated against.
+type batch struct {
+	msgs  []jetstream.Msg
+	rules map[int64][]rule
+	items []*item
+	err   error // the rules could not be read
+}
+
+// prepare reads the rules and decodes msgs.
+func (s *Service) prepare(ctx context.Context, msgs []jetstream.Msg) *batch {
+	b := &batch{msgs: msgs}
+	if b.rules, b.err = s.rules.get(ctx); b.err == nil {
+		b.items = s.decode(msgs, b.rules)
+	}
+	return b
 }
 
 // startBatch starts b's span, linked to the grouping batches its messages
@@ -212,15 +255,15 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 
 // handle counts, evaluates and queues one batch in one transaction, then
 // acknowledges it.
-func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) error {
-	rules, err := s.rules.get(ctx)
-	if err != nil {
-		return err
+func (s *Service) handle(ctx context.Context, b *batch) error {
+	if b.err != nil {
+		return b.err
 	}
-	items := s.decode(msgs, rules)
+	items, rules := b.items, b.rules
 	if len(items) == 0 {
 		return nil
 	}
+	var err error
 	queued := 0
 	for attempt := 0; ; attempt++ {
 		queued = 0
@@ -236,6 +279,12 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	if err != nil {
 		return err
+	}
+	if hook := testHookCommitted.Load(); hook != nil && (*hook)() {
+		for _, it := range items {
+			it.msg.Nak()
+		}
+		return nil
 	}
 	for _, it := range items {
 		it.msg.Ack()
@@ -284,7 +333,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 	var freshIDs []string
 	if len(ids) > 0 {
 		rows, err := tx.Query(ctx, `INSERT INTO alerting.seen_events (event_id, issue_id, received, event)
-			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::jsonb[]) ON CONFLICT DO NOTHING RETURNING event_id::text`,
+			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::json[]) ON CONFLICT DO NOTHING RETURNING event_id::text`,
 			ids, issues, received, compact)
 		if err != nil {
 			return 0, fmt.Errorf("claim events: %w", err)
@@ -566,26 +615,66 @@ type windowCounts map[alertrules.Window]int64
 
 func (w windowCounts) Count(x alertrules.Window) int64 { return w[x] }
 
-// counts fetches the windows rules need for an issue at time now. Windows
-// are whole minutes ending with now's minute.
-func counts(ctx context.Context, tx pgx.Tx, project, issue int64, now time.Time, ws []alertrules.Window) (windowCounts, error) {
-	out := windowCounts{}
-	if len(ws) == 0 {
+// countKey names the counts of an issue at a minute.
+type countKey struct {
+	issue  int64
+	minute time.Time
+}
+
+// batchCounts fetches, in one query, the windows the rules of each
+// evaluation's project read, for its issue at its minute. Windows are
+// whole minutes ending with that minute.
+func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule) (map[countKey]windowCounts, error) {
+	windows := map[int64][]alertrules.Window{}
+	out := map[countKey]windowCounts{}
+	type ref struct {
+		key countKey
+		w   alertrules.Window
+	}
+	var refs []ref
+	var kinds []int32
+	var projects, issues []int64
+	var starts, ends []time.Time
+	for _, e := range evals {
+		rs := rules[e.project]
+		if len(rs) == 0 {
+			continue
+		}
+		k := countKey{e.issue, minute(e.now)}
+		if _, ok := out[k]; ok {
+			continue
+		}
+		out[k] = windowCounts{}
+		ws, ok := windows[e.project]
+		if !ok {
+			seen := map[alertrules.Window]bool{}
+			for _, r := range rs {
+				for _, w := range r.Windows() {
+					if !seen[w] {
+						seen[w] = true
+						ws = append(ws, w)
+					}
+				}
+			}
+			windows[e.project] = ws
+		}
+		end := k.minute.Add(time.Minute)
+		for _, w := range ws {
+			we := end.Add(-w.Offset)
+			refs = append(refs, ref{k, w})
+			kinds, projects, issues = append(kinds, int32(w.Kind)), append(projects, e.project), append(issues, e.issue)
+			starts, ends = append(starts, we.Add(-w.Length)), append(ends, we)
+		}
+	}
+	if len(refs) == 0 {
 		return out, nil
 	}
-	end := minute(now).Add(time.Minute)
-	var kinds []int32
-	var starts, ends []time.Time
-	for _, w := range ws {
-		e := end.Add(-w.Offset)
-		kinds, starts, ends = append(kinds, int32(w.Kind)), append(starts, e.Add(-w.Length)), append(ends, e)
-	}
 	rows, err := tx.Query(ctx, `SELECT CASE w.kind
-		WHEN 0 THEN (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = $2 AND project_id = $1 AND minute >= w.s AND minute < w.e)
-		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = $2 AND minute >= w.s AND minute < w.e)
-		ELSE (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = 0 AND project_id = $1 AND minute >= w.s AND minute < w.e) END
-		FROM unnest($3::int[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS w(kind, s, e, i) ORDER BY w.i`,
-		project, issue, kinds, starts, ends)
+		WHEN 0 THEN (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = w.issue AND project_id = w.project AND minute >= w.s AND minute < w.e)
+		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.e)
+		ELSE (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = 0 AND project_id = w.project AND minute >= w.s AND minute < w.e) END
+		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS w(kind, project, issue, s, e, i)
+		ORDER BY w.i`, kinds, projects, issues, starts, ends)
 	if err != nil {
 		return nil, fmt.Errorf("counts: %w", err)
 	}
@@ -593,8 +682,11 @@ func counts(ctx context.Context, tx pgx.Tx, project, issue int64, now time.Time,
 	if err != nil {
 		return nil, fmt.Errorf("counts: %w", err)
 	}
-	for i, w := range ws {
-		out[w] = ns[i]
+	if len(ns) != len(refs) {
+		return nil, fmt.Errorf("counts: %d windows answered, want %d", len(ns), len(refs))
+	}
+	for i, r := range refs {
+		out[r.key][r.w] = ns[i]
 	}
 	return out, nil
 }

@@ -24,7 +24,9 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 	projects := map[int64]bool{}
 	for _, e := range evals {
 		if len(rules[e.project]) > 0 {
-			issueIDs = append(issueIDs, e.issue)
+			if n := len(issueIDs); n == 0 || issueIDs[n-1] != e.issue {
+				issueIDs = append(issueIDs, e.issue)
+			}
 			projects[e.project] = true
 		}
 	}
@@ -66,45 +68,67 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 	}
 	rows.Close()
 
-	type countKey struct {
-		issue int64
-		at    time.Time
+	// The windows every evaluation's rules read, fetched for the whole
+	// batch in one query.
+	wc, err := batchCounts(ctx, tx, evals, rules)
+	if err != nil {
+		return 0, err
 	}
-	cache := map[countKey]windowCounts{}
+	// When each rule last fired for these issues: a rule that fired within
+	// its frequency is throttled without asking again. fired_at only moves
+	// forward, so what this read says is throttled still is; a stale read
+	// only costs the conditional write in fire, which decides.
+	type fireKey struct{ rule, issue int64 }
+	last := map[fireKey]time.Time{}
+	var ruleIDs []int64
+	for p := range projects {
+		for _, r := range rules[p] {
+			ruleIDs = append(ruleIDs, r.id)
+		}
+	}
+	rows, err = tx.Query(ctx, `SELECT rule_id, issue_id, fired_at FROM alerting.fires WHERE rule_id = ANY($1) AND issue_id = ANY($2)`,
+		ruleIDs, issueIDs)
+	if err != nil {
+		return 0, fmt.Errorf("fires: %w", err)
+	}
+	for rows.Next() {
+		var k fireKey
+		var at time.Time
+		if err := rows.Scan(&k.rule, &k.issue, &at); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		last[k] = at
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("fires: %w", err)
+	}
+
 	queued := 0
 	for _, e := range evals {
 		rs := rules[e.project]
 		if len(rs) == 0 {
 			continue
 		}
-		ck := countKey{e.issue, minute(e.now)}
-		wc, ok := cache[ck]
-		if !ok {
-			var ws []alertrules.Window
-			seen := map[alertrules.Window]bool{}
-			for _, r := range rs {
-				for _, w := range r.Windows() {
-					if !seen[w] {
-						seen[w] = true
-						ws = append(ws, w)
-					}
-				}
-			}
-			if wc, err = counts(ctx, tx, e.project, e.issue, e.now, ws); err != nil {
-				return 0, err
-			}
-			cache[ck] = wc
-		}
 		is := state[e.issue]
 		is.ID = e.issue
-		in := &alertrules.Input{Trigger: e.trigger, Event: e.ev, Issue: is, Now: e.now, LatestRelease: latest[e.project], Counts: wc}
+		in := &alertrules.Input{Trigger: e.trigger, Event: e.ev, Issue: is, Now: e.now, LatestRelease: latest[e.project],
+			Counts: wc[countKey{e.issue, minute(e.now)}]}
 		for _, r := range rs {
+			k := fireKey{r.id, e.issue}
+			if at, ok := last[k]; ok && at.After(e.now.Add(-time.Duration(r.Frequency)*time.Minute)) {
+				continue // throttled: the condition the write in fire checks
+			}
 			if !r.Matches(in) {
 				continue
 			}
-			n, err := s.fire(ctx, tx, r, e)
+			n, won, err := s.fire(ctx, tx, r, e)
 			if err != nil {
 				return 0, err
+			}
+			if won {
+				last[k] = e.now
 			}
 			queued += n
 		}
@@ -114,21 +138,28 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 
 // fire records that r fired for e, unless the rule notified about the
 // issue within its frequency or this trigger was already notified, and
-// queues a delivery per destination.
-func (s *Service) fire(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (int, error) {
-	var won bool
-	err := tx.QueryRow(ctx, `INSERT INTO alerting.fires (rule_id, issue_id, fired_at) VALUES ($1, $2, $3)
+// queues a delivery per destination. won says the rule's fired_at for the
+// issue is now e.now.
+func (s *Service) fire(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (queued int, won bool, err error) {
+	err = tx.QueryRow(ctx, `INSERT INTO alerting.fires (rule_id, issue_id, fired_at) VALUES ($1, $2, $3)
 		ON CONFLICT (rule_id, issue_id) DO UPDATE SET fired_at = excluded.fired_at
 		WHERE fires.fired_at <= excluded.fired_at - make_interval(mins => $4)
 		RETURNING true`, r.id, e.issue, e.now, r.Frequency).Scan(&won)
 	if err == pgx.ErrNoRows {
-		return 0, nil // throttled
+		return 0, false, nil // throttled
 	}
 	if err != nil {
-		return 0, fmt.Errorf("throttle: %w", err)
+		return 0, false, fmt.Errorf("throttle: %w", err)
 	}
+	queued, err = s.queue(ctx, tx, r, e)
+	return queued, true, err
+}
+
+// queue records r's notification for e's trigger, unless it was recorded
+// before, and queues a delivery per destination.
+func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (int, error) {
 	var nid int64
-	err = tx.QueryRow(ctx, `INSERT INTO alerting.notifications (rule_id, issue_id, trigger_id, project_id) VALUES ($1, $2, $3, $4)
+	err := tx.QueryRow(ctx, `INSERT INTO alerting.notifications (rule_id, issue_id, trigger_id, project_id) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING RETURNING id`, r.id, e.issue, e.triggerID, e.project).Scan(&nid)
 	if err == pgx.ErrNoRows {
 		return 0, nil // notified before

@@ -31,7 +31,7 @@ import (
 var apiMigrations = accounts.Migrations
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	db   *pgtest.DB
 	nc   *natsx.Conn
 	zenc *zstd.Encoder
@@ -40,7 +40,7 @@ type harness struct {
 	reg  *prometheus.Registry // the first replica's metrics
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ns := natstest.Start(t)
 	nc := ns.Connect(t)
@@ -204,7 +204,7 @@ type received struct {
 	status int
 }
 
-func newReceiver(t *testing.T, failFirst int) *receiver {
+func newReceiver(t testing.TB, failFirst int) *receiver {
 	r := &receiver{failFirst: failFirst}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)

@@ -25,62 +25,67 @@ func fillPath(path string, params map[string]string) string {
 // in the organisation of its path ("user": any signed-in caller, "session":
 // a browser session, not a token). A route missing here fails the walk.
 var wantNeed = map[string]string{
-	"GET /api/0/openapi.json":                                             "public",
-	"GET /api/0/":                                                         "public",
-	"GET /api/0/organizations/{org}/repos/":                               "viewer",
-	"POST /api/0/organizations/{org}/repos/":                              "member",
-	"DELETE /api/0/organizations/{org}/repos/{repo_id}/":                  "member",
-	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
-	"GET /api/0/projects/{org}/{project}/filters/":                        "viewer",
-	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":            "member",
-	"GET /api/0/projects/{org}/{project}/ownership/":                      "viewer",
-	"PUT /api/0/projects/{org}/{project}/ownership/":                      "member",
-	"POST /api/0/auth/login/":                                             "public",
-	"POST /api/0/auth/password-reset/":                                    "public",
-	"POST /api/0/auth/password-reset/confirm/":                            "public",
-	"POST /api/0/accept-invite/":                                          "public",
-	"DELETE /api/0/auth/":                                                 "session",
-	"PUT /api/0/users/me/password/":                                       "session",
-	"GET /api/0/api-tokens/":                                              "session",
-	"POST /api/0/api-tokens/":                                             "session",
-	"DELETE /api/0/api-tokens/{token_id}/":                                "session",
-	"GET /api/0/users/me/":                                                "user",
-	"GET /api/0/users/me/notifications/":                                  "user",
-	"PUT /api/0/users/me/notifications/":                                  "user",
-	"GET /api/0/organizations/":                                           "user",
-	"POST /api/0/organizations/":                                          "user",
-	"GET /api/0/projects/":                                                "user",
-	"GET /api/0/organizations/{org}/":                                     "viewer",
-	"PUT /api/0/organizations/{org}/":                                     "admin",
-	"DELETE /api/0/organizations/{org}/":                                  "owner",
-	"GET /api/0/organizations/{org}/projects/":                            "viewer",
-	"GET /api/0/organizations/{org}/teams/":                               "viewer",
-	"POST /api/0/organizations/{org}/teams/":                              "admin",
-	"GET /api/0/organizations/{org}/members/":                             "viewer",
-	"POST /api/0/organizations/{org}/members/":                            "admin",
-	"GET /api/0/organizations/{org}/members/{member_id}/":                 "viewer",
-	"PUT /api/0/organizations/{org}/members/{member_id}/":                 "admin",
-	"DELETE /api/0/organizations/{org}/members/{member_id}/":              "admin",
-	"POST /api/0/organizations/{org}/members/{member_id}/teams/{team}/":   "member", // then team admins, or oneself
-	"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/":    "member", // then team admins
-	"DELETE /api/0/organizations/{org}/members/{member_id}/teams/{team}/": "member", // then team admins, or oneself
-	"GET /api/0/teams/{org}/{team}/":                                      "viewer",
-	"PUT /api/0/teams/{org}/{team}/":                                      "admin",
-	"DELETE /api/0/teams/{org}/{team}/":                                   "admin",
-	"GET /api/0/teams/{org}/{team}/members/":                              "viewer",
-	"GET /api/0/teams/{org}/{team}/projects/":                             "viewer",
-	"POST /api/0/teams/{org}/{team}/projects/":                            "admin",
-	"GET /api/0/projects/{org}/{project}/":                                "viewer",
-	"PUT /api/0/projects/{org}/{project}/":                                "member",
-	"DELETE /api/0/projects/{org}/{project}/":                             "admin",
-	"POST /api/0/projects/{org}/{project}/teams/{team}/":                  "admin",
-	"DELETE /api/0/projects/{org}/{project}/teams/{team}/":                "admin",
-	"GET /api/0/projects/{org}/{project}/keys/":                           "viewer",
-	"POST /api/0/projects/{org}/{project}/keys/":                          "member",
-	"GET /api/0/projects/{org}/{project}/keys/{key_id}/":                  "viewer",
-	"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":                  "member",
-	"DELETE /api/0/projects/{org}/{project}/keys/{key_id}/":               "member",
-	"POST /api/0/projects/{org}/{project}/keys/{key_id}/rotate/":          "member",
+	"GET /api/0/openapi.json":                                                    "public",
+	"GET /api/0/":                                                                "public",
+	"GET /api/0/organizations/{org}/repos/":                                      "viewer",
+	"POST /api/0/organizations/{org}/repos/":                                     "member",
+	"DELETE /api/0/organizations/{org}/repos/{repo_id}/":                         "member",
+	"GET /api/0/projects/{org}/{project}/releases/":                              "viewer",
+	"GET /api/0/projects/{org}/{project}/filters/":                               "viewer",
+	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":                   "member",
+	"GET /api/0/projects/{org}/{project}/ownership/":                             "viewer",
+	"PUT /api/0/projects/{org}/{project}/ownership/":                             "member",
+	"POST /api/0/auth/login/":                                                    "public",
+	"POST /api/0/auth/password-reset/":                                           "public",
+	"POST /api/0/auth/password-reset/confirm/":                                   "public",
+	"POST /api/0/accept-invite/":                                                 "public",
+	"DELETE /api/0/auth/":                                                        "session",
+	"PUT /api/0/users/me/password/":                                              "session",
+	"GET /api/0/api-tokens/":                                                     "session",
+	"POST /api/0/api-tokens/":                                                    "session",
+	"DELETE /api/0/api-tokens/{token_id}/":                                       "session",
+	"GET /api/0/users/me/":                                                       "user",
+	"GET /api/0/users/me/notifications/":                                         "user",
+	"PUT /api/0/users/me/notifications/":                                         "user",
+	"GET /api/0/organizations/":                                                  "user",
+	"POST /api/0/organizations/":                                                 "user",
+	"GET /api/0/projects/":                                                       "user",
+	"GET /api/0/organizations/{org}/":                                            "viewer",
+	"PUT /api/0/organizations/{org}/":                                            "admin",
+	"DELETE /api/0/organizations/{org}/":                                         "owner",
+	"GET /api/0/organizations/{org}/projects/":                                   "viewer",
+	"GET /api/0/organizations/{org}/teams/":                                      "viewer",
+	"POST /api/0/organizations/{org}/teams/":                                     "admin",
+	"GET /api/0/organizations/{org}/members/":                                    "viewer",
+	"POST /api/0/organizations/{org}/members/":                                   "admin",
+	"GET /api/0/organizations/{org}/members/{member_id}/":                        "viewer",
+	"PUT /api/0/organizations/{org}/members/{member_id}/":                        "admin",
+	"DELETE /api/0/organizations/{org}/members/{member_id}/":                     "admin",
+	"POST /api/0/organizations/{org}/members/{member_id}/teams/{team}/":          "member", // then team admins, or oneself
+	"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/":           "member", // then team admins
+	"DELETE /api/0/organizations/{org}/members/{member_id}/teams/{team}/":        "member", // then team admins, or oneself
+	"GET /api/0/teams/{org}/{team}/":                                             "viewer",
+	"PUT /api/0/teams/{org}/{team}/":                                             "admin",
+	"DELETE /api/0/teams/{org}/{team}/":                                          "admin",
+	"GET /api/0/teams/{org}/{team}/members/":                                     "viewer",
+	"GET /api/0/teams/{org}/{team}/projects/":                                    "viewer",
+	"POST /api/0/teams/{org}/{team}/projects/":                                   "admin",
+	"GET /api/0/projects/{org}/{project}/":                                       "viewer",
+	"PUT /api/0/projects/{org}/{project}/":                                       "member",
+	"DELETE /api/0/projects/{org}/{project}/":                                    "admin",
+	"POST /api/0/projects/{org}/{project}/teams/{team}/":                         "admin",
+	"DELETE /api/0/projects/{org}/{project}/teams/{team}/":                       "admin",
+	"GET /api/0/projects/{org}/{project}/keys/":                                  "viewer",
+	"POST /api/0/projects/{org}/{project}/keys/":                                 "member",
+	"GET /api/0/projects/{org}/{project}/keys/{key_id}/":                         "viewer",
+	"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":                         "member",
+	"DELETE /api/0/projects/{org}/{project}/keys/{key_id}/":                      "member",
+	"POST /api/0/projects/{org}/{project}/keys/{key_id}/rotate/":                 "member",
+	"DELETE /api/0/projects/{org}/{project}/releases/{version}/":                 "member",
+	"DELETE /api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/": "member",
+	"DELETE /api/0/projects/{org}/{project}/files/source-maps/":                  "member",
+	"DELETE /api/0/organizations/{org}/releases/{version}/files/{file_id}/":      "member",
+	"DELETE /api/0/organizations/{org}/files/source-maps/":                       "member",
 }
 
 // routeNeed returns the level wantNeed gives a route's organisation role,
@@ -270,6 +275,9 @@ func walkOrder(rt api.RouteInfo) int {
 	if rt.Method == "PUT" && strings.HasSuffix(rt.Path, "/teams/{team}/") {
 		return 15 // once the member is in the team, before their role changes
 	}
+	if rt.Method+" "+rt.Path == "DELETE /api/0/projects/{org}/{project}/releases/{version}/" {
+		return 29 // before the organisation's route deletes the same release
+	}
 	return map[string]int{"GET": 0, "POST": 10, "PUT": 20, "DELETE": 30}[rt.Method]
 }
 
@@ -332,6 +340,9 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				}
 				if key == "PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/" && role == accounts.RoleMember {
 					want = http.StatusForbidden // a contributor may not make themselves a team admin
+				}
+				if key == "DELETE /api/0/organizations/{org}/releases/{version}/" && want != http.StatusForbidden && level >= accounts.RoleLevel("member") {
+					want = http.StatusNotFound // the project's route deleted the release first
 				}
 				if key == "DELETE /api/0/organizations/{org}/issues/{issue_id}/hashes/" && want != http.StatusForbidden {
 					want = http.StatusBadRequest // let through, then refused: the walk names no hash to unmerge

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,7 +47,12 @@ func (a *API) releaseFileRoutes() []route {
 		out = append(out,
 			route{"GET", base, "List a release's files, uploaded one by one or in artifact bundles under the release", user, accounts.LevelRead, 200, "", "[]ReleaseFile", a.listReleaseFiles},
 			route{"POST", base, "Upload a release file (multipart: file, name, dist, header as Key:Value); assembled in the background", user, accounts.LevelWrite, 201, "", "ReleaseFile", a.uploadReleaseFile},
+			route{"DELETE", base + "{file_id}/", "Delete a release file; its stored object goes when no other file refers to it", user, accounts.LevelWrite, 204, "", "", a.deleteReleaseFile},
 		)
+	}
+	for _, base := range []string{"/api/0/projects/{org}/{project}/files/source-maps/", "/api/0/organizations/{org}/files/source-maps/"} {
+		out = append(out, route{"DELETE", base, "Delete every file of the release ?name= names (sentry-cli 2.x's releases files VERSION delete --all)",
+			user, accounts.LevelWrite, 204, "", "", a.deleteReleaseFiles})
 	}
 	return out
 }
@@ -316,14 +322,122 @@ func (a *API) uploadReleaseFile(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg := nats.NewMsg(streams.AssembleSubject(c.org.ID))
-	msg.Data = body
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%d:%s", c.org.ID, checksum))
-	if _, err := u.js.PublishMsg(ctx, msg); err != nil {
+	// No Nats-Msg-Id: each upload is one request, and the same file
+	// uploaded again after a delete must be assembled again, however soon.
+	if _, err := u.js.Publish(ctx, streams.AssembleSubject(c.org.ID), body); err != nil {
 		return nil, &httpError{http.StatusServiceUnavailable, "cannot queue the file's assembly now, retry later"}
 	}
 	return ReleaseFile{ID: releaseFileID(checksum, "files/_/_/0"), Name: up.name, Dist: nullIfEmpty(up.dist),
 		Headers: headers, Size: int64(len(up.data)), SHA1: sha1Hex(up.data), DateCreated: time.Now().UTC()}, nil
+}
+
+// deleteWait is how long a delete waits for the sourcemaps role to have
+// applied it before answering; past it the delete still happens.
+const deleteWait = 10 * time.Second
+
+func (a *API) deleteReleaseFile(c *call) (any, error) {
+	u, err := c.uploadStore(a)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.r.Context()
+	rel, projects, err := c.releaseProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := c.param("file_id")
+	// File ids are derived from the bundle and the path (releaseFileID),
+	// so the release's files are read to find it.
+	rows, err := c.store.Pool().Query(ctx, `SELECT DISTINCT b.checksum, f.path
+		FROM sourcemaps.files f JOIN sourcemaps.bundles b ON b.id = f.bundle_id
+		WHERE b.org_id = $1 AND f.project_id = ANY($2) AND f.release = $3`, c.org.ID, projects, rel.Version)
+	if err != nil {
+		return nil, fmt.Errorf("look up release file: %w", err)
+	}
+	type file struct{ Checksum, Path string }
+	files, err := pgx.CollectRows(rows, pgx.RowToStructByPos[file])
+	if err != nil {
+		return nil, fmt.Errorf("look up release file: %w", err)
+	}
+	var found *file
+	for i := range files {
+		if releaseFileID(files[i].Checksum, files[i].Path) == id {
+			found = &files[i]
+			break
+		}
+	}
+	if found == nil {
+		return nil, errNotFound
+	}
+	cmd := streams.DeleteCommand{OrgID: c.org.ID, ProjectIDs: projects, Release: rel.Version, Checksum: found.Checksum,
+		Path: found.Path, At: time.Now().UTC()}
+	if err := publishDelete(ctx, u, &cmd); err != nil {
+		return nil, err
+	}
+	return nil, c.waitDeleted(ctx, `SELECT EXISTS (SELECT 1 FROM sourcemaps.files f JOIN sourcemaps.bundles b ON b.id = f.bundle_id
+		WHERE b.org_id = $1 AND b.checksum = $2 AND f.path = $3 AND f.project_id = ANY($4) AND f.release = $5)`,
+		c.org.ID, found.Checksum, found.Path, projects, rel.Version)
+}
+
+func (a *API) deleteReleaseFiles(c *call) (any, error) {
+	u, err := c.uploadStore(a)
+	if err != nil {
+		return nil, err
+	}
+	name := c.r.URL.Query().Get("name")
+	if name == "" {
+		return nil, &httpError{http.StatusBadRequest, "name: the release whose files to delete is required"}
+	}
+	ctx := c.r.Context()
+	rctx := chi.RouteContext(ctx)
+	rctx.URLParams.Add("version", name)
+	rel, projects, err := c.releaseProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cmd := streams.DeleteCommand{OrgID: c.org.ID, ProjectIDs: projects, Release: rel.Version, At: time.Now().UTC()}
+	if err := publishDelete(ctx, u, &cmd); err != nil {
+		return nil, err
+	}
+	return nil, c.waitDeleted(ctx, `SELECT EXISTS (SELECT 1 FROM sourcemaps.files f JOIN sourcemaps.bundles b ON b.id = f.bundle_id
+		WHERE b.org_id = $1 AND f.project_id = ANY($2) AND f.release = $3 AND b.updated <= $4)`, c.org.ID, projects, rel.Version, cmd.At)
+}
+
+// waitDeleted polls exists (a query of one boolean) until it is false or
+// deleteWait passed, so that a listing after the answer does not show what
+// was deleted.
+func (c *call) waitDeleted(ctx context.Context, exists string, args ...any) error {
+	deadline := time.Now().Add(deleteWait)
+	for time.Now().Before(deadline) {
+		var found bool
+		if err := c.store.Pool().QueryRow(ctx, exists, args...).Scan(&found); err != nil {
+			return fmt.Errorf("look up release files: %w", err)
+		}
+		if !found {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// publishDelete queues cmd for the sourcemaps role.
+func publishDelete(ctx context.Context, u *uploads, cmd *streams.DeleteCommand) error {
+	body, err := cmd.Encode()
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(streams.DeleteSubject(cmd.OrgID))
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("delete:%d:%s", cmd.OrgID, sha1Hex(body)))
+	if _, err := u.js.PublishMsg(ctx, msg); err != nil {
+		return &httpError{http.StatusServiceUnavailable, "cannot queue the delete now, retry later"}
+	}
+	return nil
 }
 
 func sha1Hex(b []byte) string {

@@ -138,3 +138,70 @@ func TestReleaseFileUpload(t *testing.T) {
 		t.Errorf("a read-only token: %d %s", res.status, res.body)
 	}
 }
+
+// TestReleaseFileDelete: sentry-cli's `releases files VERSION delete NAME`
+// deletes a file by the id the listing gives, through the project's route
+// or the organisation's; the listing no longer shows it when the DELETE is
+// answered; an unknown id is 404, a read-only token 403, and another
+// organisation's member reaches nothing.
+func TestReleaseFileDelete(t *testing.T) {
+	e, f := uploadEnv(t)
+	tok, _ := e.token(f.users["member"], "read", "write")
+	cli := e.withToken(tok)
+	if res := cli.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": "3.0", "projects": []string{"web"}}); res.status != 201 {
+		t.Fatalf("create release: %d %s", res.status, res.body)
+	}
+	const files = "/api/0/projects/acme/web/releases/3.0/files/"
+	for _, name := range []string{"~/a.js", "~/b.js"} {
+		if res := cli.postReleaseFile(files, name, []byte("function "+name[2:3]+"(){}\n"), ""); res.status != 201 {
+			t.Fatalf("upload %s: %d %s", name, res.status, res.body)
+		}
+	}
+	var list []struct{ ID, Name string }
+	for deadline := time.Now().Add(20 * time.Second); len(list) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		cli.do("GET", files, nil).json(t, &list)
+	}
+	if len(list) != 2 {
+		t.Fatalf("release files: %+v", list)
+	}
+	ids := map[string]string{}
+	for _, f := range list {
+		ids[f.Name] = f.ID
+	}
+
+	reader, _ := e.token(f.users["member"], "read")
+	if res := e.withToken(reader).do("DELETE", files+ids["~/a.js"]+"/", nil); res.status != 403 {
+		t.Errorf("a read-only token: %d %s", res.status, res.body)
+	}
+	otherTok, _ := e.token(f.users["other"], "read", "write")
+	for _, path := range []string{files + ids["~/a.js"] + "/", "/api/0/organizations/acme/releases/3.0/files/" + ids["~/a.js"] + "/",
+		"/api/0/projects/rival/secret/releases/3.0/files/" + ids["~/a.js"] + "/"} {
+		if res := e.withToken(otherTok).do("DELETE", path, nil); res.status != 403 && res.status != 404 {
+			t.Errorf("another organisation's member: DELETE %s: %d %s", path, res.status, res.body)
+		}
+	}
+	if res := cli.do("DELETE", files+"0123456789abcdef0123/", nil); res.status != 404 {
+		t.Errorf("unknown id: %d %s", res.status, res.body)
+	}
+
+	if res := cli.do("DELETE", files+ids["~/a.js"]+"/", nil); res.status != 204 {
+		t.Fatalf("delete ~/a.js: %d %s", res.status, res.body)
+	}
+	cli.do("GET", files, nil).json(t, &list)
+	if len(list) != 1 || list[0].Name != "~/b.js" {
+		t.Fatalf("after the delete: %+v, want ~/b.js alone", list)
+	}
+	if res := cli.do("DELETE", files+ids["~/a.js"]+"/", nil); res.status != 404 {
+		t.Errorf("deleted twice: %d %s", res.status, res.body)
+	}
+	if res := cli.do("DELETE", "/api/0/organizations/acme/releases/3.0/files/"+ids["~/b.js"]+"/", nil); res.status != 204 {
+		t.Fatalf("delete ~/b.js through the organisation: %d %s", res.status, res.body)
+	}
+	if res := cli.do("GET", files, nil); res.status != 200 || len(res.list(t)) != 0 {
+		t.Fatalf("after both deletes: %d %s", res.status, res.body)
+	}
+	var bundles int
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sourcemaps.bundles`).Scan(&bundles); err != nil || bundles != 0 {
+		t.Errorf("%d bundles left (%v), want 0", bundles, err)
+	}
+}

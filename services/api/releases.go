@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/faultline/faultline/libs/accounts"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/faultline/faultline/libs/accounts"
+	"github.com/faultline/faultline/streams"
 )
 
 // Releases and their deploys, as sentry-cli (releases new, finalize,
@@ -28,7 +30,8 @@ func (a *API) releaseRoutes() []route {
 		{"PUT", rel + "{version}/", "Update a release: finalize it (dateReleased), set its ref, url or commits", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
 		{"GET", prel + "{version}/", "Retrieve a release of the project", user, accounts.LevelRead, 200, "", "Release", a.getRelease},
 		{"PUT", prel + "{version}/", "Update a release of the project (sentry-cli 2.x's releases finalize with a project)", user, accounts.LevelWrite, 200, "ReleaseUpdate", "Release", a.updateRelease},
-		{"DELETE", rel + "{version}/", "Delete a release", user, accounts.LevelWrite, 204, "", "", a.deleteRelease},
+		{"DELETE", rel + "{version}/", "Delete a release, and its source maps", user, accounts.LevelWrite, 204, "", "", a.deleteRelease},
+		{"DELETE", prel + "{version}/", "Delete a release of the project, and its source maps (sentry-cli 2.x's releases delete with a project)", user, accounts.LevelWrite, 204, "", "", a.deleteRelease},
 		{"GET", rel + "{version}/deploys/", "List a release's deploys", user, accounts.LevelRead, 200, "", "[]Deploy", a.listDeploys},
 		{"POST", rel + "{version}/deploys/", "Record a deploy of a release", user, accounts.LevelWrite, 201, "NewDeploy", "Deploy", a.createDeploy},
 	}
@@ -322,9 +325,20 @@ func (a *API) updateRelease(c *call) (any, error) {
 
 func (a *API) deleteRelease(c *call) (any, error) {
 	ctx := c.r.Context()
-	id, _, err := c.release(ctx)
+	id, rel, err := c.release(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The release's source maps go with it: the sourcemaps role drops its
+	// files, and the objects no other file refers to.
+	if u := a.uploads.Load(); u != nil && len(rel.Projects) > 0 {
+		cmd := streams.DeleteCommand{OrgID: c.org.ID, Release: rel.Version, At: time.Now().UTC()}
+		for _, p := range rel.Projects {
+			cmd.ProjectIDs = append(cmd.ProjectIDs, p.ID)
+		}
+		if err := publishDelete(ctx, u, &cmd); err != nil {
+			return nil, err
+		}
 	}
 	_, err = c.store.Pool().Exec(ctx, `DELETE FROM api.releases WHERE id = $1`, id)
 	return nil, err

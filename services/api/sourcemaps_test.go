@@ -316,12 +316,16 @@ func init() {
 // uploadRoutes need JetStream, which the role walk's API has not: there they
 // answer 503 to whoever may call them.
 var uploadRoutes = map[string]bool{
-	"POST /api/0/organizations/{org}/chunk-upload/":                  true,
-	"POST /api/0/organizations/{org}/artifactbundle/assemble/":       true,
-	"GET /api/0/organizations/{org}/releases/{version}/files/":       true,
-	"POST /api/0/organizations/{org}/releases/{version}/files/":      true,
-	"GET /api/0/projects/{org}/{project}/releases/{version}/files/":  true,
-	"POST /api/0/projects/{org}/{project}/releases/{version}/files/": true,
+	"POST /api/0/organizations/{org}/chunk-upload/":                              true,
+	"POST /api/0/organizations/{org}/artifactbundle/assemble/":                   true,
+	"GET /api/0/organizations/{org}/releases/{version}/files/":                   true,
+	"POST /api/0/organizations/{org}/releases/{version}/files/":                  true,
+	"GET /api/0/projects/{org}/{project}/releases/{version}/files/":              true,
+	"POST /api/0/projects/{org}/{project}/releases/{version}/files/":             true,
+	"DELETE /api/0/organizations/{org}/releases/{version}/files/{file_id}/":      true,
+	"DELETE /api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/": true,
+	"DELETE /api/0/organizations/{org}/files/source-maps/":                       true,
+	"DELETE /api/0/projects/{org}/{project}/files/source-maps/":                  true,
 }
 
 // releaseParams makes a release of acme's web project for the walks.

@@ -6,7 +6,9 @@
 // release, dist and URL.
 //
 // Assembly is idempotent: a bundle already ok is not assembled again, and a
-// redelivered command rewrites the same rows. A bundle that cannot be
+// redelivered command rewrites the same rows. Deleting (delete.go) drops
+// index rows, then the objects no row refers to; bundles older than the
+// retention go the same way. A bundle that cannot be
 // assembled (a chunk gone, a checksum that does not match, a bad zip) is
 // recorded with state "error" and the reason, which sentry-cli shows.
 package sourcemaps
@@ -20,12 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/sourcemap"
@@ -44,12 +48,24 @@ type Options struct {
 	MaxBundleBytes int64 // an assembled bundle, at most
 	Bundle         sourcemap.BundleLimits
 	AckWait        time.Duration
+	// Retention: bundles not uploaded again for this long are dropped,
+	// with their files; 0 keeps them.
+	Retention time.Duration
+	// SweepEvery is how often bundles past the retention are looked for.
+	SweepEvery time.Duration
 }
 
 // DefaultOptions are the production options.
 func DefaultOptions() Options {
 	return Options{Consumer: "sourcemaps", MaxBundleBytes: 1 << 30, Bundle: sourcemap.DefaultBundleLimits,
-		AckWait: natsx.MaxAckWait}
+		AckWait: natsx.MaxAckWait, Retention: 90 * 24 * time.Hour, SweepEvery: time.Hour}
+}
+
+// OptionsFrom derives the options from the process configuration.
+func OptionsFrom(c config.Config) Options {
+	o := DefaultOptions()
+	o.Retention = time.Duration(c.SourcemapRetentionDays) * 24 * time.Hour
+	return o
 }
 
 // Consumers are the durable consumers a replica reads: SOURCEMAPS'
@@ -89,8 +105,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, l
 func (s *Service) Run(ctx context.Context) error {
 	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Sourcemaps, jetstream.ConsumerConfig{
 		Durable:        s.opt.Consumer,
-		Description:    "sourcemaps: assemble uploaded artifact bundles",
-		FilterSubjects: []string{"sourcemaps.assemble.>"},
+		Description:    "sourcemaps: assemble uploaded artifact bundles, delete release files",
+		FilterSubjects: []string{"sourcemaps.assemble.>", "sourcemaps.delete.>"},
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        s.opt.AckWait,
 		MaxDeliver:     -1,
@@ -109,6 +125,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", streams.Sourcemaps, err)
 	}
+	go s.sweepLoop(ctx)
 	<-ctx.Done()
 	cc.Drain()
 	<-cc.Closed()
@@ -116,6 +133,10 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) handle(ctx context.Context, m jetstream.Msg) {
+	if strings.HasPrefix(m.Subject(), "sourcemaps.delete.") {
+		s.handleDelete(ctx, m)
+		return
+	}
 	cmd, err := streams.DecodeAssemble(m.Data())
 	if err != nil {
 		s.log.Warn("assemble command rejected", slog.Any("error", err))
@@ -214,7 +235,7 @@ func (s *Service) assemble(ctx context.Context, cmd *streams.AssembleCommand) er
 		}
 		rows = append(rows, row{f: f, object: name, size: len(data)})
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var id int64
 		if err := tx.QueryRow(ctx, `UPDATE sourcemaps.bundles SET state = 'ok', detail = '', release = $3, dist = $4,
 			debug_id = $5, updated = now() WHERE org_id = $1 AND checksum = $2 RETURNING id`,
@@ -236,6 +257,33 @@ func (s *Service) assemble(ctx context.Context, cmd *streams.AssembleCommand) er
 			pgx.CopyFromRows(copyRows))
 		if err != nil {
 			return fmt.Errorf("index files: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A delete may have swept an object this bundle shares between the
+	// look-up above and the commit. The files are indexed now, so a sweep
+	// that starts from here on keeps their objects; one that ran before is
+	// seen below, under the lock a sweep holds while it checks and deletes,
+	// and what it took is put back.
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, objectsLock); err != nil {
+			return fmt.Errorf("lock objects: %w", err)
+		}
+		for _, r := range rows {
+			if _, err := s.artifacts.GetInfo(ctx, r.object); errors.Is(err, jetstream.ErrObjectNotFound) {
+				data, err := b.ReadFile(r.f)
+				if err != nil {
+					return fmt.Errorf("read %s again: %w", r.f.Path, err)
+				}
+				if _, err := s.artifacts.PutBytes(ctx, r.object, data); err != nil {
+					return fmt.Errorf("store %s: %w", r.f.Path, err)
+				}
+			} else if err != nil {
+				return fmt.Errorf("look up %s: %w", r.object, err)
+			}
 		}
 		return nil
 	})

@@ -28,6 +28,7 @@ type env struct {
 	nc  *natsx.Conn
 	db  *pgtest.DB
 	ctx context.Context
+	svc *sourcemaps.Service
 }
 
 func start(t testing.TB) *env {
@@ -51,7 +52,7 @@ func start(t testing.TB) *env {
 			t.Error(err)
 		}
 	})
-	return &env{t: t, nc: nc, db: db, ctx: ctx}
+	return &env{t: t, nc: nc, db: db, ctx: ctx, svc: svc}
 }
 
 func bundle(t testing.TB) []byte { return sourcemaptest.EsbuildBundle(t) }

@@ -49,6 +49,7 @@ type options struct {
 	bareListen    string
 	pipeline      pipelineOptions
 	soak          soakOptions
+	alerting      alertingOptions
 	serverRoles   string
 }
 
@@ -58,7 +59,7 @@ func main() {
 	flag.StringVar(&o.binary, "faultline", "bin/faultline", "faultline binary to start (ignored with -target)")
 	flag.StringVar(&o.targetURL, "target", "", "URL of a running faultline (e.g. http://127.0.0.1:8080); needs -dsn")
 	flag.StringVar(&o.dsn, "dsn", "", "DSN of a project on -target")
-	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog), soak (make soak: a long fixed rate, watched for growth)")
+	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog), soak (make soak: a long fixed rate, watched for growth), alerting (notification latency: the gateway's 200 to a webhook received)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured time of each scenario")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each scenario")
 	flag.IntVar(&o.conns, "conns", 64, "keep-alive connections, flat out")
@@ -80,10 +81,15 @@ func main() {
 	flag.IntVar(&o.pipeline.issues, "pipeline-issues", 500, "issues the repeated events of the pipeline and backlog scenarios are drawn from")
 	flag.IntVar(&o.pipeline.freshEvery, "pipeline-fresh-every", 100, "one error event in this many starts an issue of its own (0: none)")
 	flag.IntVar(&o.pipeline.backlog, "backlog-events", 30000, "envelopes queued while grouping is paused, in the backlog scenario")
+	flag.IntVar(&o.pipeline.minified, "pipeline-minified", 0, "percent of the pipeline's error events that are minified JavaScript from a bundle uploaded first, symbolicated by grouping (issue 11's benchmark: 50)")
 	flag.IntVar(&o.pipeline.decisions, "pipeline-decisions", 5, "issues resolved or unresolved per second through the REST API during each pipeline step, timed until visible (0: none)")
 	flag.DurationVar(&o.soak.duration, "soak-duration", 30*time.Minute, "how long the soak scenario sends")
 	flag.DurationVar(&o.soak.warmup, "soak-warmup", 5*time.Minute, "soak minutes before the level later minutes are compared with")
 	flag.IntVar(&o.soak.rate, "soak-rate", 1000, "error events per second in the soak scenario")
+	flag.IntVar(&o.alerting.rate, "alerting-rate", 1000, "error events per second in the alerting scenario")
+	flag.IntVar(&o.alerting.freshEvery, "alerting-new-every", 20, "one request in this many starts an issue, which a first-seen rule notifies, in the alerting scenario")
+	flag.IntVar(&o.alerting.rules, "alerting-rules", 50, "rules of the project in the alerting scenario: one first-seen rule and others that never fire")
+	flag.IntVar(&o.alerting.issues, "alerting-issues", 100, "issues the other events of the alerting scenario are drawn from")
 	flag.StringVar(&o.serverRoles, "server-roles", "", "serve --roles for the pipeline, backlog and soak servers (default: every role)")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
@@ -175,7 +181,7 @@ func run(ctx context.Context, o options) error {
 		if tgt, err = newTarget(o.targetURL, o.dsn); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "pipeline" && s != "backlog" && s != "soak" }) {
+	} else if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "pipeline" && s != "backlog" && s != "soak" && s != "alerting" }) {
 		var err error
 		srv, err = startServer(ctx, o.binary, gatewayRoles, splitEnv(o.serverEnv), o.keep)
 		if err != nil {
@@ -250,6 +256,14 @@ func run(ctx context.Context, o options) error {
 			}
 			if err := runSoak(ctx, o, o.soak); err != nil {
 				return fmt.Errorf("soak: %w", err)
+			}
+		case "alerting":
+			if o.targetURL != "" {
+				fmt.Println("alerting: skipped (needs a started server)")
+				continue
+			}
+			if err := runAlerting(ctx, o, o.alerting); err != nil {
+				return fmt.Errorf("alerting: %w", err)
 			}
 		case "pipeline", "backlog":
 			if o.targetURL != "" {

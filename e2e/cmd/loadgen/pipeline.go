@@ -42,6 +42,7 @@ type pipelineOptions struct {
 	freshEvery int           // one request in freshEvery starts an issue of its own (0: none)
 	backlog    int           // envelopes queued in the backlog scenario
 	decisions  int           // status changes per second through the REST API during each step
+	minified   int           // percent of the error events that are minified JavaScript, symbolicated by grouping
 }
 
 // consumerName is the grouping role's durable consumer on INGEST.
@@ -292,8 +293,11 @@ func runPipeline(ctx context.Context, o options, po pipelineOptions) error {
 	}
 	start := time.Now()
 	corpus := buildPipelineCorpus(o.bodies, po.issues, fresh, 7)
-	fmt.Printf("pipeline payloads: %d error envelopes over %d issues (Zipf), plus %d that start an issue each (1 request in %d); built in %s\n",
-		len(corpus.repeats), corpus.issues, len(corpus.fresh), po.freshEvery, time.Since(start).Round(time.Millisecond))
+	if po.minified > 0 {
+		corpus.minified, corpus.minifiedPct = minifiedBodies(o.bodies, 9), po.minified
+	}
+	fmt.Printf("pipeline payloads: %d error envelopes over %d issues (Zipf), plus %d that start an issue each (1 request in %d); %d%% minified JavaScript; built in %s\n",
+		len(corpus.repeats), corpus.issues, len(corpus.fresh), po.freshEvery, po.minified, time.Since(start).Round(time.Millisecond))
 
 	p, err := startPipelineServer(ctx, o)
 	if err != nil {
@@ -301,6 +305,11 @@ func runPipeline(ctx context.Context, o options, po pipelineOptions) error {
 	}
 	defer p.stop()
 	fmt.Printf("started %s serve (pid %d) at %s, NATS for the load generator at %s\n", o.binary, p.pid(), p.base, p.nc.ConnectedUrl())
+	if po.minified > 0 {
+		if err := uploadJSBundle(ctx, p, &http.Client{Timeout: 10 * time.Second}); err != nil {
+			return fmt.Errorf("upload the JavaScript bundle: %w", err)
+		}
+	}
 
 	t := &tracker{base: 1 << 40, due: make([]atomic.Int64, total), step: make([]int, total)}
 	k := 0
@@ -353,6 +362,13 @@ func runPipeline(ctx context.Context, o options, po pipelineOptions) error {
 		}
 	}
 	fmt.Printf("%-34s %d events/s (steps with no growing backlog and e2e p99 under 1s)\n", "pipeline highest sustained", best)
+	if po.minified > 0 && po.freshEvery != 1 {
+		sample := t.base // the first minified event sent
+		for sample%100 >= uint64(po.minified) || po.freshEvery > 0 && sample%uint64(po.freshEvery) == 0 {
+			sample++
+		}
+		fmt.Printf("%-34s %s\n", "pipeline minified symbolicated", checkSymbolicated(ctx, p, client, eventID(sample)))
+	}
 	p.printRSS("pipeline rss at the end")
 	return nil
 }

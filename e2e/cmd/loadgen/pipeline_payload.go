@@ -31,6 +31,10 @@ type pipelineCorpus struct {
 	repeats []body
 	fresh   []body
 	issues  int // distinct issues among repeats
+	// minified are JavaScript events thrown from the uploaded bundle; they
+	// take minifiedPct of every 100 requests.
+	minified    []body
+	minifiedPct int
 
 	nextFresh atomic.Uint64
 }
@@ -76,12 +80,16 @@ func pipelineEvent(rng *rand.Rand, t issueTemplate) []byte {
 }
 
 // body returns the body of the i-th request: every freshEvery-th takes the
-// next unused fresh body (while there are any), the rest a repeat.
+// next unused fresh body (while there are any), minifiedPct of every 100 a
+// minified JavaScript event, the rest a repeat.
 func (c *pipelineCorpus) body(i uint64, freshEvery uint64) *body {
 	if freshEvery > 0 && i%freshEvery == 0 {
 		if n := c.nextFresh.Add(1) - 1; n < uint64(len(c.fresh)) {
 			return &c.fresh[n]
 		}
+	}
+	if c.minifiedPct > 0 && i%100 < uint64(c.minifiedPct) {
+		return &c.minified[i%uint64(len(c.minified))]
 	}
 	return &c.repeats[i%uint64(len(c.repeats))]
 }

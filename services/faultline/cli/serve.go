@@ -411,7 +411,7 @@ func startSourcemaps(_ context.Context, d *deps) (*role, error) {
 			if err != nil {
 				return nil // ctx ended
 			}
-			svc, err := sourcemaps.New(ctx, pool, d.nats, sourcemaps.DefaultOptions(), log)
+			svc, err := sourcemaps.New(ctx, pool, d.nats, sourcemaps.OptionsFrom(d.cfg), log)
 			if err != nil {
 				return err
 			}
