@@ -41,6 +41,7 @@ func (w *Web) mountAnalytics(r chi.Router) {
 	r.Get("/organizations/{org}/performance/summary/", w.orgPage(accounts.LevelRead, w.summaryPage))
 	r.Get("/organizations/{org}/performance/trace/{trace}/", w.orgPage(accounts.LevelRead, w.tracePage))
 	r.Get("/organizations/{org}/discover/results/", w.orgPage(accounts.LevelRead, w.discoverPage))
+	r.Get("/organizations/{org}/stats/", w.orgPage(accounts.LevelRead, w.statsPage))
 }
 
 // period is a choice of the period selectors.

@@ -133,6 +133,42 @@ func TestPerformancePages(t *testing.T) {
 	f := newPerfFixture(t)
 	traceURL := "/organizations/acme/performance/trace/" + f.trace + "/"
 
+	t.Run("usage stats", func(t *testing.T) {
+		// acme's seven transactions and one error, accepted; none of
+		// globex's. Outcome rows may land a batch after the events.
+		var rows [][]string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			path := "/organizations/acme/stats/?statsPeriod=24h"
+			rows = tableRows(t, ok(t, path, f.owner.get(path)), "usage")
+			got := map[string]string{}
+			for _, r := range rows {
+				got[r[0]] = r[1] // Category, Accepted, …
+			}
+			if got["error"] == "1" && got["transaction"] == "7" || time.Now().After(deadline) {
+				break
+			}
+		}
+		want := map[string]string{"error": "1 0 0 0 0 1", "transaction": "7 0 0 0 0 7"}
+		for _, r := range rows {
+			if w, ok := want[r[0]]; ok && strings.Join(r[1:], " ") != w {
+				t.Errorf("usage row %q, want %s %s", r, r[0], w)
+			}
+			delete(want, r[0])
+		}
+		if len(want) > 0 {
+			t.Errorf("usage rows %q miss %v", rows, want)
+		}
+		if pg := f.globex.get("/organizations/acme/stats/"); pg.status != http.StatusNotFound {
+			t.Errorf("globex's owner on acme's stats: %d", pg.status)
+		}
+		path := "/organizations/globex/stats/?statsPeriod=24h"
+		for _, r := range tableRows(t, ok(t, path, f.globex.get(path)), "usage") {
+			if r[0] == "error" {
+				t.Errorf("globex's stats count acme's error: %q", r)
+			}
+		}
+	})
+
 	t.Run("performance", func(t *testing.T) {
 		path := perfURL()
 		body := ok(t, path, f.owner.get(path))
@@ -389,7 +425,7 @@ func TestAnalyticsPagesWithoutClickHouse(t *testing.T) {
 	issue := e.waitEvents(p.ID, 1)["traced failure"]
 	b, sb := e.signIn("owner@acme.test"), e.signIn("owner@globex.test")
 	paths := []string{perfURL(), summaryPath("transaction", "GET /x"), "/organizations/acme/performance/trace/4bf92f3577b34da6a3ce929d0e0e4736/",
-		"/organizations/acme/discover/results/"}
+		"/organizations/acme/discover/results/", "/organizations/acme/stats/"}
 	for _, path := range paths {
 		pg := b.get(path)
 		if pg.status != http.StatusOK || !strings.Contains(pg.body, "Analytics is not configured") || !strings.Contains(pg.body, "CLICKHOUSE_URL") {

@@ -116,6 +116,7 @@ var sections = map[string]string{
 	"issues": "issues", "issue": "issues",
 	"performance": "performance", "summary": "performance", "trace": "performance",
 	"discover": "discover",
+	"stats":    "stats",
 }
 
 // notices are the confirmations a redirect after an action may ask for with
