@@ -21,6 +21,7 @@ import (
 
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/ownership"
 	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
@@ -193,6 +194,10 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 		} else if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
 			it.g = &g
 			if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
+				// What ownership rules match, from the full event: the
+				// compact one kept for issue changes has no frames.
+				owned := ownership.SubjectOf(g.Event)
+				it.ev.Owned = &owned
 				it.compact, err = json.Marshal(it.ev)
 			}
 		}
