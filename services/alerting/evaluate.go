@@ -195,9 +195,12 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 			it.g = &g
 			if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
 				// What ownership rules match, from the full event: the
-				// compact one kept for issue changes has no frames.
-				owned := ownership.SubjectOf(g.Event)
-				it.ev.Owned = &owned
+				// compact one kept for issue changes has no frames. Only
+				// for a project whose rules mail issue owners.
+				if mailsOwners(rules[g.ProjectID]) {
+					owned := ownership.SubjectOf(g.Event)
+					it.ev.Owned = &owned
+				}
 				it.compact, err = json.Marshal(it.ev)
 			}
 		}
@@ -602,4 +605,16 @@ func counts(ctx context.Context, tx pgx.Tx, project, issue int64, now time.Time,
 		out[w] = ns[i]
 	}
 	return out, nil
+}
+
+// mailsOwners tells whether any of rules mails issue owners.
+func mailsOwners(rules []rule) bool {
+	for _, r := range rules {
+		for _, a := range r.Actions {
+			if a.Channel == alertrules.ChannelEmail && a.TargetType == "IssueOwners" {
+				return true
+			}
+		}
+	}
+	return false
 }
