@@ -30,6 +30,8 @@ var wantNeed = map[string]string{
 	"GET /api/0/organizations/{org}/repos/":                               "viewer",
 	"POST /api/0/organizations/{org}/repos/":                              "member",
 	"DELETE /api/0/organizations/{org}/repos/{repo_id}/":                  "member",
+	"POST /api/0/organizations/{org}/spike-protections/":                  "member",
+	"DELETE /api/0/organizations/{org}/spike-protections/":                "member",
 	"GET /api/0/projects/{org}/{project}/releases/":                       "viewer",
 	"GET /api/0/projects/{org}/{project}/filters/":                        "viewer",
 	"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":            "member",
@@ -305,6 +307,8 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":         map[string]any{"active": true},
 				"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/": map[string]any{"teamRole": "admin"},
 				"PUT /api/0/projects/{org}/{project}/ownership/":                   map[string]any{"raw": "path:src/* #backend"},
+				"POST /api/0/organizations/{org}/spike-protections/":               map[string]any{"projects": []string{"$all"}},
+				"DELETE /api/0/organizations/{org}/spike-protections/":             map[string]any{"projects": []string{"$all"}},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))
