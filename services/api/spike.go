@@ -35,8 +35,10 @@ func init() {
 		"projects": map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": `Project slugs, or ["$all"]`}})
 }
 
-func (a *API) enableSpikeProtection(c *call) (any, error)  { return nil, a.setSpikeProtection(c, true) }
-func (a *API) disableSpikeProtection(c *call) (any, error) { return nil, a.setSpikeProtection(c, false) }
+func (a *API) enableSpikeProtection(c *call) (any, error) { return nil, a.setSpikeProtection(c, true) }
+func (a *API) disableSpikeProtection(c *call) (any, error) {
+	return nil, a.setSpikeProtection(c, false)
+}
 
 func (a *API) setSpikeProtection(c *call, on bool) error {
 	var req SpikeProtectionParams
