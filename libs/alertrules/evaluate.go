@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/faultline/faultline/libs/ownership"
 )
 
 // Event is what rules read of a normalized event (the JSON grouping stores
@@ -36,6 +38,10 @@ type Event struct {
 		} `json:"values"`
 	} `json:"exception"`
 	Timestamp float64 `json:"timestamp"`
+	// Owned is what ownership rules match of the event (its frames, URL
+	// and tags), set by the caller from the full event with
+	// ownership.SubjectOf, and kept with the compact event.
+	Owned *ownership.Subject `json:"owned,omitempty"`
 }
 
 // DecodeEvent reads the fields rules need from a normalized event.

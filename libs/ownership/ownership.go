@@ -12,7 +12,9 @@
 package ownership
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -198,6 +200,152 @@ func Owners(rules []Rule) []Owner {
 func clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
+	}
+	return s
+}
+
+// Subject is what rules match of an event: its frames' paths (filename and
+// abs_path) and modules, its request URL and its tags.
+type Subject struct {
+	Paths   []string
+	Modules []string
+	URL     string
+	Tags    map[string]string
+}
+
+// Match returns the owners of the last rule that matches s (Sentry's
+// order: the last matching rule wins), nil when none does.
+func Match(rules []Rule, s Subject) []Owner {
+	for i := len(rules) - 1; i >= 0; i-- {
+		if matches(rules[i], s) {
+			return rules[i].Owners
+		}
+	}
+	return nil
+}
+
+func matches(r Rule, s Subject) bool {
+	switch {
+	case r.Type == MatchPath || r.Type == MatchCodeowners:
+		for _, p := range s.Paths {
+			if glob(r.Pattern, p) || glob(r.Pattern, strings.TrimPrefix(p, "/")) {
+				return true
+			}
+		}
+	case r.Type == MatchModule:
+		for _, m := range s.Modules {
+			if glob(r.Pattern, m) {
+				return true
+			}
+		}
+	case r.Type == MatchURL:
+		return s.URL != "" && glob(r.Pattern, s.URL)
+	case strings.HasPrefix(r.Type, MatchTagPrefix):
+		v, ok := s.Tags[r.Type[len(MatchTagPrefix):]]
+		return ok && glob(r.Pattern, v)
+	}
+	return false
+}
+
+// glob matches s against pattern, case-insensitively, as Sentry's fnmatch:
+// * matches any run of characters (slashes too), ? any one character.
+func glob(pattern, s string) bool {
+	p, t := []rune(strings.ToLower(pattern)), []rune(strings.ToLower(s))
+	// Iterative matching with one backtrack point: linear in practice.
+	pi, ti, star, mark := 0, 0, -1, 0
+	for ti < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[ti]):
+			pi++
+			ti++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ti
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ti = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// SubjectOf reads a Subject from a normalized event's JSON: the frames of
+// its exceptions, threads and top-level stack trace, request.url, and tags
+// (as pairs or an object). An event it cannot read matches nothing.
+func SubjectOf(event []byte) Subject {
+	type frames struct {
+		Frames []struct {
+			Filename string `json:"filename"`
+			AbsPath  string `json:"abs_path"`
+			Module   string `json:"module"`
+		} `json:"frames"`
+	}
+	type withStack struct {
+		Stacktrace *frames `json:"stacktrace"`
+	}
+	var e struct {
+		Exception *struct {
+			Values []withStack `json:"values"`
+		} `json:"exception"`
+		Threads *struct {
+			Values []withStack `json:"values"`
+		} `json:"threads"`
+		Stacktrace *frames `json:"stacktrace"`
+		Request    *struct {
+			URL string `json:"url"`
+		} `json:"request"`
+		Tags json.RawMessage `json:"tags"`
+	}
+	var s Subject
+	if json.Unmarshal(event, &e) != nil {
+		return s
+	}
+	var stacks []*frames
+	if e.Exception != nil {
+		for _, v := range e.Exception.Values {
+			stacks = append(stacks, v.Stacktrace)
+		}
+	}
+	if e.Threads != nil {
+		for _, v := range e.Threads.Values {
+			stacks = append(stacks, v.Stacktrace)
+		}
+	}
+	stacks = append(stacks, e.Stacktrace)
+	for _, st := range stacks {
+		if st == nil {
+			continue
+		}
+		for _, f := range st.Frames {
+			for _, p := range []string{f.Filename, f.AbsPath} {
+				if p != "" && !slices.Contains(s.Paths, p) {
+					s.Paths = append(s.Paths, p)
+				}
+			}
+			if f.Module != "" && !slices.Contains(s.Modules, f.Module) {
+				s.Modules = append(s.Modules, f.Module)
+			}
+		}
+	}
+	if e.Request != nil {
+		s.URL = e.Request.URL
+	}
+	var pairs [][2]string
+	var obj map[string]string
+	switch {
+	case json.Unmarshal(e.Tags, &pairs) == nil:
+		s.Tags = make(map[string]string, len(pairs))
+		for _, p := range pairs {
+			s.Tags[p[0]] = p[1]
+		}
+	case json.Unmarshal(e.Tags, &obj) == nil:
+		s.Tags = obj
 	}
 	return s
 }

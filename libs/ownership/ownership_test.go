@@ -81,3 +81,60 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMatchLastRuleWins(t *testing.T) {
+	rules, err := Parse(`path:src/* #backend
+path:src/payments/* #payments
+module:com.example.billing.* bob@example.com
+url:https://shop.example.com/checkout/* #checkout
+tags.service:billing #billing`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(js string) Subject { return SubjectOf([]byte(js)) }
+	for _, c := range []struct {
+		name, event, want string
+	}{
+		{"later path rule wins", `{"exception":{"values":[{"stacktrace":{"frames":[{"filename":"src/payments/charge.go"}]}}]}}`, "#payments"},
+		{"earlier rule when the later does not match", `{"exception":{"values":[{"stacktrace":{"frames":[{"abs_path":"/app/src/api/x.go","filename":"src/api/x.go"}]}}]}}`, "#backend"},
+		{"module", `{"stacktrace":{"frames":[{"module":"com.example.billing.Invoice"}]}}`, "bob@example.com"},
+		{"url, case-insensitive", `{"request":{"url":"https://SHOP.example.com/checkout/pay"}}`, "#checkout"},
+		{"tag pairs beat a path above them", `{"tags":[["service","billing"]],"exception":{"values":[{"stacktrace":{"frames":[{"filename":"src/payments/a.go"}]}}]}}`, "#billing"},
+		{"tag object", `{"tags":{"service":"billing"}}`, "#billing"},
+		{"nothing matches", `{"tags":[["service","search"]],"request":{"url":"https://shop.example.com/cart"}}`, ""},
+		{"not JSON", `{`, ""},
+	} {
+		var got []string
+		for _, o := range Match(rules, ev(c.event)) {
+			got = append(got, o.String())
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: owners %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestGlob(t *testing.T) {
+	for _, c := range []struct {
+		p, s string
+		ok   bool
+	}{
+		{"src/*", "src/a/b.go", true}, {"*.py", "app/x.py", true}, {"a?c", "abc", true},
+		{"a?c", "ac", false}, {"src/*", "lib/src/a", false}, {"*a*b*", "xxaxxbxx", true}, {"", "", true}, {"", "x", false},
+	} {
+		if glob(c.p, c.s) != c.ok {
+			t.Errorf("glob(%q, %q) = %v", c.p, c.s, !c.ok)
+		}
+	}
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add("path:src/* #a\ntags.x:y* b@c.d", `{"tags":[["x","yz"]],"stacktrace":{"frames":[{"filename":"src/q"}]}}`)
+	f.Fuzz(func(t *testing.T, raw, event string) {
+		rules, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		_ = Match(rules, SubjectOf([]byte(event)))
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,52 @@ func TestInvalidRuleCommand(t *testing.T) {
 	ans = h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks", Config: json.RawMessage(`{"urls":"ftp://x"}`)})
 	if len(ans.Errors["urls"]) == 0 {
 		t.Fatalf("answer %+v", ans)
+	}
+}
+
+// TestEmailIssueOwners: an email action to IssueOwners mails the owners
+// of the triggering event by the project's ownership rules (the last
+// matching rule's team), and the fallthrough when no rule matches.
+func TestEmailIssueOwners(t *testing.T) {
+	h := newHarness(t)
+	srv := smtptest.Start(t)
+	h.opt.MailTLS = mailer.New(config.SMTPConfig{Host: srv.Host, Port: srv.Port, From: "alerts@faultline.test", TLS: "none"})
+	if _, err := h.db.Pool.Exec(h.ctx, `INSERT INTO api.users (email, password_hash) VALUES ('pay@example.com', 'x');
+		INSERT INTO api.members (organization_id, user_id, role) VALUES (1, 2, 'member');
+		INSERT INTO api.teams (organization_id, slug, name) VALUES (1, 'payments', 'Payments'), (1, 'backend', 'Backend');
+		INSERT INTO api.team_members (team_id, member_id) VALUES (1, 2), (2, 1);
+		INSERT INTO api.project_ownership (project_id, raw) VALUES (1, 'path:src/* #backend
+path:src/payments/* #payments')`); err != nil {
+		t.Fatal(err)
+	}
+	h.start(1)
+	h.rule(`{"name":"new","conditions":[{"id":"sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
+		"actions":[{"id":"sentry.mail.actions.NotifyEmailAction","targetType":"IssueOwners","fallthroughType":"AllMembers"}]}`)
+	now := time.Now().UTC()
+	for i, extra := range []string{
+		`,"exception":{"values":[{"type":"E","stacktrace":{"frames":[{"filename":"src/payments/charge.go"}]}}]}`,
+		`,"exception":{"values":[{"type":"E","stacktrace":{"frames":[{"filename":"vendor/lib.go"}]}}]}`,
+	} {
+		id := newID()
+		h.grouped(int64(20+i), id, now, event(id, extra))
+		h.issue(streams.IssueMessage{IssueID: int64(20 + i), Change: streams.ChangeCreated, Title: "TimeoutError: db", Level: "error", EventID: id, At: now})
+	}
+	mails := srv.Wait(3, 10*time.Second)
+	got := map[string]int{}
+	for _, m := range mails {
+		msg, err := m.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(msg.Body)
+		issue := "21"
+		if strings.Contains(string(b), "/issues/20/") {
+			issue = "20"
+		}
+		got[issue+" "+m.To[0]]++
+	}
+	want := map[string]int{"20 pay@example.com": 1, "21 dev@example.com": 1, "21 pay@example.com": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("mails (issue recipient): %v, want %v", got, want)
 	}
 }

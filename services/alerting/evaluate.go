@@ -21,6 +21,7 @@ import (
 
 	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/natsx"
+	"github.com/faultline/faultline/libs/ownership"
 	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
@@ -236,6 +237,13 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 		} else if g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec); err == nil {
 			it.g = &g
 			if it.ev, err = alertrules.DecodeEvent(g.Event); err == nil {
+				// What ownership rules match, from the full event: the
+				// compact one kept for issue changes has no frames. Only
+				// for a project whose rules mail issue owners.
+				if mailsOwners(rules[g.ProjectID]) {
+					owned := ownership.SubjectOf(g.Event)
+					it.ev.Owned = &owned
+				}
 				it.compact, err = json.Marshal(it.ev)
 			}
 		}
@@ -689,4 +697,16 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 		out[r.key][r.w] = ns[i]
 	}
 	return out, nil
+}
+
+// mailsOwners tells whether any of rules mails issue owners.
+func mailsOwners(rules []rule) bool {
+	for _, r := range rules {
+		for _, a := range r.Actions {
+			if a.Channel == alertrules.ChannelEmail && a.TargetType == "IssueOwners" {
+				return true
+			}
+		}
+	}
+	return false
 }

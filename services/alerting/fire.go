@@ -206,7 +206,7 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (i
 		case alertrules.ChannelPagerDuty:
 			ds = append(ds, dest{act.Channel, "http", s.opt.PagerDutyURL, notify.PagerDuty(a, act.RoutingKey, act.Severity)})
 		case alertrules.ChannelEmail:
-			to, err := s.dir.recipients(ctx, tx, e.project, act)
+			to, err := s.dir.recipients(ctx, tx, e.project, act, e.ev)
 			if err != nil {
 				return 0, err
 			}

@@ -86,6 +86,8 @@ var wantNeed = map[string]string{
 	"DELETE /api/0/projects/{org}/{project}/files/source-maps/":                  "member",
 	"DELETE /api/0/organizations/{org}/releases/{version}/files/{file_id}/":      "member",
 	"DELETE /api/0/organizations/{org}/files/source-maps/":                       "member",
+	"POST /api/0/organizations/{org}/spike-protections/":                         "member",
+	"DELETE /api/0/organizations/{org}/spike-protections/":                       "member",
 }
 
 // routeNeed returns the level wantNeed gives a route's organisation role,
@@ -313,6 +315,8 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				"PUT /api/0/projects/{org}/{project}/filters/{filter_id}/":         map[string]any{"active": true},
 				"PUT /api/0/organizations/{org}/members/{member_id}/teams/{team}/": map[string]any{"teamRole": "admin"},
 				"PUT /api/0/projects/{org}/{project}/ownership/":                   map[string]any{"raw": "path:src/* #backend"},
+				"POST /api/0/organizations/{org}/spike-protections/":               map[string]any{"projects": []string{"$all"}},
+				"DELETE /api/0/organizations/{org}/spike-protections/":             map[string]any{"projects": []string{"$all"}},
 			}
 			maps.Copy(params, e.issueParams(f))
 			maps.Copy(params, e.releaseParams(f))

@@ -88,3 +88,46 @@ func TestBulkStatusWords(t *testing.T) {
 		t.Errorf("status muted: %d %s", res.status, res.body)
 	}
 }
+
+// TestSpikeProtectionSwitch: POST/DELETE .../spike-protections/ set the
+// project option quotas:spike-protection-disabled, by slug or for $all;
+// an unknown slug is 400 and another organisation's member cannot reach
+// acme's projects.
+func TestSpikeProtectionSwitch(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	c := e.session(f.users["owner"])
+	const path = "/api/0/organizations/acme/spike-protections/"
+	disabled := func() any {
+		var p struct{ Options map[string]any }
+		c.do("GET", "/api/0/projects/acme/web/", nil).json(t, &p)
+		return p.Options["quotas:spike-protection-disabled"]
+	}
+	if res := c.do("POST", path, map[string]any{"projects": []string{"web"}}); res.status != 204 {
+		t.Fatalf("enable: %d %s", res.status, res.body)
+	}
+	if d := disabled(); d != false {
+		t.Errorf("after enable: option %v, want false", d)
+	}
+	if res := c.do("DELETE", path, map[string]any{"projects": []string{"$all"}}); res.status != 204 {
+		t.Fatalf("disable $all: %d %s", res.status, res.body)
+	}
+	if d := disabled(); d != true {
+		t.Errorf("after disable: option %v, want true", d)
+	}
+	for _, body := range []map[string]any{{"projects": []string{"nope"}}, {"projects": []string{}}, {"projects": "web"}, {"project": []string{"web"}}} {
+		if res := c.do("POST", path, body); res.status != 400 {
+			t.Errorf("enable %v: %d, want 400", body, res.status)
+		}
+	}
+	other := e.session(f.users["other"])
+	if res := other.do("POST", path, map[string]any{"projects": []string{"$all"}}); res.status < 400 || res.status == 400 {
+		t.Errorf("another organisation's member: %d, want 403 or 404", res.status)
+	}
+	if res := other.do("POST", "/api/0/organizations/rival/spike-protections/", map[string]any{"projects": []string{"web"}}); res.status != 400 {
+		t.Errorf("acme's project through rival: %d, want 400", res.status)
+	}
+	if d := disabled(); d != true {
+		t.Errorf("after the other organisation's calls: option %v, want true", d)
+	}
+}

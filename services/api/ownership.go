@@ -8,7 +8,8 @@ import (
 )
 
 // The ownership routes: a project's ownership rules in Sentry's syntax.
-// They are stored and checked; issues are not assigned by them yet.
+// Grouping assigns new issues by them (services/grouping/owners.go) and
+// alerting mails issue owners by them.
 func (a *API) ownershipRoutes() []route {
 	const path = "/api/0/projects/{org}/{project}/ownership/"
 	return []route{
@@ -45,7 +46,7 @@ func init() {
 	schemas["ProjectOwnershipUpdate"] = obj(nil, map[string]any{
 		"raw":                map[string]any{"type": "string", "description": "Rules, one a line: path:, module:, url:, codeowners: or tags.<key>: a pattern, then owners (#team or a member's email)"},
 		"fallthrough":        boolean,
-		"autoAssignment":     map[string]any{"type": "string", "enum": accounts.AutoAssignments, "description": "Stored; issues are not assigned by the rules yet"},
+		"autoAssignment":     map[string]any{"type": "string", "enum": accounts.AutoAssignments, "description": "Assign new issues to the first owner of the last rule their first event matches, unless turned off"},
 		"codeownersAutoSync": boolean})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,7 +68,11 @@ func (s *Service) publish(ctx context.Context, pubs []publication, sc trace.Span
 			m.Header = nats.Header{jetstream.MsgIDHeader: {p.msgID}}
 		}
 		telemetry.Inject(sc, m.Header)
-		f, err := s.nats.JS.PublishMsgAsync(m, jetstream.WithExpectStream(streams.Events))
+		stream := streams.Events
+		if strings.HasPrefix(p.subject, "decisions.") {
+			stream = streams.Decisions // an auto-assignment (owners.go)
+		}
+		f, err := s.nats.JS.PublishMsgAsync(m, jetstream.WithExpectStream(stream))
 		if err != nil {
 			s.log.Warn("publish to EVENTS failed; the outbox keeps it", slog.String("subject", p.subject), slog.Any("error", err))
 			break

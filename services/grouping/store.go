@@ -129,6 +129,11 @@ func (s *Service) storeTx(ctx context.Context, msgs []*message, published []int6
 	for _, a := range created {
 		pubs = append(pubs, issuePublication(a, streams.ChangeCreated, a.first, streams.StatusUnresolved))
 	}
+	assigns, err := s.autoAssignments(ctx, created)
+	if err != nil {
+		return nil, 0, err
+	}
+	pubs = append(pubs, assigns...)
 	changes, err := s.updateIssues(ctx, tx, aggs)
 	if err != nil {
 		return nil, 0, err
