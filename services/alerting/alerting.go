@@ -174,6 +174,9 @@ func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
 func (s *Service) Run(ctx context.Context) error {
 	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events, s.ConsumerConfig())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
 	}
 	info, err := cons.Info(ctx)
@@ -192,6 +195,9 @@ func (s *Service) Run(ctx context.Context) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q on %s: %w", s.opt.CommandsName, streams.Alerting, err)
 	}
 	var wg sync.WaitGroup

@@ -177,16 +177,25 @@ func (s *Service) Run(ctx context.Context) error {
 	ingest, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest,
 		s.consumerConfig(s.opt.IngestConsumer, "analytics: transactions, spans, sessions, logs, outcomes into ClickHouse", IngestSubjects))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q: %w", s.opt.IngestConsumer, err)
 	}
 	events, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events,
 		s.consumerConfig(s.opt.EventsConsumer, "analytics: grouped errors into ClickHouse", EventsSubjects))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q: %w", s.opt.EventsConsumer, err)
 	}
 	outcomes, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Outcomes,
 		s.consumerConfig(s.opt.OutcomesConsumer, "analytics: the gateway's dropped counts into ClickHouse", []string{streams.OutcomesSubject}))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q: %w", s.opt.OutcomesConsumer, err)
 	}
 	s.mu.Lock()

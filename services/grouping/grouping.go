@@ -225,6 +225,9 @@ func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
 func (s *Service) Run(ctx context.Context) error {
 	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest, s.ConsumerConfig())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
 		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
 	}
 	if s.opt.Quiet {
