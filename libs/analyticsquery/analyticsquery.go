@@ -6,7 +6,8 @@
 // User input never becomes SQL text: fields, sort keys and search keys are
 // looked up in allow-lists that hold the SQL, and every value travels as a
 // bound parameter. Reads use FINAL so duplicates from redeliveries count
-// once before ClickHouse merges them. Everything runs on ClickHouse 18.16.
+// once before ClickHouse merges them; the table and series queries use it
+// only on the daily partitions that are not one merged part (final.go). Everything runs on ClickHouse 18.16.
 package analyticsquery
 
 import (
@@ -107,7 +108,10 @@ func Build(q Query) (string, []any, error) {
 	return b.sql, b.args, err
 }
 
-func build(q Query) (built, error) {
+func build(q Query) (built, error) { return buildOver(q, nil) }
+
+// buildOver is build over the layout l of the dataset's table.
+func buildOver(q Query, l *layout) (built, error) {
 	cols, fns := columns[q.Dataset], functions[q.Dataset]
 	if cols == nil {
 		return built{}, bad("unknown dataset %q: want transactions or errors", q.Dataset)
@@ -149,9 +153,9 @@ func build(q Query) (built, error) {
 	if err != nil {
 		return built{}, err
 	}
-	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + string(q.Dataset) + " FINAL WHERE " + strings.Join(where, " AND ")
+	var tail string
 	if aggregate && len(group) > 0 {
-		sql += " GROUP BY " + strings.Join(group, ", ")
+		tail = " GROUP BY " + strings.Join(group, ", ")
 	}
 	if q.Sort != "" {
 		desc := strings.HasPrefix(q.Sort, "-")
@@ -159,9 +163,9 @@ func build(q Query) (built, error) {
 		if !ok {
 			return built{}, bad("sort %q: sort by one of the fields", q.Sort)
 		}
-		sql += " ORDER BY " + e
+		tail += " ORDER BY " + e
 		if desc {
-			sql += " DESC"
+			tail += " DESC"
 		}
 	}
 	limit := q.Limit
@@ -171,8 +175,10 @@ func build(q Query) (built, error) {
 	if q.Offset < 0 || q.Offset > 100000 {
 		return built{}, bad("cursor out of range")
 	}
-	sql += fmt.Sprintf(" LIMIT %d, %d", q.Offset, limit+1)
-	return built{sql: sql, args: args}, nil
+	tail += fmt.Sprintf(" LIMIT %d, %d", q.Offset, limit+1)
+	head := "SELECT " + strings.Join(sel, ", ")
+	src, args := from(string(q.Dataset), "timestamp", head+tail, where, args, l, q.Start, q.End)
+	return built{sql: head + src + tail, args: args}, nil
 }
 
 // filters are the WHERE terms: projects, period, environments, search.
@@ -302,15 +308,20 @@ func unquote(s string) string {
 
 // Run answers q.
 func Run(ctx context.Context, c clickhouse.Conn, q Query) (*Table, error) {
-	b, err := build(q)
-	if err != nil {
+	if _, err := build(q); err != nil {
 		return nil, err
 	}
-	rows, err := c.Query(ctx, b.sql, b.args...)
+	var t *Table
+	err := queryExact(ctx, c, string(q.Dataset), q.Start, q.End, func(l *layout) (built, error) { return buildOver(q, l) },
+		func(rows clickhouse.Rows) (err error) { t, err = readTable(q, rows); return err })
 	if err != nil {
 		return nil, fmt.Errorf("analytics query: %w", err)
 	}
-	defer rows.Close()
+	return t, nil
+}
+
+// readTable reads the rows of q's query.
+func readTable(q Query, rows clickhouse.Rows) (*Table, error) {
 	t := &Table{Data: []map[string]any{}, Meta: map[string]string{}}
 	types := rows.ColumnTypes()
 	for i, f := range q.Fields {
@@ -330,7 +341,7 @@ func Run(ctx context.Context, c clickhouse.Conn, q Query) (*Table, error) {
 			vals[i] = newScan(ct.DatabaseTypeName())
 		}
 		if err := rows.Scan(vals...); err != nil {
-			return nil, fmt.Errorf("analytics query: %w", err)
+			return nil, err
 		}
 		row := map[string]any{}
 		for i, f := range q.Fields {

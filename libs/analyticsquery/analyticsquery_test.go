@@ -2,6 +2,7 @@ package analyticsquery
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,40 @@ func TestBuildSeries(t *testing.T) {
 		if _, _, err := BuildSeries(bad); !errors.As(err, &e) {
 			t.Errorf("%s: got %v, want an *Error", name, err)
 		}
+	}
+}
+
+func TestFinalOnlyWhereDuplicatesMayBe(t *testing.T) {
+	day := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	q := Query{Dataset: Transactions, Projects: []int64{1}, Start: day.Add(-12 * time.Hour), End: day.Add(36 * time.Hour),
+		Fields: []string{"transaction", "p95()"}}
+	l := &layout{clean: map[string]cleanDay{"20261204": {from: day.Unix(), to: day.Add(24 * time.Hour).Unix(), part: "20261204_1_1_1"}}}
+	b, err := buildOver(q, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := strconv.FormatInt(day.Unix(), 10)
+	next := strconv.FormatInt(day.Add(24*time.Hour).Unix(), 10)
+	for _, want := range []string{
+		"FROM (SELECT timestamp, transaction, duration_ms FROM transactions FINAL WHERE",
+		"(timestamp >= toDateTime(" + strconv.FormatInt(q.Start.Unix(), 10) + ") AND timestamp < toDateTime(" + d + ") OR timestamp >= toDateTime(" + next + ")",
+		"UNION ALL SELECT timestamp, transaction, duration_ms FROM transactions WHERE",
+		"(timestamp >= toDateTime(" + d + ") AND timestamp < toDateTime(" + next + ")))",
+	} {
+		if !strings.Contains(b.sql, want) {
+			t.Errorf("SQL lacks %q:\n%s", want, b.sql)
+		}
+	}
+	if strings.Count(b.sql, "FINAL") != 1 || len(b.args) != 6 {
+		t.Errorf("want FINAL once and the filters' 3 parameters in each branch: %s %v", b.sql, b.args)
+	}
+	// The clean day covers the whole period: no FINAL; a changed part: FINAL everywhere.
+	q.Start, q.End = day.Add(time.Hour), day.Add(2*time.Hour)
+	if b, _ := buildOver(q, l); strings.Contains(b.sql, "FINAL") || strings.Contains(b.sql, "UNION") {
+		t.Errorf("period inside a clean day: %s", b.sql)
+	}
+	merged := &layout{clean: map[string]cleanDay{"20261204": {from: day.Unix(), to: day.Add(24 * time.Hour).Unix(), part: "20261204_1_2_2"}}}
+	if l.stillClean(merged, q.Start, q.End) || !l.stillClean(l, q.Start, q.End) || !l.stillClean(&layout{}, day.AddDate(0, 0, 2), day.AddDate(0, 0, 3)) {
+		t.Error("stillClean: a changed part must be seen, an unchanged or untouched one not")
 	}
 }

@@ -48,11 +48,12 @@ func BuildSeries(q SeriesQuery) (string, []any, error) {
 	return p.sql, p.args, err
 }
 
-func buildSeries(q SeriesQuery) (seriesPlan, error) { return buildGroupedSeries(q, "", nil) }
+func buildSeries(q SeriesQuery) (seriesPlan, error) { return buildGroupedSeries(q, "", nil, nil) }
 
 // buildGroupedSeries is buildSeries with a second key beside the bucket:
-// group, an SQL expression named g, with its parameters groupArgs.
-func buildGroupedSeries(q SeriesQuery, group string, groupArgs []any) (seriesPlan, error) {
+// group, an SQL expression named g, with its parameters groupArgs; over
+// the layout l of the dataset's table.
+func buildGroupedSeries(q SeriesQuery, group string, groupArgs []any, l *layout) (seriesPlan, error) {
 	cols, fns := columns[q.Dataset], functions[q.Dataset]
 	if cols == nil {
 		return seriesPlan{}, bad("unknown dataset %q: want transactions or errors", q.Dataset)
@@ -104,8 +105,9 @@ func buildGroupedSeries(q SeriesQuery, group string, groupArgs []any) (seriesPla
 	if err != nil {
 		return seriesPlan{}, err
 	}
-	sql := "SELECT " + strings.Join(sel, ", ") + " FROM " + string(q.Dataset) + " FINAL WHERE " +
-		strings.Join(where, " AND ") + groupBy
+	head := "SELECT " + strings.Join(sel, ", ")
+	src, args := from(string(q.Dataset), "timestamp", head+groupBy, where, args, l, q.Start, q.End)
+	sql := head + src + groupBy
 	return seriesPlan{built: built{sql: sql, args: append(slices.Clip(groupArgs), args...)}, start: start, buckets: buckets, yAxis: yAxis}, nil
 }
 
@@ -115,6 +117,19 @@ func RunSeries(ctx context.Context, c clickhouse.Conn, q SeriesQuery) (*Series, 
 	if err != nil {
 		return nil, err
 	}
+	var s *Series
+	err = queryExact(ctx, c, string(q.Dataset), q.Start, q.End, func(l *layout) (built, error) {
+		p, err := buildGroupedSeries(q, "", nil, l)
+		return p.built, err
+	}, func(rows clickhouse.Rows) (err error) { s, err = readSeries(q, p, rows); return err })
+	if err != nil {
+		return nil, fmt.Errorf("analytics series: %w", err)
+	}
+	return s, nil
+}
+
+// readSeries reads the rows of the series query p of q.
+func readSeries(q SeriesQuery, p seriesPlan, rows clickhouse.Rows) (*Series, error) {
 	s := &Series{Start: p.start, End: q.End.UTC(), Interval: q.Interval, Values: map[string][]float64{}}
 	s.Times = make([]time.Time, p.buckets)
 	for i := range s.Times {
@@ -123,11 +138,6 @@ func RunSeries(ctx context.Context, c clickhouse.Conn, q SeriesQuery) (*Series, 
 	for _, y := range p.yAxis {
 		s.Values[y] = make([]float64, p.buckets)
 	}
-	rows, err := c.Query(ctx, p.sql, p.args...)
-	if err != nil {
-		return nil, fmt.Errorf("analytics series: %w", err)
-	}
-	defer rows.Close()
 	step := int64(q.Interval / time.Second)
 	for rows.Next() {
 		var t uint64
@@ -137,7 +147,7 @@ func RunSeries(ctx context.Context, c clickhouse.Conn, q SeriesQuery) (*Series, 
 			dest = append(dest, &vals[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("analytics series: %w", err)
+			return nil, err
 		}
 		i := (int64(t) - p.start.Unix()) / step
 		if i < 0 || i >= int64(p.buckets) {

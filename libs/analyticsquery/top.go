@@ -168,7 +168,7 @@ func RunTop(ctx context.Context, c clickhouse.Conn, q TopQuery) (*TopSeries, err
 	if len(conds) > 0 {
 		group = "toInt32(multiIf(" + strings.Join(conds, ", ") + ", -1))"
 	}
-	sp, err := buildGroupedSeries(q.SeriesQuery, group, args)
+	sp, err := buildGroupedSeries(q.SeriesQuery, group, args, nil)
 	if err != nil {
 		return nil, err
 	}

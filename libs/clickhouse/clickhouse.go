@@ -21,6 +21,9 @@ import (
 // Conn is an open ClickHouse connection pool.
 type Conn = driver.Conn
 
+// Rows are a query's answer.
+type Rows = driver.Rows
+
 // Exception is an error the server answered, with its code (60: unknown
 // table, 81: unknown database, ...).
 type Exception = ch.Exception

@@ -379,3 +379,79 @@ func TestPanicRejectsOneMessage(t *testing.T) {
 	waitIdle(t, s)
 	e.want(t, map[string]uint64{"SELECT count() FROM transactions FINAL": 3})
 }
+
+// TestQueriesExactOverDuplicatesBeforeMerges: the same transactions
+// stored twice in the newest daily partition (two inserts, and twice in
+// one insert) with merges stopped count once in the table and the series,
+// beside an older partition that was merged into one part (read without
+// FINAL), and after a redelivery lands in that older one too.
+func TestQueriesExactOverDuplicatesBeforeMerges(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	if _, err := clickhouse.Migrate(ctx, e.ch, analytics.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	old, recent := now.Add(-48*time.Hour), now.Add(-time.Hour)
+	insert := func(at time.Time, from, to int, twice bool) {
+		t.Helper()
+		b, err := e.ch.PrepareBatch(ctx, "INSERT INTO transactions (project_id, timestamp, event_id, transaction, status, duration_ms)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i++ {
+			for range map[bool]int{false: 1, true: 2}[twice] {
+				if err := b.Append(uint64(1), at.Add(time.Duration(i)*time.Second), fmt.Sprintf("%032x", i), "GET /x", "ok", float64(100*(1+i%10))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(old, 0, 10, false)
+	if err := e.ch.Exec(ctx, "OPTIMIZE TABLE transactions FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ch.Exec(ctx, "SYSTEM STOP MERGES transactions"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.ch.Exec(context.Background(), "SYSTEM START MERGES transactions") })
+	insert(recent, 100, 120, false)
+	insert(recent, 100, 120, true) // redelivered, and twice in one batch
+	q := analyticsquery.Query{Dataset: analyticsquery.Transactions, Projects: []int64{1}, Start: now.Add(-72 * time.Hour), End: now}
+	check := func(stage string, want uint64) {
+		t.Helper()
+		if raw := e.count(t, "SELECT count() FROM transactions"); raw <= want {
+			t.Fatalf("%s: %d rows stored, want duplicates beyond %d", stage, raw, want)
+		}
+		tq := q
+		tq.Fields = []string{"transaction", "count()", "count_unique(user)", "p50()"}
+		tbl, err := analyticsquery.Run(ctx, e.ch, tq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p50 float64
+		if err := e.ch.QueryRow(ctx, "SELECT quantile(0.5)(duration_ms) FROM transactions FINAL").Scan(&p50); err != nil {
+			t.Fatal(err)
+		}
+		if len(tbl.Data) != 1 || tbl.Data[0]["count()"] != want || tbl.Data[0]["p50()"] != p50 {
+			t.Errorf("%s: table %v, want count %d and p50 %v", stage, tbl.Data, want, p50)
+		}
+		s, err := analyticsquery.RunSeries(ctx, e.ch, analyticsquery.SeriesQuery{Query: q, YAxis: []string{"count()"}, Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, v := range s.Values["count()"] {
+			sum += v
+		}
+		if sum != float64(want) {
+			t.Errorf("%s: series counts %v in all, want %d", stage, sum, want)
+		}
+	}
+	check("newest partition duplicated", 30)
+	insert(old, 5, 12, false) // a redelivery into the merged partition, and two new rows
+	check("older partition duplicated too", 32)
+}
