@@ -577,21 +577,70 @@ func checkedLimits() envelope.Limits {
 	return l
 }
 
-// maintain drops partitions past the retention, hourly.
+// QuietAfter is how long a daily partition goes without a new part
+// before the role merges it into one (OptimizeQuiet).
+const QuietAfter = 10 * time.Minute
+
+// maintain drops partitions past the retention, hourly, and merges quiet
+// partitions every QuietAfter.
 func (s *Service) maintain(ctx context.Context) {
-	if s.opt.RetentionDays <= 0 {
-		return
-	}
+	var dropped time.Time
 	for {
-		if err := DropExpired(ctx, s.ch, time.Now(), s.opt.RetentionDays); err != nil && ctx.Err() == nil {
-			s.log.Warn("dropping expired analytics partitions failed; will retry", slog.Any("error", err))
+		now := time.Now()
+		if s.opt.RetentionDays > 0 && now.Sub(dropped) >= time.Hour {
+			dropped = now
+			if err := DropExpired(ctx, s.ch, now, s.opt.RetentionDays); err != nil && ctx.Err() == nil {
+				s.log.Warn("dropping expired analytics partitions failed; will retry", slog.Any("error", err))
+			}
+		}
+		if err := OptimizeQuiet(ctx, s.ch, QuietAfter); err != nil && ctx.Err() == nil {
+			s.log.Warn("merging quiet analytics partitions failed; will retry", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Hour):
+		case <-time.After(QuietAfter):
 		}
 	}
+}
+
+// OptimizeQuiet merges each daily partition of the role's tables that has
+// had no new part for quiet and is not yet one merged part into one part
+// (OPTIMIZE ... FINAL), so libs/analyticsquery reads it without FINAL. A
+// redelivery into it later makes it a FINAL read again until it is quiet
+// once more.
+func OptimizeQuiet(ctx context.Context, c clickhouse.Conn, quiet time.Duration) error {
+	rows, err := c.Query(ctx, `SELECT table, partition_id FROM system.parts
+		WHERE database = currentDatabase() AND active AND has(?, table)
+		GROUP BY table, partition_id
+		HAVING (count() > 1 OR min(level) = 0) AND max(modification_time) <= now() - ?`, Tables, uint32(quiet/time.Second))
+	if err != nil {
+		return err
+	}
+	type part struct{ table, id string }
+	var parts []part
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.table, &p.id); err != nil {
+			rows.Close()
+			return err
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		// Both come from system.parts: a table of ours and a numeric id.
+		if _, err := strconv.ParseUint(p.id, 10, 32); err != nil {
+			continue
+		}
+		if err := c.Exec(ctx, "OPTIMIZE TABLE "+p.table+" PARTITION ID '"+p.id+"' FINAL"); err != nil {
+			return fmt.Errorf("merge partition %s of %s: %w", p.id, p.table, err)
+		}
+	}
+	return nil
 }
 
 // DropExpired drops every daily partition of the role's tables older than

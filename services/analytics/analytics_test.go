@@ -455,3 +455,35 @@ func TestQueriesExactOverDuplicatesBeforeMerges(t *testing.T) {
 	insert(old, 5, 12, false) // a redelivery into the merged partition, and two new rows
 	check("older partition duplicated too", 32)
 }
+
+// TestOptimizeQuiet: partitions with duplicates become one merged part
+// each, counted exactly without FINAL; a partition still receiving parts
+// is left alone.
+func TestOptimizeQuiet(t *testing.T) {
+	e := setup(t)
+	s := e.run(t, testOptions())
+	for i := range 5 {
+		e.publish(t, 1, transactionEnvelope(i, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"))
+	}
+	waitIdle(t, s)
+	// Everything again, into a second part: the consumer made anew.
+	if err := e.nc.JS.DeleteConsumer(context.Background(), streams.Ingest, "analytics-ingest"); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e.run(t, testOptions()))
+	ctx := context.Background()
+	if err := analytics.OptimizeQuiet(ctx, e.ch, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.count(t, "SELECT count() FROM transactions"); got != 10 {
+		t.Fatalf("%d rows after merging only quiet partitions, want the 10 inserted left alone", got)
+	}
+	if err := analytics.OptimizeQuiet(ctx, e.ch, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.want(t, map[string]uint64{
+		"SELECT count() FROM transactions": 5,
+		"SELECT count() FROM spans":        15,
+		"SELECT count() FROM system.parts WHERE database = currentDatabase() AND active AND table = 'transactions' AND level = 0": 0,
+	})
+}
