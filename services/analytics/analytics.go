@@ -610,32 +610,11 @@ func (s *Service) maintain(ctx context.Context) {
 // redelivery into it later makes it a FINAL read again until it is quiet
 // once more.
 func OptimizeQuiet(ctx context.Context, c clickhouse.Conn, quiet time.Duration) error {
-	rows, err := c.Query(ctx, `SELECT table, partition_id FROM system.parts
-		WHERE database = currentDatabase() AND active AND has(?, table)
-		GROUP BY table, partition_id
-		HAVING (count() > 1 OR min(level) = 0) AND max(modification_time) <= now() - ?`, Tables, uint32(quiet/time.Second))
+	parts, err := partitions(ctx, c, "(count() > 1 OR min(level) = 0) AND max(modification_time) <= now() - ?", uint32(quiet/time.Second))
 	if err != nil {
 		return err
 	}
-	type part struct{ table, id string }
-	var parts []part
-	for rows.Next() {
-		var p part
-		if err := rows.Scan(&p.table, &p.id); err != nil {
-			rows.Close()
-			return err
-		}
-		parts = append(parts, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	for _, p := range parts {
-		// Both come from system.parts: a table of ours and a numeric id.
-		if _, err := strconv.ParseUint(p.id, 10, 32); err != nil {
-			continue
-		}
 		if err := c.Exec(ctx, "OPTIMIZE TABLE "+p.table+" PARTITION ID '"+p.id+"' FINAL"); err != nil {
 			return fmt.Errorf("merge partition %s of %s: %w", p.id, p.table, err)
 		}
@@ -647,30 +626,43 @@ func OptimizeQuiet(ctx context.Context, c clickhouse.Conn, quiet time.Duration) 
 // days before now.
 func DropExpired(ctx context.Context, c clickhouse.Conn, now time.Time, days int) error {
 	cutoff := now.UTC().AddDate(0, 0, -days).Format("20060102")
-	rows, err := c.Query(ctx, `SELECT DISTINCT table, partition_id FROM system.parts
-		WHERE database = currentDatabase() AND active AND partition_id < ? AND has(?, table)`, cutoff, Tables)
+	parts, err := partitions(ctx, c, "partition_id < ?", cutoff)
 	if err != nil {
 		return err
 	}
-	type part struct{ table, id string }
-	var parts []part
-	for rows.Next() {
-		var p part
-		if err := rows.Scan(&p.table, &p.id); err != nil {
-			rows.Close()
-			return err
-		}
-		parts = append(parts, p)
-	}
-	rows.Close()
 	for _, p := range parts {
-		// Both come from system.parts: a table of ours and a numeric id.
-		if _, err := strconv.ParseUint(p.id, 10, 32); err != nil {
-			continue
-		}
 		if err := c.Exec(ctx, "ALTER TABLE "+p.table+" DROP PARTITION ID '"+p.id+"'"); err != nil {
 			return fmt.Errorf("drop partition %s of %s: %w", p.id, p.table, err)
 		}
 	}
 	return nil
+}
+
+// partition is a daily partition of one of the role's tables.
+type partition struct{ table, id string }
+
+// partitions are the daily partitions of the role's tables that hold
+// active parts and meet having, an SQL condition over system.parts'
+// partition_id and aggregates of its columns, with its parameters args.
+// Both fields come from system.parts, and the ids are checked to be
+// numbers: safe in the SQL text of a statement.
+func partitions(ctx context.Context, c clickhouse.Conn, having string, args ...any) ([]partition, error) {
+	rows, err := c.Query(ctx, `SELECT table, partition_id FROM system.parts
+		WHERE database = currentDatabase() AND active AND has(?, table)
+		GROUP BY table, partition_id HAVING `+having, append([]any{Tables}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []partition
+	for rows.Next() {
+		var p partition
+		if err := rows.Scan(&p.table, &p.id); err != nil {
+			return nil, err
+		}
+		if _, err := strconv.ParseUint(p.id, 10, 32); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out, rows.Err()
 }
