@@ -8,9 +8,12 @@
 // Rows are buffered up to BatchSize or FlushInterval, inserted, and only
 // then are their messages acknowledged. Every table deduplicates on a key
 // that a redelivery writes again (event id, span id, INGEST sequence), and
-// libs/analyticsquery reads with FINAL, so redeliveries and replicas count
-// once. While ClickHouse is down the batch is nak'ed with a growing delay
-// and the streams hold the backlog; Lag says how far behind the role is.
+// libs/analyticsquery reads with FINAL (its tables and series: on every
+// partition that is not one merged part), so redeliveries and replicas
+// count once; the role merges quiet partitions into one part
+// (OptimizeQuiet) so most reads need no FINAL. While ClickHouse is down
+// the batch is nak'ed with a growing delay and the streams hold the
+// backlog; Lag says how far behind the role is.
 package analytics
 
 import (
