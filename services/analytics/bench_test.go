@@ -237,3 +237,22 @@ func BenchmarkAnalyticsQueries(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "transactions")
 }
+
+// BenchmarkAnalyticsDecode: one benchmark transaction envelope (a
+// transaction and two spans) parsed and turned into rows, the role's CPU
+// per message apart from NATS and ClickHouse.
+func BenchmarkAnalyticsDecode(b *testing.B) {
+	_, body := benchTransaction(1, time.Now())
+	now := time.Now()
+	b.ReportAllocs()
+	for range b.N {
+		env, err := envelope.Parse(body, checkedLimits())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var r rows
+		if err := envelopeRows(&r, 1, 1, now, env); err != nil || len(r.spans) != 3 {
+			b.Fatal(err, len(r.spans))
+		}
+	}
+}
