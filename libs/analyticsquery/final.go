@@ -186,6 +186,9 @@ func queryExact(ctx context.Context, c clickhouse.Conn, table string, start, end
 		if err != nil {
 			return err
 		}
+		if testHookPlanned != nil {
+			testHookPlanned()
+		}
 		rows, err := c.Query(ctx, b.sql, b.args...)
 		if err != nil {
 			return err
@@ -205,3 +208,6 @@ func queryExact(ctx context.Context, c clickhouse.Conn, table string, start, end
 		before = nil
 	}
 }
+
+// testHookPlanned, when set, runs between planning a query and running it.
+var testHookPlanned func()
