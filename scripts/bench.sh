@@ -33,7 +33,9 @@ echo "== analytics: rows/s into ClickHouse by the role against a raw batch inser
 # hourly over 24h) and the p95-by-transaction table over a million stored
 # transactions, 20 runs each: median and slowest in ms. Needs ClickHouse
 # (libs/clickhouse/chtest starts one; FAULTLINE_NO_CLICKHOUSE=1 skips).
-$GO test -run='^$' -bench='^BenchmarkAnalytics' -benchtime=1x -timeout=30m ./services/analytics
+$GO test -run='^$' -bench='^BenchmarkAnalytics(Insert|Queries)$' -benchtime=1x -timeout=30m ./services/analytics
+# The role's CPU per transaction envelope (parse and decode into rows).
+$GO test -run='^$' -bench='^BenchmarkAnalyticsDecode$' -benchtime=20000x -benchmem ./services/analytics
 
 echo "== alerting: one replica clearing 20,000 grouped events of a project with 50 rules"
 # events/s is the backlog counted, evaluated, queued and acknowledged by one
