@@ -116,6 +116,8 @@ type Service struct {
 	poke   chan struct{}
 	m      *metrics
 
+	secrets sync.Map // project id → its signing secret ([]byte)
+
 	startMu sync.Mutex
 	since   time.Time // messages stored before the consumer existed are history
 }

@@ -79,14 +79,22 @@ func (s *Service) claim(ctx context.Context, n int) ([]claim, error) {
 	return out, rows.Err()
 }
 
-// secret is the project's signing secret, made on first use.
+// secret is the project's signing secret, made on first use. A secret
+// never changes once made, so each replica reads it once per project.
 func (s *Service) secret(ctx context.Context, project int64) ([]byte, error) {
+	if sec, ok := s.secrets.Load(project); ok {
+		return sec.([]byte), nil
+	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	var sec string
 	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO alerting.secrets (project_id, secret) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING secret)
 		SELECT secret FROM ins UNION ALL SELECT secret FROM alerting.secrets WHERE project_id = $1 LIMIT 1`, project, hex.EncodeToString(b)).Scan(&sec)
-	return []byte(sec), err
+	if err != nil {
+		return nil, err
+	}
+	s.secrets.Store(project, []byte(sec))
+	return []byte(sec), nil
 }
 
 // send makes one attempt and records it.

@@ -543,8 +543,10 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 			touch(it.im.IssueID, it.im.ProjectID, it.im.At, 0)
 		}
 	}
-	// issues first: their rows are what an issue change and its event
-	// rendezvous on.
+	// One round trip for the four statements, issues first: their rows
+	// are what an issue change and its event rendezvous on.
+	var q pgx.Batch
+	var what []string
 	ids := make([]int64, 0, len(iss))
 	for id := range iss {
 		ids = append(ids, id)
@@ -556,12 +558,11 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 		projs, firsts, ns = append(projs, iss[id].project), append(firsts, iss[id].first), append(ns, iss[id].n)
 	}
 	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO alerting.issues (issue_id, project_id, first_seen, times_seen)
+		q.Queue(`INSERT INTO alerting.issues (issue_id, project_id, first_seen, times_seen)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
 			ON CONFLICT (issue_id) DO UPDATE SET times_seen = issues.times_seen + excluded.times_seen,
-				first_seen = least(issues.first_seen, excluded.first_seen)`, ids, projs, firsts, ns); err != nil {
-			return fmt.Errorf("issues: %w", err)
-		}
+				first_seen = least(issues.first_seen, excluded.first_seen)`, ids, projs, firsts, ns)
+		what = append(what, "issues")
 	}
 	if len(counts) > 0 {
 		keys := make([]ck, 0, len(counts))
@@ -583,11 +584,10 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 		for _, k := range keys {
 			p, i, m, n = append(p, k.project), append(i, k.issue), append(m, k.minute), append(n, counts[k])
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO alerting.counts (project_id, issue_id, minute, n)
+		q.Queue(`INSERT INTO alerting.counts (project_id, issue_id, minute, n)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
-			ON CONFLICT (issue_id, project_id, minute) DO UPDATE SET n = counts.n + excluded.n`, p, i, m, n); err != nil {
-			return fmt.Errorf("counts: %w", err)
-		}
+			ON CONFLICT (issue_id, project_id, minute) DO UPDATE SET n = counts.n + excluded.n`, p, i, m, n)
+		what = append(what, "counts")
 	}
 	if len(users) > 0 {
 		var i []int64
@@ -596,10 +596,9 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 		for k := range users {
 			i, m, u = append(i, k.issue), append(m, k.minute), append(u, k.user)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO alerting.users (issue_id, minute, user_key)
-			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u); err != nil {
-			return fmt.Errorf("users: %w", err)
-		}
+		q.Queue(`INSERT INTO alerting.users (issue_id, minute, user_key)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u)
+		what = append(what, "users")
 	}
 	if len(releases) > 0 {
 		var p []int64
@@ -608,14 +607,23 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 		for k, v := range releases {
 			p, r, t = append(p, k.project), append(r, k.release), append(t, v)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO alerting.releases (project_id, release, first_seen)
+		q.Queue(`INSERT INTO alerting.releases (project_id, release, first_seen)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
 			ON CONFLICT (project_id, release) DO UPDATE SET first_seen = least(releases.first_seen, excluded.first_seen)
-			WHERE excluded.first_seen < releases.first_seen`, p, r, t); err != nil {
-			return fmt.Errorf("releases: %w", err)
+			WHERE excluded.first_seen < releases.first_seen`, p, r, t)
+		what = append(what, "releases")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, &q)
+	for _, w := range what {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", w, err)
 		}
 	}
-	return nil
+	return br.Close()
 }
 
 // windowCounts is a Counter over counts fetched for one evaluation.

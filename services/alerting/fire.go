@@ -106,6 +106,7 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 	}
 
 	queued := 0
+	look := &lookups{projects: map[int64]projectInfo{}, webhooks: map[int64][]string{}}
 	for _, e := range evals {
 		rs := rules[e.project]
 		if len(rs) == 0 {
@@ -123,7 +124,7 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 			if !r.Matches(in) {
 				continue
 			}
-			n, won, err := s.fire(ctx, tx, r, e)
+			n, won, err := s.fire(ctx, tx, r, e, look)
 			if err != nil {
 				return 0, err
 			}
@@ -136,40 +137,46 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 	return queued, nil
 }
 
+// lookups are what a batch's notifications read of their projects, read
+// once per batch.
+type lookups struct {
+	projects map[int64]projectInfo
+	webhooks map[int64][]string
+}
+
 // fire records that r fired for e, unless the rule notified about the
-// issue within its frequency or this trigger was already notified, and
-// queues a delivery per destination. won says the rule's fired_at for the
-// issue is now e.now.
-func (s *Service) fire(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (queued int, won bool, err error) {
-	err = tx.QueryRow(ctx, `INSERT INTO alerting.fires (rule_id, issue_id, fired_at) VALUES ($1, $2, $3)
-		ON CONFLICT (rule_id, issue_id) DO UPDATE SET fired_at = excluded.fired_at
-		WHERE fires.fired_at <= excluded.fired_at - make_interval(mins => $4)
-		RETURNING true`, r.id, e.issue, e.now, r.Frequency).Scan(&won)
-	if err == pgx.ErrNoRows {
-		return 0, false, nil // throttled
-	}
+// issue within its frequency, and, in the same statement, r's notification
+// for e's trigger, unless it was recorded before; then it queues a
+// delivery per destination. won says the rule's fired_at for the issue is
+// now e.now.
+func (s *Service) fire(ctx context.Context, tx pgx.Tx, r rule, e evaluation, look *lookups) (queued int, won bool, err error) {
+	var nid *int64
+	err = tx.QueryRow(ctx, `WITH f AS (INSERT INTO alerting.fires (rule_id, issue_id, fired_at) VALUES ($1, $2, $3)
+			ON CONFLICT (rule_id, issue_id) DO UPDATE SET fired_at = excluded.fired_at
+			WHERE fires.fired_at <= excluded.fired_at - make_interval(mins => $4)
+			RETURNING true AS won),
+		n AS (INSERT INTO alerting.notifications (rule_id, issue_id, trigger_id, project_id)
+			SELECT $1, $2, $5, $6 FROM f ON CONFLICT DO NOTHING RETURNING id)
+		SELECT EXISTS (SELECT 1 FROM f), (SELECT id FROM n)`, r.id, e.issue, e.now, r.Frequency, e.triggerID, e.project).Scan(&won, &nid)
 	if err != nil {
 		return 0, false, fmt.Errorf("throttle: %w", err)
 	}
-	queued, err = s.queue(ctx, tx, r, e)
+	if !won || nid == nil {
+		return 0, won, nil // throttled, or notified before
+	}
+	queued, err = s.queue(ctx, tx, r, e, *nid, look)
 	return queued, true, err
 }
 
-// queue records r's notification for e's trigger, unless it was recorded
-// before, and queues a delivery per destination.
-func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (int, error) {
-	var nid int64
-	err := tx.QueryRow(ctx, `INSERT INTO alerting.notifications (rule_id, issue_id, trigger_id, project_id) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING RETURNING id`, r.id, e.issue, e.triggerID, e.project).Scan(&nid)
-	if err == pgx.ErrNoRows {
-		return 0, nil // notified before
-	}
-	if err != nil {
-		return 0, fmt.Errorf("notification: %w", err)
-	}
-	p, err := s.dir.project(ctx, tx, e.project)
-	if err != nil {
-		return 0, fmt.Errorf("project: %w", err)
+// queue queues a delivery per destination of r's notification nid for e.
+func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation, nid int64, look *lookups) (int, error) {
+	p, ok := look.projects[e.project]
+	if !ok {
+		var err error
+		if p, err = s.dir.project(ctx, tx, e.project); err != nil {
+			return 0, fmt.Errorf("project: %w", err)
+		}
+		look.projects[e.project] = p
 	}
 	a := &notify.Alert{RuleID: r.id, RuleName: r.Name, Trigger: e.change, ProjectID: e.project, Project: p.Slug, OrgSlug: p.Org,
 		IssueID: e.issue, Title: e.ev.Title, Culprit: e.ev.Culprit, Level: e.ev.Level, Platform: e.ev.Platform,
@@ -188,9 +195,13 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (i
 	for _, act := range r.Actions {
 		switch act.Channel {
 		case alertrules.ChannelWebhooks:
-			urls, _, err := alertstore.WebhookURLs(ctx, tx, e.project)
-			if err != nil {
-				return 0, err
+			urls, ok := look.webhooks[e.project]
+			if !ok {
+				var err error
+				if urls, _, err = alertstore.WebhookURLs(ctx, tx, e.project); err != nil {
+					return 0, err
+				}
+				look.webhooks[e.project] = urls
 			}
 			for _, u := range urls {
 				ds = append(ds, dest{act.Channel, "http", u, notify.Webhook(a)})
@@ -215,15 +226,22 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, r rule, e evaluation) (i
 			}
 		}
 	}
-	for _, d := range ds {
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	channels, kinds, targets := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
+	bodies := make([][]byte, len(ds))
+	for i, d := range ds {
 		b, err := json.Marshal(d.body)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO alerting.deliveries (notification_id, project_id, rule_id, issue_id, channel, kind, target, body)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, nid, e.project, r.id, e.issue, d.channel, d.kind, d.target, b); err != nil {
-			return 0, fmt.Errorf("queue delivery: %w", err)
-		}
+		channels[i], kinds[i], targets[i], bodies[i] = d.channel, d.kind, d.target, b
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO alerting.deliveries (notification_id, project_id, rule_id, issue_id, channel, kind, target, body)
+		SELECT $1, $2, $3, $4, d.* FROM unnest($5::text[], $6::text[], $7::text[], $8::jsonb[]) AS d`,
+		nid, e.project, r.id, e.issue, channels, kinds, targets, bodies); err != nil {
+		return 0, fmt.Errorf("queue delivery: %w", err)
 	}
 	return len(ds), nil
 }
