@@ -199,6 +199,19 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		}
 		_, err = s.unmergeIssue(ctx, tx, ids[0], d.Hashes, dd)
 		return err
+	case streams.DecideReprocess:
+		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
+			return err
+		}
+		ids, err := issueIDs(ctx, tx, s.schema, d.ProjectID, d.Issues)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return ErrNoIssue
+		}
+		_, err = s.reprocessIssue(ctx, tx, ids[0], d.MaxEvents, dd)
+		return err
 	}
 	if d.Kind == streams.DecideMerge || d.Kind == streams.DecideDeleteIssue {
 		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
