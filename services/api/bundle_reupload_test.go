@@ -46,6 +46,18 @@ func (c *client) uploadBundle(zipped []byte, version string) string {
 	return st.State
 }
 
+// releaseWriter is a member's client with write access, and release
+// version of acme's project web made.
+func (e *restEnv) releaseWriter(f *fixture, version string) *client {
+	e.t.Helper()
+	tok, _ := e.token(f.users["member"], "read", "write")
+	cli := e.withToken(tok)
+	if res := cli.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": version, "projects": []string{"web"}}); res.status != 201 {
+		e.t.Fatalf("create release: %d %s", res.status, res.body)
+	}
+	return cli
+}
+
 // TestBundleUploadedAgainAfterDelete: deleting a release's files and at
 // once uploading the identical bundle again (well within the SOURCEMAPS
 // stream's duplicate window) assembles and indexes it again: its files are
@@ -53,13 +65,9 @@ func (c *client) uploadBundle(zipped []byte, version string) string {
 // uploading the bundle again brings that file back.
 func TestBundleUploadedAgainAfterDelete(t *testing.T) {
 	e, f := uploadEnv(t)
-	tok, _ := e.token(f.users["member"], "read", "write")
-	cli := e.withToken(tok)
+	cli := e.releaseWriter(f, "1.0")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if res := cli.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": "1.0", "projects": []string{"web"}}); res.status != 201 {
-		t.Fatalf("create release: %d %s", res.status, res.body)
-	}
 	// Every look-up goes to the index: nothing is remembered between them.
 	ix, err := sourcemapindex.New(ctx, e.db.Pool, e.nc.JS, sourcemapindex.Options{CacheBytes: 64 << 20, MaxMapBytes: 64 << 20})
 	if err != nil {

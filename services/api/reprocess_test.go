@@ -58,13 +58,9 @@ func (c *client) innermostFrame(issue, event string) shownFrame {
 func TestReprocessIssue(t *testing.T) {
 	e, f := uploadEnv(t)
 	p := e.startGrouping()
-	tok, _ := e.token(f.users["member"], "read", "write")
-	cli := e.withToken(tok)
+	cli := e.releaseWriter(f, "1.0")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if res := cli.do("POST", "/api/0/organizations/acme/releases/", map[string]any{"version": "1.0", "projects": []string{"web"}}); res.status != 201 {
-		t.Fatalf("create release: %d %s", res.status, res.body)
-	}
 
 	early := []string{newID(), newID(), newID()}
 	for _, id := range early {
