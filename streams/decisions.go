@@ -35,6 +35,11 @@ const (
 	DecideDeleteIssue          = "delete_issue" // Issues are deleted with their events
 	DecideSetRules             = "set_rules"    // Rules become the project's grouping rules from At on
 	DecideDeleteProject        = "delete_project"
+	// DecideReprocess reads Issues[0]'s stored events again as they were
+	// sent, symbolicates them with the source maps there are now, and
+	// regroups them: they may move to other issues (MaxEvents, when set,
+	// takes only the latest that many).
+	DecideReprocess = "reprocess"
 )
 
 // Decision is one person's decision.
@@ -51,6 +56,8 @@ type Decision struct {
 	Assignee *string      `json:"assignee,omitempty"` // assign: "user:<id>", "team:<id>" or "" for nobody
 	Hashes   []string     `json:"hashes,omitempty"`   // unmerge
 	Rules    *Rules       `json:"rules,omitempty"`    // set_rules
+
+	MaxEvents int `json:"max_events,omitempty"` // reprocess: the latest this many events; 0 for all
 }
 
 // Actor is who made a decision.
@@ -134,6 +141,10 @@ func (d *Decision) Validate() error {
 	case DecideSetRules:
 		if d.Rules == nil {
 			return fmt.Errorf("decision %s: no rules", d.Kind)
+		}
+	case DecideReprocess:
+		if len(d.Issues) != 1 || d.MaxEvents < 0 {
+			return fmt.Errorf("decision %s: want one issue and a count of events that is not negative", d.Kind)
 		}
 	case DecideDeleteProject:
 	default:

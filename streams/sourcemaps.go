@@ -29,8 +29,8 @@ func AssembleSubject(orgID int64) string { return fmt.Sprintf("sourcemaps.assemb
 
 // AssembleCommand asks the sourcemaps role to assemble an uploaded artifact
 // bundle: the chunks, in order, make a zip whose SHA-1 is Checksum. Its
-// Nats-Msg-Id is "<org>:<checksum>", so a command sent again while the
-// first waits is stored once.
+// Nats-Msg-Id is AssembleMsgID's, so a command sent again while the first
+// waits is stored once.
 type AssembleCommand struct {
 	OrgID      int64     `json:"org_id"`
 	Checksum   string    `json:"checksum"`
@@ -43,6 +43,21 @@ type AssembleCommand struct {
 
 // Encode is the command's message body.
 func (c *AssembleCommand) Encode() ([]byte, error) { return json.Marshal(c) }
+
+// AssembleMsgID is the Nats-Msg-Id of the command assembling bundle
+// checksum of org: "<org>:<checksum>", and ":d<seq>" after a delete, where
+// seq is the stream sequence of the organisation's latest DeleteCommand.
+// sentry-cli asks for an assembly again and again while it waits, and the
+// duplicate window stores that once; a bundle uploaded again after a
+// delete must be assembled again however soon, and the delete's sequence
+// makes its id new.
+func AssembleMsgID(orgID int64, checksum string, deleteSeq uint64) string {
+	id := fmt.Sprintf("%d:%s", orgID, checksum)
+	if deleteSeq > 0 {
+		id += fmt.Sprintf(":d%d", deleteSeq)
+	}
+	return id
+}
 
 // DecodeAssemble reads an AssembleCommand.
 func DecodeAssemble(b []byte) (*AssembleCommand, error) {
@@ -63,7 +78,9 @@ func DeleteSubject(orgID int64) string { return fmt.Sprintf("sourcemaps.delete.%
 // DeleteCommand asks the sourcemaps role to drop the files of Release in
 // the projects from its index: all of them, or, with Checksum, the file at
 // Path of the bundle whose SHA-1 is Checksum. Bundles left without files
-// are dropped, and so are the stored objects no file refers to any more.
+// are dropped, and so are the stored objects no file refers to any more;
+// bundles left with some are marked "partial", so that uploading one again
+// assembles it again.
 type DeleteCommand struct {
 	OrgID      int64     `json:"org_id"`
 	ProjectIDs []int64   `json:"project_ids"`

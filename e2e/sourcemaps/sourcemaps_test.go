@@ -394,6 +394,22 @@ func TestReleaseFilesDelete(t *testing.T) {
 		t.Fatalf("uploaded again: %v", names)
 	}
 
+	// An artifact bundle deleted and at once uploaded again, the same bytes
+	// within the stream's duplicate window, is assembled and listed again.
+	run(t, dir, cliEnv, cli.Path, "releases", "files", release, "delete", "--all")
+	upload(t, cli, cliEnv, dir, release, true)
+	if names := listed(); !names["~/app.min.js.map"] {
+		t.Fatalf("bundle uploaded: %v", names)
+	}
+	run(t, dir, cliEnv, cli.Path, "releases", "files", release, "delete", "--all")
+	if names := listed(); len(names) != 0 {
+		t.Fatalf("bundle deleted: %v, want nothing", names)
+	}
+	upload(t, cli, cliEnv, dir, release, true)
+	if names := listed(); !names["~/app.min.js.map"] || !names["~/app.min.js"] {
+		t.Fatalf("bundle uploaded again at once after its delete: %v", names)
+	}
+
 	run(t, dir, cliEnv, cli.Path, "releases", "delete", release)
 	if code := api(t, token, path, nil); code != 404 {
 		t.Fatalf("the deleted release's files answer %d, want 404", code)

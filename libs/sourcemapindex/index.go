@@ -112,6 +112,22 @@ func (ix *Index) Find(ctx context.Context, f Frame) (*sourcemap.Map, string, err
 	return m, loc.url, err
 }
 
+// Forget drops what the index remembers of where project's maps are (and
+// that some frames had none), so that the next look-ups find the maps
+// uploaded, or uploaded again, since: a reprocessing reads events again
+// because their maps came after them. Parsed maps stay cached: an object is
+// named by its content.
+func (ix *Index) Forget(project int64) {
+	prefix := fmt.Sprintf("%d\x00", project)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for k := range ix.located {
+		if strings.HasPrefix(k, prefix) {
+			delete(ix.located, k)
+		}
+	}
+}
+
 // load is the parsed map stored under object, from the cache or the store.
 func (ix *Index) load(ctx context.Context, object string) (*sourcemap.Map, error) {
 	if m, ok := ix.maps.Get(object); ok {

@@ -271,6 +271,9 @@ func walkOrder(rt api.RouteInfo) int {
 	if i := slices.Index(last, rt.Method+" "+rt.Path); i >= 0 {
 		return 100 + i
 	}
+	if rt.Method == "GET" && strings.HasSuffix(rt.Path, "/reprocessing/") {
+		return 11 // once the issue was reprocessed
+	}
 	if rt.Method == "DELETE" && strings.HasSuffix(rt.Path, "/hashes/") {
 		return 25 // before the issue is deleted
 	}
@@ -347,6 +350,9 @@ func TestRolesWalkEveryRoute(t *testing.T) {
 				}
 				if key == "DELETE /api/0/organizations/{org}/releases/{version}/" && want != http.StatusForbidden && level >= accounts.RoleLevel("member") {
 					want = http.StatusNotFound // the project's route deleted the release first
+				}
+				if key == "GET /api/0/organizations/{org}/issues/{issue_id}/reprocessing/" && want != http.StatusForbidden && level < accounts.RoleLevel("member") {
+					want = http.StatusNotFound // allowed, but a viewer could not reprocess the issue: there is none to show
 				}
 				if key == "DELETE /api/0/organizations/{org}/issues/{issue_id}/hashes/" && want != http.StatusForbidden {
 					want = http.StatusBadRequest // let through, then refused: the walk names no hash to unmerge

@@ -40,8 +40,9 @@ const (
 // Uploads give the api the object store and stream that source-map uploads
 // use. Without them (SetUploads not called) the upload routes answer 503.
 type uploads struct {
-	js     jetstream.JetStream
-	chunks jetstream.ObjectStore
+	js       jetstream.JetStream
+	chunks   jetstream.ObjectStore
+	commands jetstream.Stream // SOURCEMAPS, for the latest delete's sequence
 }
 
 // SetUploads connects the upload routes to JetStream; the streams must have
@@ -51,8 +52,25 @@ func (a *API) SetUploads(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("open object store %s: %w", streams.ChunksBucket, err)
 	}
-	a.uploads.Store(&uploads{js: js, chunks: chunks})
+	commands, err := js.Stream(ctx, streams.Sourcemaps)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", streams.Sourcemaps, err)
+	}
+	a.uploads.Store(&uploads{js: js, chunks: chunks, commands: commands})
 	return nil
+}
+
+// deleteSeq is the stream sequence of org's latest delete command, 0 when
+// the stream keeps none (streams.AssembleMsgID).
+func (u *uploads) deleteSeq(ctx context.Context, org int64) (uint64, error) {
+	m, err := u.commands.GetLastMsgForSubject(ctx, streams.DeleteSubject(org))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("latest delete: %w", err)
+	}
+	return m.Sequence, nil
 }
 
 func (c *call) uploadStore(a *API) (*uploads, error) {
@@ -230,6 +248,8 @@ func (a *API) assembleBundle(c *call) (any, error) {
 	switch {
 	case err == nil && state == "error":
 		return AssembleState{State: "error", MissingChunks: []string{}, Detail: &detail}, nil
+	case err == nil && state == "partial":
+		// Some of its files were deleted: assembled again, as if new.
 	case err == nil:
 		return AssembleState{State: state, MissingChunks: []string{}}, nil
 	case !errors.Is(err, pgx.ErrNoRows):
@@ -252,9 +272,13 @@ func (a *API) assembleBundle(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	seq, err := u.deleteSeq(ctx, c.org.ID)
+	if err != nil {
+		return nil, &httpError{http.StatusServiceUnavailable, "cannot queue the assembly now, retry later"}
+	}
 	msg := nats.NewMsg(streams.AssembleSubject(c.org.ID))
 	msg.Data = body
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%d:%s", c.org.ID, req.Checksum))
+	msg.Header.Set(jetstream.MsgIDHeader, streams.AssembleMsgID(c.org.ID, req.Checksum, seq))
 	if _, err := u.js.PublishMsg(ctx, msg); err != nil {
 		return nil, &httpError{http.StatusServiceUnavailable, "cannot queue the assembly now, retry later"}
 	}

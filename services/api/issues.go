@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,14 +60,21 @@ func (a *API) issue(c *call) (*issues.Issue, *accounts.OrgProject, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := c.store.OrgProject(ctx, c.org.ID, idString(is.ProjectID))
-	if errors.Is(err, accounts.ErrNotFound) || (err == nil && p.ID != is.ProjectID) {
-		return nil, nil, errNotFound
-	}
+	p, err := c.orgProject(ctx, is.ProjectID)
 	if err != nil {
 		return nil, nil, err
 	}
 	return is, p, nil
+}
+
+// orgProject is project id of the path's organisation; errNotFound when
+// it is another organisation's.
+func (c *call) orgProject(ctx context.Context, id int64) (*accounts.OrgProject, error) {
+	p, err := c.store.OrgProject(ctx, c.org.ID, idString(id))
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && p.ID != id) {
+		return nil, errNotFound
+	}
+	return p, err
 }
 
 // --- JSON shapes

@@ -42,6 +42,8 @@ func init() {
 		"GET " + org + "stats/":                            "viewer",
 		"GET " + org + "hashes/":                           "viewer",
 		"DELETE " + org + "hashes/":                        "member",
+		"POST " + org + "reprocessing/":                    "member",
+		"GET " + org + "reprocessing/":                     "viewer",
 		"GET " + proj + "grouping-rules/":                  "viewer",
 		"PUT " + proj + "grouping-rules/":                  "member",
 		"POST " + proj + "grouping-rules/preview/":         "member",
@@ -160,25 +162,31 @@ func (p *pipeline) send(project int64, evs ...sdkEvent) []string {
 		if ev.level == "" {
 			ev.level = "error"
 		}
-		payload := ev.payload()
-		body := fmt.Appendf(nil, "{\"event_id\":%q}\n{\"type\":\"event\",\"length\":%d}\n%s\n", ev.id, len(payload), payload)
-		h := nats.Header{}
-		h.Set(streams.HeaderProject, strconv.FormatInt(project, 10))
-		h.Set(streams.HeaderKey, strings.Repeat("a", 32))
-		h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
-		h.Set(streams.HeaderEndpoint, "envelope")
-		h.Set(streams.HeaderClientIP, "192.0.2.7")
-		h.Set(streams.HeaderUserAgent, "sentry.javascript.node/8.0.0")
-		h.Set(streams.HeaderEventID, ev.id)
-		h.Set(jetstream.MsgIDHeader, ev.id)
-		msg := &nats.Msg{Subject: streams.IngestSubject(project, "error"), Header: h, Data: body}
-		if _, err := p.nc.JS.PublishMsg(ctx, msg); err != nil {
-			p.t.Fatal(err)
-		}
+		p.publish(ctx, project, ev.id, ev.payload())
 		ids = append(ids, ev.id)
 	}
 	p.waitFor(ids...)
 	return ids
+}
+
+// publish publishes one event's payload to project's INGEST subject as the
+// gateway does.
+func (p *pipeline) publish(ctx context.Context, project int64, id string, payload []byte) {
+	p.t.Helper()
+	body := fmt.Appendf(nil, "{\"event_id\":%q}\n{\"type\":\"event\",\"length\":%d}\n%s\n", id, len(payload), payload)
+	h := nats.Header{}
+	h.Set(streams.HeaderProject, strconv.FormatInt(project, 10))
+	h.Set(streams.HeaderKey, strings.Repeat("a", 32))
+	h.Set(streams.HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set(streams.HeaderEndpoint, "envelope")
+	h.Set(streams.HeaderClientIP, "192.0.2.7")
+	h.Set(streams.HeaderUserAgent, "sentry.javascript.node/8.0.0")
+	h.Set(streams.HeaderEventID, id)
+	h.Set(jetstream.MsgIDHeader, id)
+	msg := &nats.Msg{Subject: streams.IngestSubject(project, "error"), Header: h, Data: body}
+	if _, err := p.nc.JS.PublishMsg(ctx, msg); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 // waitFor waits until the grouping service has stored the events; the

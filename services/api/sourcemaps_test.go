@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/sourcemap/sourcemaptest"
 	"github.com/faultline/faultline/services/sourcemaps"
-	"github.com/faultline/faultline/streams"
 )
 
 // uploadEnv is the REST API with source-map uploads connected to a real
@@ -29,10 +27,9 @@ func uploadEnv(t *testing.T) (*restEnv, *fixture) {
 	if _, err := pg.Migrate(ctx, e.db.Pool, sourcemaps.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	nc := natstest.Start(t).Connect(t)
-	if err := streams.Apply(ctx, nc.JS, streams.IngestOptions{MaxAge: time.Hour, MaxBytes: -1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	// The restEnv's JetStream, so that a grouping replica started on it
+	// symbolicates with what is uploaded.
+	nc := e.nc
 	if err := e.api.SetUploads(ctx, nc.JS); err != nil {
 		t.Fatal(err)
 	}

@@ -187,17 +187,18 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		}
 		return deleteProject(ctx, tx, s.schema, d.ProjectID)
 	case streams.DecideUnmerge:
-		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
-			return err
-		}
-		ids, err := issueIDs(ctx, tx, s.schema, d.ProjectID, d.Issues)
+		id, err := s.lockedIssue(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		if len(ids) == 0 {
-			return ErrNoIssue
+		_, err = s.unmergeIssue(ctx, tx, id, d.Hashes, dd)
+		return err
+	case streams.DecideReprocess:
+		id, err := s.lockedIssue(ctx, tx, d)
+		if err != nil {
+			return err
 		}
-		_, err = s.unmergeIssue(ctx, tx, ids[0], d.Hashes, dd)
+		_, err = s.reprocessIssue(ctx, tx, id, d.MaxEvents, dd)
 		return err
 	}
 	if d.Kind == streams.DecideMerge || d.Kind == streams.DecideDeleteIssue {
@@ -250,6 +251,22 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 		}
 		return nil
 	}
+}
+
+// lockedIssue takes d's project's exclusive lock against batches and finds
+// the one issue d is about.
+func (s *Service) lockedIssue(ctx context.Context, tx pgx.Tx, d *streams.Decision) (int64, error) {
+	if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
+		return 0, err
+	}
+	ids, err := issueIDs(ctx, tx, s.schema, d.ProjectID, d.Issues)
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, ErrNoIssue
+	}
+	return ids[0], nil
 }
 
 // lockProject takes a project's exclusive lock against batches.

@@ -70,7 +70,7 @@ func (s *Service) unmergeIssue(ctx context.Context, tx pgx.Tx, id int64, hashes 
 		return 0, refuse("unmerge: the issue must keep at least one of its hashes")
 	}
 
-	moved, err := s.storedEvents(ctx, tx, project, id, hashes)
+	moved, err := s.storedEvents(ctx, tx, project, id, hashes, false)
 	if err != nil {
 		return 0, fmt.Errorf("unmerge issue %d: %w", id, err)
 	}
@@ -157,11 +157,13 @@ func (s *Service) unmergeIssue(ctx context.Context, tx pgx.Tx, id int64, hashes 
 }
 
 // storedEvents reads issue id's stored events whose primary hash is one of
-// hashes back into what grouping prepared of them, tags included.
-func (s *Service) storedEvents(ctx context.Context, tx pgx.Tx, project, id int64, hashes []string) ([]*prepared, error) {
+// hashes (nil: every event) back into what grouping prepared of them, tags
+// included, and with their stored JSON when keepData is set.
+func (s *Service) storedEvents(ctx context.Context, tx pgx.Tx, project, id int64, hashes []string, keepData bool) ([]*prepared, error) {
 	rows, err := tx.Query(ctx, s.q(`SELECT event_id, received, ts, type, level, title, release, environment, user_key,
 			trace_id, hashes, data
-		FROM grouping.events WHERE project_id = $1 AND issue_id = $2 AND hashes[1] = ANY($3)`), project, id, hashes)
+		FROM grouping.events WHERE project_id = $1 AND issue_id = $2 AND ($3::text[] IS NULL OR hashes[1] = ANY($3))`),
+		project, id, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -179,7 +181,9 @@ func (s *Service) storedEvents(ctx context.Context, tx pgx.Tx, project, id int64
 		}
 		p.culprit, p.platform = clip(e.Culprit(), 512), clip(e.Platform, 64)
 		p.tags = eventTags(e, p)
-		p.data = nil
+		if !keepData {
+			p.data = nil
+		}
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -190,9 +194,14 @@ func (s *Service) moveTags(ctx context.Context, tx pgx.Tx, id int64, agg *issueA
 	if err := s.countTags(ctx, tx, []*issueAgg{agg}); err != nil {
 		return err
 	}
+	return s.subtractTags(ctx, tx, id, agg.events)
+}
+
+// subtractTags takes events' tag counts off issue id.
+func (s *Service) subtractTags(ctx context.Context, tx pgx.Tx, id int64, events []*prepared) error {
 	type kv struct{ k, v string }
 	counts := map[kv]int64{}
-	for _, p := range agg.events {
+	for _, p := range events {
 		for _, t := range p.tags {
 			counts[kv{t[0], t[1]}]++
 		}

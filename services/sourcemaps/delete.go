@@ -74,6 +74,12 @@ func (s *Service) Delete(ctx context.Context, cmd *streams.DeleteCommand) (int, 
 			AND NOT EXISTS (SELECT 1 FROM sourcemaps.files f WHERE f.bundle_id = b.id)`, bundles); err != nil {
 			return fmt.Errorf("delete bundles: %w", err)
 		}
+		// The bundles that keep files lack some now: the same bundle
+		// uploaded again is assembled again rather than found complete.
+		if _, err := tx.Exec(ctx, `UPDATE sourcemaps.bundles SET state = 'partial' WHERE id = ANY($1) AND state = 'ok'`,
+			bundles); err != nil {
+			return fmt.Errorf("mark bundles partial: %w", err)
+		}
 		return nil
 	})
 	if err != nil {

@@ -162,8 +162,10 @@ type badBundle struct{ detail string }
 
 func (b *badBundle) Error() string { return b.detail }
 
-// Assemble assembles one bundle and indexes its files. It returns only
-// errors that retrying may fix; a bad bundle is recorded as such.
+// Assemble assembles one bundle and indexes its files, unless it is ok
+// already (a bundle some of whose files were deleted is "partial", and
+// assembled again). It returns only errors that retrying may fix; a bad
+// bundle is recorded as such.
 func (s *Service) Assemble(ctx context.Context, cmd *streams.AssembleCommand) error {
 	var state string
 	err := s.pool.QueryRow(ctx, `INSERT INTO sourcemaps.bundles (org_id, checksum, state) VALUES ($1, $2, 'assembling')

@@ -201,6 +201,38 @@ func TestIssueActionsAndRules(t *testing.T) {
 			t.Errorf("the split-off issue's page: %d", p.status)
 		}
 	})
+
+	// Reprocessing from the issue page: a POST form with CSRF, for members;
+	// the page then shows what the reprocessing did (these events have no
+	// source maps: they stay as they are).
+	t.Run("reprocess", func(t *testing.T) {
+		if strings.Contains(viewerB.get(issuePath(cache)).body, `value="reprocess"`) {
+			t.Error("a viewer is offered to reprocess")
+		}
+		if !strings.Contains(memberB.get(issuePath(cache)).body, `value="reprocess"`) {
+			t.Fatal("the issue page has no reprocess button for a member")
+		}
+		form := url.Values{"action": {"reprocess"}}
+		if p := viewerB.submit(issuePath(cache), issuePath(cache), form); p.status != http.StatusForbidden {
+			t.Errorf("viewer reprocesses: %d", p.status)
+		}
+		if p := memberB.do("POST", issuePath(cache), form); p.status != http.StatusForbidden {
+			t.Errorf("reprocess without CSRF: %d", p.status)
+		}
+		if strings.Contains(memberB.get(issuePath(cache)).body, `id="reprocessing"`) {
+			t.Fatal("a reprocessing is shown before any")
+		}
+		p := memberB.submit(issuePath(cache), issuePath(cache), form)
+		loc := p.header.Get("Location")
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, issuePath(cache)) || !strings.Contains(loc, "done=reprocessed") {
+			t.Fatalf("reprocess: %d to %q %s", p.status, loc, p.body)
+		}
+		page := memberB.get(loc)
+		if shown := between(page.body, `id="reprocessing"`, "</section>"); !strings.Contains(shown, "done") ||
+			!strings.Contains(shown, "1 events read again") || !strings.Contains(shown, "0 moved") {
+			t.Errorf("the issue page shows the reprocessing as %q", shown)
+		}
+	})
 }
 
 // between returns the part of s from the first from to the next to, for

@@ -52,6 +52,7 @@ func TestDashboardWritesNoGroupingTable(t *testing.T) {
 		{list, "/organizations/acme/issues/bulk/", url.Values{"action": {"merge"}, "project": {"backend"},
 			"issue": {fmt.Sprint(disk), fmt.Sprint(queue)}}},
 		{page(disk), page(disk), url.Values{"action": {"unmerge"}, "hash": {queueHash}}},
+		{page(disk), page(disk), url.Values{"action": {"reprocess"}}},
 		{"/settings/acme/projects/backend/", "/settings/acme/projects/backend/grouping-rules/",
 			url.Values{"action": {"save"}, "fingerprinting": {"message:cache* -> cache"}}},
 		{page(cache), page(cache), url.Values{"action": {"delete"}}},
@@ -73,7 +74,7 @@ func TestDashboardWritesNoGroupingTable(t *testing.T) {
 		t.Errorf("%d issues, want 2 (disk and the split-off queue; cache deleted)", n)
 	}
 	ro.QueryRow(ctx, `SELECT count(*) FROM grouping.decisions WHERE refused = ''`).Scan(&n)
-	if n != 7 {
-		t.Errorf("%d decisions applied, want 7", n)
+	if n != 8 {
+		t.Errorf("%d decisions applied, want 8", n)
 	}
 }

@@ -352,6 +352,22 @@ type issuePageData struct {
 	Assignees []assigneeOption // for the assign control
 	Hashes    []hashView       // when the issue has more than one: what can be split off
 	TraceURL  string           // the event's trace, when it has one and analytics is configured
+	// Reprocessing is the issue's latest reprocessing, with links to the
+	// issues its events went to; nil when it was never reprocessed.
+	Reprocessing *reprocessingView
+}
+
+// reprocessingView is what an issue's latest reprocessing did.
+type reprocessingView struct {
+	R      *issues.Reprocessing
+	When   string
+	Issues []issueLink // the issues the moved events went to
+}
+
+// issueLink is an issue's id and page.
+type issueLink struct {
+	ID  int64
+	URL string
 }
 
 // hashView is one of an issue's hashes with its latest event.
@@ -477,6 +493,21 @@ func (w *Web) issuePage(rw http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	g.Go(func() error {
+		rp, err := iss.LatestReprocessing(gctx, is.ID)
+		if errors.Is(err, accounts.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v := &reprocessingView{R: rp, When: when(rp.DecidedAt)}
+		for _, id := range rp.Issues {
+			v.Issues = append(v.Issues, issueLink{ID: id, URL: issueURL(oa.org.Slug, id)})
+		}
+		d.Reprocessing = v
+		return nil
+	})
+	g.Go(func() error {
 		hs, err := iss.Hashes(gctx, is.ID)
 		if len(hs) < 2 {
 			return err
@@ -591,6 +622,19 @@ func (w *Web) issueAction(rw http.ResponseWriter, r *http.Request) {
 			here = issueURL(oa.org.Slug, id)
 		}
 		w.decided(rw, r, err, here, "unmerged")
+		return
+	case "reprocess":
+		rp, err := iss.Reprocess(ctx, is.ID, 0)
+		notice := "reprocessed"
+		switch {
+		case err != nil:
+		case rp.Status == issues.ReprocessingQueued:
+			notice = "pending"
+		case rp.Removed && len(rp.Issues) > 0:
+			// Every event moved: the issue is gone; show where the first went.
+			here, notice = issueURL(oa.org.Slug, rp.Issues[0]), "reprocessed_moved"
+		}
+		w.decided(rw, r, err, here, notice)
 		return
 	}
 	su, done, err := statusUpdateOf(r)

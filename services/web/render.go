@@ -138,6 +138,8 @@ var notices = map[string]string{
 	"assigned":            "Assignee saved.",
 	"merged":              "Issues merged into this one.",
 	"unmerged":            "The selected hashes were split off into this new issue, with their events.",
+	"reprocessed":         "Reprocessed: the events were symbolicated with the source maps there are now and grouped again.",
+	"reprocessed_moved":   "Reprocessed: every event of the issue moved, and the issue was removed. This is where its first events went.",
 	"pending":             "Saved. It takes effect in a moment: reload to see it.",
 	"privacy_saved":       "Scrubbing and filters saved. The gateway applies them within seconds.",
 	"account_saved":       "Saved.",
