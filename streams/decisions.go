@@ -51,6 +51,7 @@ type Decision struct {
 	Assignee *string      `json:"assignee,omitempty"` // assign: "user:<id>", "team:<id>" or "" for nobody
 	Hashes   []string     `json:"hashes,omitempty"`   // unmerge
 	Rules    *Rules       `json:"rules,omitempty"`    // set_rules
+	Monitor  *Monitor     `json:"monitor,omitempty"`  // upsert_monitor, delete_monitor
 }
 
 // Actor is who made a decision.
@@ -135,6 +136,8 @@ func (d *Decision) Validate() error {
 		if d.Rules == nil {
 			return fmt.Errorf("decision %s: no rules", d.Kind)
 		}
+	case DecideUpsertMonitor, DecideDeleteMonitor:
+		return d.validateMonitor()
 	case DecideDeleteProject:
 	default:
 		return fmt.Errorf("decision: unknown kind %q", d.Kind)
