@@ -157,11 +157,11 @@ func Next(c *streams.MonitorConfig, t time.Time) time.Time {
 
 // CheckIn is one check_in item, as SDKs and sentry-cli send it.
 type CheckIn struct {
-	ID          string                `json:"check_in_id"`
-	Slug        string                `json:"monitor_slug"`
-	Status      string                `json:"status"`
-	Duration    *float64              `json:"duration,omitempty"` // seconds
-	Environment string                `json:"environment,omitempty"`
+	ID          string                 `json:"check_in_id"`
+	Slug        string                 `json:"monitor_slug"`
+	Status      string                 `json:"status"`
+	Duration    *float64               `json:"duration,omitempty"` // seconds
+	Environment string                 `json:"environment,omitempty"`
 	Config      *streams.MonitorConfig `json:"-"`
 }
 

@@ -101,20 +101,20 @@ var monitorSchemas = func() map[string]any {
 	nullDate := map[string]any{"type": []string{"string", "null"}, "format": "date-time"}
 	status := map[string]any{"type": "string", "enum": []string{"active", "disabled"}}
 	cfg := obj([]string{"schedule_type", "schedule"}, map[string]any{
-		"schedule_type":           map[string]any{"type": "string", "enum": []string{"crontab", "interval"}},
-		"schedule":                map[string]any{"description": `a crontab ("0 * * * *") or an interval ([5, "minute"])`},
-		"checkin_margin":          integer, "max_runtime": integer, "timezone": str,
+		"schedule_type":  map[string]any{"type": "string", "enum": []string{"crontab", "interval"}},
+		"schedule":       map[string]any{"description": `a crontab ("0 * * * *") or an interval ([5, "minute"])`},
+		"checkin_margin": integer, "max_runtime": integer, "timezone": str,
 		"failure_issue_threshold": integer, "recovery_threshold": integer})
 	return map[string]any{
 		"Monitor": obj([]string{"id", "slug", "name", "status", "config", "project"}, map[string]any{"id": str, "slug": str,
 			"name": str, "status": status, "type": str, "config": cfg, "dateCreated": dateTime,
 			"project": obj(nil, map[string]any{"id": str, "slug": str, "name": str}),
-			"health": str, "lastCheckIn": nullDate, "nextCheckIn": nullDate}),
+			"health":  str, "lastCheckIn": nullDate, "nextCheckIn": nullDate}),
 		"NewMonitor": obj([]string{"project", "name", "config"}, map[string]any{"project": str, "name": str, "slug": str,
 			"type": str, "status": status, "config": cfg}),
 		"MonitorUpdate": obj(nil, map[string]any{"name": str, "status": status, "config": cfg}),
 		"MonitorCheckIn": obj([]string{"id", "status", "dateCreated"}, map[string]any{"id": str,
-			"status": map[string]any{"type": "string", "enum": []string{"in_progress", "ok", "error", "missed", "timeout"}},
+			"status":      map[string]any{"type": "string", "enum": []string{"in_progress", "ok", "error", "missed", "timeout"}},
 			"environment": str, "duration": map[string]any{"type": []string{"integer", "null"}}, "dateCreated": dateTime, "dateUpdated": dateTime}),
 	}
 }()
