@@ -125,6 +125,9 @@ func parseCrontab(spec, tz string) (cron.Schedule, error) {
 	if strings.Contains(spec, "TZ=") {
 		return nil, fmt.Errorf("a time zone goes in the timezone field")
 	}
+	if strings.HasPrefix(spec, "@every") {
+		return nil, fmt.Errorf("@every is not a crontab: use an interval schedule")
+	}
 	if tz != "" {
 		spec = "CRON_TZ=" + tz + " " + spec
 	}
