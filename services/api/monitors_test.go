@@ -244,17 +244,13 @@ func TestMonitorCheckInsMakeIssues(t *testing.T) {
 	}
 	wait := func(what string, cond func() (bool, string)) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			ok, last := cond()
-			if ok {
-				return
+		var last string
+		defer func() {
+			if t.Failed() {
+				t.Logf("%s: last seen %s", what, last)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: last seen %s", what, last)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		}()
+		waitUntil(t, what, func() (ok bool) { ok, last = cond(); return ok })
 	}
 	checkIns := func(status string) int {
 		var n int

@@ -403,16 +403,8 @@ func (s *Service) monitorClockRound(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		var due []*monitor
-		for rows.Next() {
-			m, err := scanMonitor(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			due = append(due, m)
-		}
-		if err := rows.Err(); err != nil {
+		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*monitor, error) { return scanMonitor(r) })
+		if err != nil {
 			return err
 		}
 		n = len(due)
@@ -435,16 +427,11 @@ func (s *Service) overdue(ctx context.Context, tx pgx.Tx, m *monitor, now time.T
 		return err
 	}
 	type timedOut struct{ id, env string }
-	var outs []timedOut
-	for rows.Next() {
+	outs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timedOut, error) {
 		var t timedOut
-		if err := rows.Scan(&t.id, &t.env); err != nil {
-			rows.Close()
-			return err
-		}
-		outs = append(outs, t)
-	}
-	if err := rows.Err(); err != nil {
+		return t, r.Scan(&t.id, &t.env)
+	})
+	if err != nil {
 		return err
 	}
 	for _, t := range outs {
