@@ -91,6 +91,9 @@ func TestMonitorPages(t *testing.T) {
 		t.Errorf("timeline: %d error slots, want 1", got)
 	}
 	for _, body := range []string{list.body, page.body} {
+		for _, problem := range checkAccessibility(body) {
+			t.Errorf("accessibility: %s", problem)
+		}
 		if strings.Contains(body, "<script>alert") || strings.Contains(body, " style=") || strings.Contains(body, "<style") {
 			t.Errorf("unescaped name or inline style:\n%s", body)
 		}
