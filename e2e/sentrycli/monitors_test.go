@@ -1,7 +1,6 @@
 package sentrycli
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,18 +13,8 @@ import (
 // monitor created from --schedule) are stored and read back through the
 // monitors API.
 func TestSentryCLIMonitorsRun(t *testing.T) {
-	ctx := context.Background()
 	p := srv.CreateProjectT(t, "crons")
-	email := fmt.Sprintf("crons-%d@example.test", p.ID)
-	if out, err := srv.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
-		t.Fatalf("user create: %v\n%s", err, out)
-	}
-	out, err := srv.Run(ctx, "token", "create", "--user", email, "--scopes", "read")
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	token := strings.TrimSpace(lines[len(lines)-1])
+	_, token := ownerToken(t, fmt.Sprintf("crons-%d@example.test", p.ID), "read")
 	env := []string{"SENTRY_URL=" + srv.URL, "SENTRY_DSN=" + p.DSN, "SENTRY_LOG_LEVEL=warn"}
 	slug := fmt.Sprintf("backup-%d", p.ID)
 
