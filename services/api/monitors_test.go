@@ -326,8 +326,9 @@ func TestMonitorCheckInsMakeIssues(t *testing.T) {
 	}
 	waitIssue("the recovery", func(i issue) bool { return i.status == "resolved" })
 
-	// Twenty minutes on, two check-ins were missed: the issue regresses.
-	skew.Store(int64(20*time.Minute + 30*time.Second))
+	// 25 minutes on, the slots at 10 and 20 minutes were missed (the one at 30
+	// is not due yet): the second failure in a row regresses the issue.
+	skew.Store(int64(25 * time.Minute))
 	waitCheckIns("missed", 2)
 	iss = waitIssue("the missed check-ins' regression", func(i issue) bool { return i.status == "unresolved" && i.seen >= 2 })
 	seen := iss.seen
