@@ -57,7 +57,8 @@ type Decision struct {
 	Hashes   []string     `json:"hashes,omitempty"`   // unmerge
 	Rules    *Rules       `json:"rules,omitempty"`    // set_rules
 
-	MaxEvents int `json:"max_events,omitempty"` // reprocess: the latest this many events; 0 for all
+	MaxEvents int      `json:"max_events,omitempty"` // reprocess: the latest this many events; 0 for all
+	Monitor   *Monitor `json:"monitor,omitempty"`    // upsert_monitor, delete_monitor
 }
 
 // Actor is who made a decision.
@@ -146,6 +147,8 @@ func (d *Decision) Validate() error {
 		if len(d.Issues) != 1 || d.MaxEvents < 0 {
 			return fmt.Errorf("decision %s: want one issue and a count of events that is not negative", d.Kind)
 		}
+	case DecideUpsertMonitor, DecideDeleteMonitor:
+		return d.validateMonitor()
 	case DecideDeleteProject:
 	default:
 		return fmt.Errorf("decision: unknown kind %q", d.Kind)

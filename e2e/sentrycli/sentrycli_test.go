@@ -80,19 +80,25 @@ func api(t *testing.T, token, method, path, body string, v any) int {
 	return res.StatusCode
 }
 
-func TestSentryCLICommands(t *testing.T) {
+// ownerToken creates an owner of the e2e organisation with email and
+// returns the email and a token of theirs with the given scopes.
+func ownerToken(t *testing.T, email, scopes string) (string, string) {
+	t.Helper()
 	ctx := context.Background()
-	p := srv.CreateProjectT(t, "cli")
-	email := fmt.Sprintf("cli-%d@example.test", p.ID)
 	if out, err := srv.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
 		t.Fatalf("user create: %v\n%s", err, out)
 	}
-	out, err := srv.Run(ctx, "token", "create", "--user", email, "--scopes", "read,write")
+	out, err := srv.Run(ctx, "token", "create", "--user", email, "--scopes", scopes)
 	if err != nil {
 		t.Fatalf("token create: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	token := strings.TrimSpace(lines[len(lines)-1])
+	return email, strings.TrimSpace(lines[len(lines)-1])
+}
+
+func TestSentryCLICommands(t *testing.T) {
+	p := srv.CreateProjectT(t, "cli")
+	email, token := ownerToken(t, fmt.Sprintf("cli-%d@example.test", p.ID), "read,write")
 	env := []string{"SENTRY_URL=" + srv.URL, "SENTRY_AUTH_TOKEN=" + token, "SENTRY_ORG=e2e",
 		fmt.Sprintf("SENTRY_PROJECT=%d", p.ID), "SENTRY_DSN=" + p.DSN, "SENTRY_LOG_LEVEL=warn"}
 	issues := fmt.Sprintf("/api/0/projects/e2e/%d/issues/", p.ID)

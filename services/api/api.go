@@ -165,7 +165,7 @@ func (a *API) routes() []route {
 		{"PUT", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Rename, disable, enable or rate-limit a DSN key", user, accounts.LevelWrite, 200, "KeyUpdate", "ProjectKey", a.updateKey},
 		{"DELETE", "/api/0/projects/{org}/{project}/keys/{key_id}/", "Delete a DSN key", user, accounts.LevelWrite, 204, "", "", a.deleteKey},
 		{"POST", "/api/0/projects/{org}/{project}/keys/{key_id}/rotate/", "Replace a DSN key's public key (the old one stops working)", user, accounts.LevelWrite, 200, "", "ProjectKey", a.rotateKey},
-	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.reprocessRoutes(), a.repoRoutes(), a.filterRoutes(), a.ownershipRoutes(), a.spikeProtectionRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes(), a.discoverRoutes(), a.usageRoutes())...)
+	}, slices.Concat(a.indexRoutes(), a.issueRoutes(), a.hashRoutes(), a.reprocessRoutes(), a.repoRoutes(), a.filterRoutes(), a.ownershipRoutes(), a.spikeProtectionRoutes(), a.groupingRulesRoutes(), a.sourcemapRoutes(), a.alertingRoutes(), a.discoverRoutes(), a.usageRoutes(), a.monitorRoutes())...)
 }
 
 // RouteInfo describes one route, for documentation and tests.

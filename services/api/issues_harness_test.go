@@ -70,12 +70,18 @@ type pipeline struct {
 
 // startGrouping runs a grouping replica against e's database until the
 // test ends.
-func (e *restEnv) startGrouping() *pipeline {
+func (e *restEnv) startGrouping() *pipeline { return e.startGroupingWith(nil) }
+
+// startGroupingWith is startGrouping with options changed by tune.
+func (e *restEnv) startGroupingWith(tune func(*groupsvc.Options)) *pipeline {
 	t := e.t
 	t.Helper()
 	nc := e.nc
 	opt := groupsvc.DefaultOptions()
 	opt.Workers = 1
+	if tune != nil {
+		tune(&opt)
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	svc, err := groupsvc.New(runCtx, e.db.Pool, nc, opt, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -225,5 +231,6 @@ func (p *pipeline) issueOf(eventID string) string {
 func (e *restEnv) issueParams(f *fixture) map[string]string {
 	p := e.startGrouping()
 	ids := p.send(f.project.ID, sdkEvent{excType: "WalkError", excValue: "walking", function: "walk", release: "1.0", environment: "prod"})
-	return map[string]string{"issue_id": p.issueOf(ids[0]), "event_id": ids[0], "key": "release"}
+	return map[string]string{"issue_id": p.issueOf(ids[0]), "event_id": ids[0], "key": "release",
+		"monitor_slug": e.walkMonitor(f)}
 }

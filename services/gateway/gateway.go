@@ -159,6 +159,10 @@ func (g *Gateway) Mount(r chi.Router) {
 	r.Post("/api/{project_id}/security/", g.handle(endpointSecurity, "security"))
 	// The key's dsn.csp form: Sentry's older name for the security endpoint.
 	r.Post("/api/{project_id}/csp-report/", g.handle(endpointSecurity, "csp-report"))
+	// Crons' HTTP check-ins, the key in the path; project 0 is the key's.
+	cron := g.handle(endpointCron, "cron/{monitor_slug}/{sentry_key}")
+	r.Get("/api/{project_id}/cron/{monitor_slug}/{sentry_key}/", cron)
+	r.Post("/api/{project_id}/cron/{monitor_slug}/{sentry_key}/", cron)
 }
 
 type endpoint string
@@ -167,6 +171,7 @@ const (
 	endpointEnvelope endpoint = "envelope"
 	endpointStore    endpoint = "store"
 	endpointSecurity endpoint = "security"
+	endpointCron     endpoint = "cron"
 )
 
 const corsAllowHeaders = "X-Sentry-Auth, X-Requested-With, Origin, Accept, Content-Type, Content-Encoding, Authentication, Authorization, sentry-trace, baggage, traceparent"
@@ -319,12 +324,22 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ep endpoint, spa
 func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *request, span trace.Span) (err error) {
 	ep := req.ep
 	req.projectID, err = strconv.ParseInt(chi.URLParam(r, "project_id"), 10, 64)
+	if ep == endpointCron && err == nil && req.projectID == 0 {
+		if k := g.keys.Lookup(chi.URLParam(r, "sentry_key")); k != nil {
+			req.projectID = k.ProjectID
+		}
+	}
 	if err != nil || req.projectID <= 0 {
 		return &envelope.Error{Status: http.StatusNotFound, Reason: "invalid_project", Detail: "project id must be a positive integer"}
 	}
 	keyName, err := keyFromRequest(r)
 	if err != nil {
 		return err
+	}
+	if ep == endpointCron {
+		if keyName, err = oneKey(keyName, chi.URLParam(r, "sentry_key")); err != nil {
+			return err
+		}
 	}
 	// With the key known up front, an unknown or foreign key is refused
 	// before the body is read.
@@ -352,6 +367,8 @@ func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *requ
 		req.body, req.env, err = wrapStore(buf.Bytes(), g.opt.Envelope)
 	case endpointSecurity:
 		req.body, req.env, err = wrapSecurity(buf.Bytes(), r.Header.Get("Content-Type"), g.opt.Envelope)
+	case endpointCron:
+		req.body, req.env, err = wrapCron(chi.URLParam(r, "monitor_slug"), r.URL.Query(), buf.Bytes(), g.opt.Envelope)
 	}
 	if err != nil {
 		return err

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/monitors"
 )
 
 // wrapStore turns a legacy /store/ body, a JSON event (or, from very old
@@ -126,4 +128,39 @@ func newEventID() string {
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return hex.EncodeToString(u[:])
+}
+
+// wrapCron turns an HTTP check-in (Crons' /cron/<slug>/<key>/ endpoint:
+// status, check_in_id, environment and duration in the query, or a JSON
+// body that may also carry a monitor_config to create the monitor) into an
+// envelope with one check_in item, checked as any check-in is.
+func wrapCron(slug string, q url.Values, body []byte, lim envelope.Limits) ([]byte, *envelope.Envelope, error) {
+	payload := bytes.TrimSpace(body)
+	if len(payload) > lim.MaxCheckIn {
+		return nil, nil, &envelope.Error{Status: http.StatusRequestEntityTooLarge, Reason: "item_too_large", Detail: "check-in exceeds " + strconv.Itoa(lim.MaxCheckIn) + " bytes"}
+	}
+	ci := map[string]any{}
+	if len(payload) > 0 {
+		if err := json.Unmarshal(payload, &ci); err != nil || ci == nil {
+			return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_json", Detail: "check-in body is not a JSON object"}
+		}
+	}
+	ci["monitor_slug"] = slug
+	for _, f := range []string{"status", "check_in_id", "environment"} {
+		if v := q.Get(f); v != "" {
+			ci[f] = v
+		}
+	}
+	if v := q.Get("duration"); v != "" {
+		d, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_check_in", Detail: "duration: not a number"}
+		}
+		ci["duration"] = d
+	}
+	out, _ := json.Marshal(ci)
+	if _, err := monitors.ParseCheckIn(out); err != nil {
+		return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_check_in", Detail: err.Error()}
+	}
+	return build(newEventID(), nil, "check_in", [][]byte{out})
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/faultline/faultline/libs/envelope"
+	"github.com/faultline/faultline/libs/monitors"
 )
 
 // checkWrapped asserts that a wrapped body is a well-formed envelope that
@@ -262,6 +264,34 @@ func FuzzWrapSecurity(f *testing.F) {
 			if it.Type != "raw_security" || len(it.Payload) == 0 || it.Payload[0] != '{' {
 				t.Fatalf("item %s %q is not a security report object", it.Type, it.Payload)
 			}
+		}
+	})
+}
+
+// FuzzWrapCron: any HTTP check-in is wrapped into an envelope with one
+// check-in that parses, or refused with a 400 or 413.
+func FuzzWrapCron(f *testing.F) {
+	f.Add("nightly", "status=ok", []byte(``))
+	f.Add("Nightly Job", "status=in_progress&check_in_id=83a7c03ed0a04e1b97e2e3b18d38f244&environment=prod&duration=3", []byte(``))
+	f.Add("x", "", []byte(`{"status":"error","monitor_config":{"schedule":{"type":"crontab","value":"0 * * * *"}}}`))
+	f.Add("x", "status=ok", []byte(`null`))
+	lim := envelope.DefaultLimits
+	f.Fuzz(func(t *testing.T, slug, query string, body []byte) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		out, env, err := wrapCron(slug, q, body, lim)
+		if err != nil {
+			wrapErrorOK(t, err)
+			return
+		}
+		checkWrapped(t, out, env, lim)
+		if len(env.Items) != 1 || env.Items[0].Type != "check_in" {
+			t.Fatalf("items = %+v, want one check_in", env.Items)
+		}
+		if _, err := monitors.ParseCheckIn(env.Items[0].Payload); err != nil {
+			t.Fatalf("wrapped check-in does not parse: %v", err)
 		}
 	})
 }

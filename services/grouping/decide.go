@@ -181,6 +181,8 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, d *streams.Decision) err
 			WHERE r.updated_at <= EXCLUDED.updated_at`),
 			d.ProjectID, d.Rules.Stacktrace, d.Rules.Fingerprinting, d.At)
 		return err
+	case streams.DecideUpsertMonitor, streams.DecideDeleteMonitor:
+		return s.applyMonitor(ctx, tx, d)
 	case streams.DecideDeleteProject:
 		if err := s.lockProject(ctx, tx, d.ProjectID); err != nil {
 			return err

@@ -189,7 +189,7 @@ func announce(ctx context.Context, tx pgx.Tx, m streams.IssueMessage, msgID stri
 // deleteProject removes every row of a project from schema's tables.
 func deleteProject(ctx context.Context, tx pgx.Tx, schema string, project int64) error {
 	// Issues take their hashes and tag counts with them (ON DELETE CASCADE).
-	for _, t := range []string{"events", "event_ids", "issues", "rejected", "project_rules", "rule_versions", "merges", "tombstones", "reprocessings"} {
+	for _, t := range []string{"events", "event_ids", "issues", "rejected", "project_rules", "rule_versions", "merges", "tombstones", "reprocessings", "monitors"} {
 		if _, err := tx.Exec(ctx, "DELETE FROM "+schema+"."+t+" WHERE project_id = $1", project); err != nil {
 			return fmt.Errorf("delete project %d: %s: %w", project, t, err)
 		}

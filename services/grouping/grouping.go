@@ -61,6 +61,8 @@ type Options struct {
 	OutboxAge     time.Duration // publications older than this are swept from the outbox
 	RulesRefresh  time.Duration // how soon a change of a project's grouping rules is seen
 	Envelope      envelope.Limits
+	MonitorTick   time.Duration    // how often overdue cron check-ins are looked for
+	Now           func() time.Time // the monitors' clock; nil is time.Now
 
 	// Schema is where the projection is written: "grouping", or the next
 	// generation's schema during a replay.
@@ -92,6 +94,7 @@ func DefaultOptions() Options {
 		OutboxAge:    30 * time.Second,
 		RulesRefresh: 10 * time.Second,
 		Envelope:     checkedLimits(),
+		MonitorTick:  15 * time.Second,
 		Schema:       "grouping",
 	}
 }
@@ -108,7 +111,8 @@ func OptionsFrom(c config.Config) Options {
 func (o Options) Consumers() []natsx.ConsumerRef {
 	refs := []natsx.ConsumerRef{{Stream: streams.Ingest, Consumer: o.Consumer}}
 	if !o.Quiet {
-		refs = append(refs, natsx.ConsumerRef{Stream: streams.Decisions, Consumer: DecisionsConsumer})
+		refs = append(refs, natsx.ConsumerRef{Stream: streams.Decisions, Consumer: DecisionsConsumer},
+			natsx.ConsumerRef{Stream: streams.Ingest, Consumer: CheckInsConsumer})
 	}
 	return refs
 }
@@ -234,11 +238,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return s.consume(ctx, cons)
 	}
 	dctx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
+	errc, monc := make(chan error, 1), make(chan error, 1)
 	go func() { errc <- s.runDecisions(dctx) }()
+	go func() { monc <- s.runMonitors(dctx) }()
 	err = s.consume(ctx, cons)
 	stop()
-	return errors.Join(err, <-errc)
+	return errors.Join(err, <-errc, <-monc)
 }
 
 // consume processes cons's messages until ctx ends.
