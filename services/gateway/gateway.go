@@ -151,7 +151,7 @@ func (g *Gateway) Ready() <-chan struct{} { return g.keys.Ready() }
 
 // Mount adds the ingestion routes.
 func (g *Gateway) Mount(r chi.Router) {
-	for _, ep := range []string{"envelope", "store", "security", "csp-report", "minidump", "unreal"} {
+	for _, ep := range []string{"envelope", "store", "security", "csp-report", "nel", "minidump", "unreal"} {
 		r.Options("/api/{project_id}/"+ep+"/", g.preflight)
 	}
 	r.Post("/api/{project_id}/envelope/", g.handle(endpointEnvelope, "envelope"))
@@ -159,6 +159,8 @@ func (g *Gateway) Mount(r chi.Router) {
 	r.Post("/api/{project_id}/security/", g.handle(endpointSecurity, "security"))
 	// The key's dsn.csp form: Sentry's older name for the security endpoint.
 	r.Post("/api/{project_id}/csp-report/", g.handle(endpointSecurity, "csp-report"))
+	// The key's dsn.nel form: Network Error Logging reports.
+	r.Post("/api/{project_id}/nel/", g.handle(endpointNEL, "nel"))
 }
 
 type endpoint string
@@ -167,6 +169,7 @@ const (
 	endpointEnvelope endpoint = "envelope"
 	endpointStore    endpoint = "store"
 	endpointSecurity endpoint = "security"
+	endpointNEL      endpoint = "nel"
 )
 
 const corsAllowHeaders = "X-Sentry-Auth, X-Requested-With, Origin, Accept, Content-Type, Content-Encoding, Authentication, Authorization, sentry-trace, baggage, traceparent"
@@ -352,6 +355,8 @@ func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *requ
 		req.body, req.env, err = wrapStore(buf.Bytes(), g.opt.Envelope)
 	case endpointSecurity:
 		req.body, req.env, err = wrapSecurity(buf.Bytes(), r.Header.Get("Content-Type"), g.opt.Envelope)
+	case endpointNEL:
+		req.body, req.env, err = wrapNEL(buf.Bytes(), g.opt.Envelope)
 	}
 	if err != nil {
 		return err
