@@ -43,7 +43,7 @@ type Event struct {
 	ProjectID   int64
 	Timestamp   time.Time
 	Received    time.Time
-	Type        string // "error", "default", "transaction", "csp", "hpkp", "expectct", "expectstaple"
+	Type        string // "error", "default", "transaction", "csp", "hpkp", "expectct", "expectstaple", "nel"
 	Level       string // fatal, error, warning, info, debug
 	Platform    string
 	Logger      string

@@ -163,6 +163,8 @@ func Normalize(payload []byte, m Meta) (*Event, error) {
 		e.Type = "transaction"
 	case e.Security != nil:
 		e.Type = e.Security.Kind
+	case t == "nel" && e.Contexts["nel"] != nil:
+		e.Type = "nel" // a network error report, stored
 	case len(e.Exceptions) > 0:
 		e.Type = "error"
 	default:

@@ -344,3 +344,42 @@ func FuzzNormalize(f *testing.F) {
 		checkRoundTrip(t, payload)
 	})
 }
+
+// A Network Error Logging report becomes a nel event: its message names the
+// error, its request is the failed one, its nel context keeps the report's
+// details, and its stored form normalizes to the same event.
+func TestNormalizeNEL(t *testing.T) {
+	report := `{"age":0,"type":"network-error","url":"https://www.example.com/shop?item=3","user_agent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",` +
+		`"body":{"elapsed_time":48,"method":"get","phase":"connection","protocol":"http/1.1","referrer":"https://www.example.com/",` +
+		`"sampling_fraction":0.5,"server_ip":"203.0.113.7","status_code":0,"type":"tcp.refused"}}`
+	e := mustNormalize(t, report)
+	if e.Type != "nel" || e.Logger != "nel" || e.Title() != "The TCP connection was refused (tcp.refused)" {
+		t.Errorf("type %q logger %q title %q", e.Type, e.Logger, e.Title())
+	}
+	if r := e.Request; r == nil || r.URL != "https://www.example.com/shop" || r.QueryString != "item=3" || r.Method != "GET" ||
+		r.Header("Referer") != "https://www.example.com/" || !strings.Contains(r.Header("User-Agent"), "Chrome/126") {
+		t.Errorf("request = %+v", e.Request)
+	}
+	var nel map[string]any
+	if err := json.Unmarshal(e.Contexts["nel"], &nel); err != nil {
+		t.Fatal(err)
+	}
+	if nel["error_type"] != "tcp.refused" || nel["phase"] != "connection" || nel["elapsed_time"] != float64(48) ||
+		nel["sampling_fraction"] != 0.5 || nel["server_ip"] != "203.0.113.7" {
+		t.Errorf("nel context = %v", nel)
+	}
+	if e.Tag("nel.error_type") != "tcp.refused" {
+		t.Errorf("tags = %v", e.Tags)
+	}
+	checkRoundTrip(t, []byte(report))
+
+	httpErr := mustNormalize(t, `[{"type":"network-error","url":"https://a.example/","body":{"type":"http.error","status_code":503,"phase":"application","method":"POST"}}]`)
+	if httpErr.Title() != "HTTP error 503 (http.error)" {
+		t.Errorf("title %q", httpErr.Title())
+	}
+	for _, p := range []string{`[{"type":"network-error","body":{}}]`, `[{"type":"network-error","body":"x"}]`} {
+		if _, err := NormalizeSecurity([]byte(p), meta); err == nil {
+			t.Errorf("NormalizeSecurity(%s) accepted a report without an error type", p)
+		}
+	}
+}

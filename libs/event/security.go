@@ -69,7 +69,8 @@ type rawSecurity struct {
 
 // NormalizeSecurity turns a raw_security item (a csp-report, expect-ct,
 // expect-staple or hpkp report, or Reporting API reports, of which the first
-// is used) into an event of type csp, expectct, expectstaple or hpkp.
+// is used) into an event of type csp, expectct, expectstaple or hpkp, or, for
+// a Network Error Logging report, nel.
 func NormalizeSecurity(payload []byte, m Meta) (*Event, error) {
 	p := bytes.TrimSpace(payload)
 	if !json.Valid(p) || len(p) == 0 {
@@ -105,6 +106,12 @@ func NormalizeSecurity(payload []byte, m Meta) (*Event, error) {
 			UserAgent flexString `json:"user_agent"`
 		}
 		lenient(p, &r)
+		if r.Type == "network-error" {
+			if body := object(top["body"]); body != nil {
+				return normalizeNEL(payload, top, body, m)
+			}
+			return nil, bad("invalid_nel_report", "the network-error report has no body object")
+		}
 		if r.Type != "csp-violation" {
 			return nil, bad("unsupported_security_report", "reports of type %q are not supported", string(r.Type))
 		}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,6 +49,13 @@ func (a *API) alertingRoutes() []route {
 		{"PUT", "/api/0/projects/{org}/{project}/plugins/webhooks/", "Set the webhooks plugin's URLs, one a line", user, accounts.LevelWrite, 200, "WebhooksPlugin", "WebhooksPluginState", a.setWebhooksPlugin},
 		{"GET", "/api/0/projects/{org}/{project}/alert-deliveries/", "Notification attempts: rule, issue, channel, status, error, time", user, accounts.LevelRead, 200, "", "[]AlertDelivery", a.listAlertDeliveries},
 	}
+}
+
+// queuedChange says whether rt's change is a command for the alerting role,
+// answered 202 with a detail when that role does not apply it in time.
+func queuedChange(rt route) bool {
+	return rt.method != http.MethodGet && (strings.HasPrefix(rt.path, "/api/0/projects/{org}/{project}/rules/") ||
+		rt.path == "/api/0/projects/{org}/{project}/plugins/webhooks/")
 }
 
 // fieldErrors is a 400 answered in Sentry's shape: field -> messages.

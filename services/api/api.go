@@ -117,7 +117,7 @@ func (a *API) routes() []route {
 
 		{"POST", "/api/0/auth/login/", "Sign in; sets the session and CSRF cookies", public, accounts.LevelNone, 200, "Login", "Session", a.login},
 		{"DELETE", "/api/0/auth/", "Sign out", sessionOnly, accounts.LevelNone, 204, "", "", a.logout},
-		{"POST", "/api/0/auth/password-reset/", "Mail a password-reset link", public, accounts.LevelNone, 202, "PasswordResetRequest", "", a.requestPasswordReset},
+		{"POST", "/api/0/auth/password-reset/", "Mail a password-reset link", public, accounts.LevelNone, 202, "PasswordResetRequest", "Detail", a.requestPasswordReset},
 		{"POST", "/api/0/auth/password-reset/confirm/", "Set a new password with a reset token", public, accounts.LevelNone, 204, "PasswordReset", "", a.resetPassword},
 		{"POST", "/api/0/accept-invite/", "Accept an invitation (creating the user if needed) and sign in", public, accounts.LevelNone, 200, "AcceptInvite", "Session", a.acceptInvite},
 		{"GET", "/api/0/users/me/", "The signed-in user", user, accounts.LevelRead, 200, "", "User", a.me},

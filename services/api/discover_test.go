@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,7 +24,12 @@ import (
 )
 
 // The test binary's ClickHouse server stops with it.
-func TestMain(m *testing.M) { chtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	chtest.Close()
+	reportUnchecked(os.Stdout)
+	os.Exit(code)
+}
 
 // The analytics routes' access: any member reads them (Sentry's org:read).
 func init() {

@@ -207,7 +207,11 @@ func (c *client) do(method, path string, body any) response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	out := response{status: res.StatusCode, header: res.Header, body: b}
+	if strings.HasPrefix(u, c.e.srv.URL) {
+		c.e.checkAnswer(method, strings.TrimPrefix(u, c.e.srv.URL), out)
+	}
+	return out
 }
 
 // smtpCatcher is a small real SMTP server: it speaks enough of RFC 5321 for

@@ -25,7 +25,7 @@ func (a *API) issueRoutes() []route {
 	const org, proj = "/api/0/organizations/{org}/issues/{issue_id}/", "/api/0/projects/{org}/{project}/"
 	return []route{
 		{"GET", proj + "issues/", "List a project's issues (query, sort, statsPeriod, cursor)", user, accounts.LevelRead, 200, "", "[]Issue", a.listIssues},
-		{"PUT", proj + "issues/", "Update issues in bulk (?id=1&id=2, or those matching query), or merge the selected ones", user, accounts.LevelWrite, 200, "IssueUpdate", "IssueUpdate", a.bulkUpdateIssues},
+		{"PUT", proj + "issues/", "Update issues in bulk (?id=1&id=2, or those matching query), or merge the selected ones", user, accounts.LevelWrite, 200, "IssueUpdate", "IssueBulkUpdate", a.bulkUpdateIssues},
 		{"GET", proj + "events/", "List a project's events of every issue, newest first (full=true: whole events)", user, accounts.LevelRead, 200, "", "[]Event", a.listProjectEvents},
 		{"GET", proj + "events/{event_id}/", "Retrieve a project's event", user, accounts.LevelRead, 200, "", "Event", a.getProjectEvent},
 		{"GET", proj + "events/{event_id}/grouping-info/", "Explain how an event groups under the project's rules", user, accounts.LevelRead, 200, "", "GroupingInfo", a.groupingInfo},
@@ -617,6 +617,10 @@ func (a *API) bulkUpdateIssues(c *call) (any, error) {
 	return body, nil
 }
 
+// assignee is the schema of an issue's assignee: a user or a team, or null.
+var assignee = map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{
+	"type": map[string]any{"type": "string", "enum": []string{"user", "team"}}, "id": str, "name": str, "email": str, "slug": str}}
+
 // issueSchemas are the OpenAPI schemas of the issue routes.
 var issueSchemas = map[string]any{
 	"Issue": obj([]string{"id", "shortId", "title", "status", "count", "userCount", "firstSeen", "lastSeen", "project"}, map[string]any{
@@ -626,11 +630,16 @@ var issueSchemas = map[string]any{
 			"ignoreUserCount": integer, "ignoreWindow": integer, "ignoreUntil": dateTime}),
 		"count": map[string]any{"type": "string", "description": "Events, as a decimal string"}, "userCount": integer,
 		"firstSeen": dateTime, "lastSeen": dateTime, "environments": strList,
-		"project":  obj(nil, map[string]any{"id": str, "slug": str, "name": str}),
-		"metadata": obj(nil, map[string]any{"type": str, "value": str, "title": str}),
-		"assignedTo": map[string]any{"type": []string{"object", "null"}, "properties": map[string]any{
-			"type": map[string]any{"type": "string", "enum": []string{"user", "team"}}, "id": str, "name": str, "email": str, "slug": str}},
-		"stats": map[string]any{"type": "object", "description": `{"24h": [[unix seconds, count], ...]}`},
+		"project":    obj(nil, map[string]any{"id": str, "slug": str, "name": str}),
+		"metadata":   obj(nil, map[string]any{"type": str, "value": str, "title": str}),
+		"assignedTo": assignee,
+		"stats":      map[string]any{"type": "object", "description": `{"24h": [[unix seconds, count], ...]}`},
+	}),
+	"IssueBulkUpdate": obj(nil, map[string]any{
+		"assignedTo": assignee,
+		"merge":      obj([]string{"parent", "children"}, map[string]any{"parent": str, "children": strList}),
+		"status":     str, "substatus": nullStr,
+		"statusDetails": map[string]any{"type": "object", "description": "As the request's statusDetails"},
 	}),
 	"IssueUpdate": obj(nil, map[string]any{
 		"assignedTo": map[string]any{"type": []string{"string", "null"}, "description": `A member's email, "user:<id>", "team:<id>" or "#team-slug"; null unassigns`},

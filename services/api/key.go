@@ -196,8 +196,8 @@ type KeyLoaderOptions struct {
 }
 
 // KeyDSN is every form of a key's DSN, as Sentry names them. The gateway
-// serves public, secret, csp and security; the others name endpoints it
-// does not serve yet, as a Sentry with that feature off would still list
+// serves public, secret, csp, security and nel; the others name endpoints
+// it does not serve yet, as a Sentry with that feature off would still list
 // them.
 type KeyDSN struct {
 	Secret      string `json:"secret"`      // public:secret@, for legacy SDKs

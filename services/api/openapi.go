@@ -98,8 +98,15 @@ func operation(rt route) map[string]any {
 		return map[string]any{"description": why, "content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
 	}
 	responses := map[string]any{strconv.Itoa(rt.status): ok}
-	if rt.req != "" {
-		responses["400"] = errResp("Invalid input")
+	if rt.req != "" || rt.method != http.MethodGet || len(params) > strings.Count(rt.path, "{") {
+		invalid := errResp("Invalid input: body or query parameters")
+		if rt.req != "" {
+			invalid["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"anyOf": []any{ref("Error"), ref("FieldErrors")}}}}
+		}
+		responses["400"] = invalid
+	}
+	if rt.method != http.MethodGet {
+		responses["429"] = errResp("Too many attempts; retry later")
 	}
 	switch rt.access {
 	case public:
@@ -110,8 +117,22 @@ func operation(rt route) map[string]any {
 		op["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"session": []string{}}}
 		op["x-faultline-level"] = rt.need.String()
 	}
-	if rt.access != public {
+	if queuedChange(rt) && rt.status != http.StatusAccepted {
+		responses["202"] = map[string]any{"description": "Queued: the alerting role has not applied the change yet",
+			"content": map[string]any{"application/json": map[string]any{"schema": ref("Detail")}}}
+	}
+	switch {
+	case rt.req == "Login" || rt.req == "AcceptInvite":
+		responses["401"] = errResp("Wrong email or password")
+	case rt.access == public:
+		responses["401"] = errResp("Credentials were sent and are not valid")
+	default:
 		responses["401"] = errResp("No valid credentials")
+	}
+	if rt.req != "" && rt.method != http.MethodGet {
+		responses["409"] = errResp("Conflicts with an existing resource (a slug, name or version taken)")
+	}
+	if rt.access != public {
 		responses["403"] = errResp("Not allowed: role, token scope or CSRF")
 	}
 	if strings.Contains(rt.path, "{") {
@@ -165,6 +186,7 @@ var (
 	boolean  = map[string]any{"type": "boolean"}
 	integer  = map[string]any{"type": "integer"}
 	dateTime = map[string]any{"type": "string", "format": "date-time"}
+	nullDate = map[string]any{"type": []string{"string", "null"}, "format": "date-time"}
 	strList  = map[string]any{"type": "array", "items": str}
 	nullStr  = map[string]any{"type": []string{"string", "null"}}
 	roleEnum = map[string]any{"type": "string", "enum": accounts.Roles}
@@ -173,9 +195,12 @@ var (
 )
 
 var schemas = map[string]any{
-	"Error": obj([]string{"detail"}, map[string]any{"detail": str}),
+	"Error":  obj([]string{"detail"}, map[string]any{"detail": str}),
+	"Detail": obj([]string{"detail"}, map[string]any{"detail": str}),
+	"FieldErrors": map[string]any{"type": "object", "description": "Sentry's form errors: each refused field with its messages",
+		"additionalProperties": strList, "minProperties": 1},
 	"User": obj([]string{"id", "email"}, map[string]any{"id": str, "email": str, "username": str, "name": str,
-		"isSuperuser": boolean, "isActive": boolean, "dateJoined": dateTime, "lastLogin": dateTime, "has2fa": boolean}),
+		"isSuperuser": boolean, "isActive": boolean, "dateJoined": dateTime, "lastLogin": nullDate, "has2fa": boolean}),
 	"Login":                obj([]string{"email", "password"}, map[string]any{"email": str, "password": str}),
 	"Session":              obj([]string{"user", "csrfToken"}, map[string]any{"user": ref("User"), "csrfToken": str, "organization": ref("Organization")}),
 	"PasswordResetRequest": obj([]string{"email"}, map[string]any{"email": str}),
@@ -187,8 +212,8 @@ var schemas = map[string]any{
 	"PasswordChange": obj([]string{"password", "passwordNew"}, map[string]any{"password": str, "passwordNew": str,
 		"keepTokens": keepTokens}),
 	"AcceptInvite": obj([]string{"token"}, map[string]any{"token": str, "name": str, "password": map[string]any{"type": "string", "description": "Required when the invited address has no account yet."}}),
-	"ApiToken": obj([]string{"id", "scopes"}, map[string]any{"id": str, "name": str, "dateCreated": dateTime, "expiresAt": dateTime,
-		"lastUsedAt": dateTime, "tokenLastCharacters": str, "organization": nullStr, "project": nullStr,
+	"ApiToken": obj([]string{"id", "scopes"}, map[string]any{"id": str, "name": str, "dateCreated": dateTime, "expiresAt": nullDate,
+		"lastUsedAt": nullDate, "tokenLastCharacters": str, "organization": nullStr, "project": nullStr,
 		"scopes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{accounts.ScopeRead, accounts.ScopeWrite, accounts.ScopeAdmin}}},
 		"token":  map[string]any{"type": "string", "description": "Only in the answer to its creation."}}),
 	"NewApiToken": obj([]string{"scopes"}, map[string]any{"name": str, "expiresAt": dateTime,
@@ -257,7 +282,9 @@ var schemas = map[string]any{
 		"teamSlug":     map[string]any{"type": "string", "description": "In a team's member list: the team."},
 		"orgRoleList":  roleList(map[string]any{"isGlobal": boolean, "isTeamRolesAllowed": boolean, "minimumTeamRole": str}),
 		"teamRoleList": roleList(map[string]any{"isMinimumRoleFor": nullStr}),
-		"user":         map[string]any{"type": []string{"object", "null"}}}),
+		"roleName":     str,
+		"user": map[string]any{"type": []string{"object", "null"}, "description": "The member's account; null while the invitation is pending",
+			"required": []string{"id", "email"}, "properties": map[string]any{"id": str, "email": str, "name": str, "username": str}}}),
 	"NewMember": obj([]string{"email"}, map[string]any{"email": str, "orgRole": roleEnum, "role": roleEnum, "teams": strList}),
 	"MemberUpdate": obj(nil, map[string]any{"orgRole": roleEnum, "role": roleEnum,
 		"teamRoles": map[string]any{"type": "array", "description": "The member's teams afterwards, each with its role (contributor, admin or null)",

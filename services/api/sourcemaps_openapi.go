@@ -3,7 +3,6 @@ package api
 // The OpenAPI schemas of the source-map upload and release routes
 // (chunks.go, releases.go, release_files.go), added to the document's schemas.
 func init() {
-	nullDate := map[string]any{"type": []string{"string", "null"}, "format": "date-time"}
 	strs := map[string]any{"type": "array", "items": str}
 	anyList := map[string]any{"type": "array", "items": map[string]any{"type": "object"}}
 	for name, s := range map[string]any{

@@ -151,7 +151,7 @@ func (g *Gateway) Ready() <-chan struct{} { return g.keys.Ready() }
 
 // Mount adds the ingestion routes.
 func (g *Gateway) Mount(r chi.Router) {
-	for _, ep := range []string{"envelope", "store", "security", "csp-report", "minidump", "unreal"} {
+	for _, ep := range []string{"envelope", "store", "security", "csp-report", "nel", "minidump", "unreal"} {
 		r.Options("/api/{project_id}/"+ep+"/", g.preflight)
 	}
 	r.Post("/api/{project_id}/envelope/", g.handle(endpointEnvelope, "envelope"))
@@ -163,6 +163,8 @@ func (g *Gateway) Mount(r chi.Router) {
 	cron := g.handle(endpointCron, "cron/{monitor_slug}/{sentry_key}")
 	r.Get("/api/{project_id}/cron/{monitor_slug}/{sentry_key}/", cron)
 	r.Post("/api/{project_id}/cron/{monitor_slug}/{sentry_key}/", cron)
+	// The key's dsn.nel form: Network Error Logging reports.
+	r.Post("/api/{project_id}/nel/", g.handle(endpointNEL, "nel"))
 }
 
 type endpoint string
@@ -172,6 +174,7 @@ const (
 	endpointStore    endpoint = "store"
 	endpointSecurity endpoint = "security"
 	endpointCron     endpoint = "cron"
+	endpointNEL      endpoint = "nel"
 )
 
 const corsAllowHeaders = "X-Sentry-Auth, X-Requested-With, Origin, Accept, Content-Type, Content-Encoding, Authentication, Authorization, sentry-trace, baggage, traceparent"
@@ -369,6 +372,8 @@ func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *requ
 		req.body, req.env, err = wrapSecurity(buf.Bytes(), r.Header.Get("Content-Type"), g.opt.Envelope)
 	case endpointCron:
 		req.body, req.env, err = wrapCron(chi.URLParam(r, "monitor_slug"), r.URL.Query(), buf.Bytes(), g.opt.Envelope)
+	case endpointNEL:
+		req.body, req.env, err = wrapNEL(buf.Bytes(), g.opt.Envelope)
 	}
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,47 @@ func testSecurityEndpoint(t *testing.T, path string) {
 	}
 	if len(env.Items) != 1 || env.Items[0].Type != "raw_security" || string(env.Items[0].Payload) != report || env.Items[0].ContentType != "application/csp-report" {
 		t.Errorf("stored envelope does not hold the report: %s", m.Data)
+	}
+}
+
+// TestNELEndpoint: a browser's Network Error Logging upload to the key's
+// dsn.nel form reaches the stream as security items, one a network error;
+// an upload without one is refused with a 400 and nothing is stored.
+func TestNELEndpoint(t *testing.T) {
+	c := newCluster(t)
+	standardKeys(c)
+	g := c.startGateway(defaultOptions(t))
+	nelBatch, err := os.ReadFile("testdata/nel.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res := g.post(t, "/api/42/nel/?sentry_key="+key, nelBatch, http.Header{"Content-Type": {"application/reports+json"}})
+	if id := res.id(t); envelope.NormalizeEventID(id) != id || id == "" {
+		t.Errorf("answered id %q, want a generated event id", id)
+	}
+	m := c.last()
+	if m.Subject != "ingest.42.security" || m.Header.Get(streams.HeaderEndpoint) != "nel" {
+		t.Errorf("subject %q endpoint %q", m.Subject, m.Header.Get(streams.HeaderEndpoint))
+	}
+	env, err := envelope.Parse(m.Data, envelope.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(env.Items) != 1 || env.Items[0].Type != "raw_security" || !strings.Contains(string(env.Items[0].Payload), `"network-error"`) {
+		t.Errorf("stored envelope does not hold the network error: %s", m.Data)
+	}
+	stored := c.count()
+	for _, body := range []string{`{"type":"network-error"}`, `[{"type":"deprecation","body":{}}]`, `[`} {
+		if res := g.post(t, "/api/42/nel/?sentry_key="+key, []byte(body), nil); res.status != http.StatusBadRequest {
+			t.Errorf("POST %s: status %d, want 400", body, res.status)
+		}
+	}
+	if res := g.post(t, "/api/42/nel/", nelBatch, nil); res.status != http.StatusUnauthorized {
+		t.Errorf("without a key: status %d, want 401", res.status)
+	}
+	if n := c.count(); n != stored {
+		t.Errorf("%d messages stored after refused uploads, want %d", n, stored)
 	}
 }
 

@@ -90,7 +90,7 @@ func (g *Gateway) countInvalid(req *request, err error) {
 		return
 	}
 	cat := envelope.CategoryError
-	if req.ep == endpointSecurity {
+	if req.ep == endpointSecurity || req.ep == endpointNEL {
 		cat = envelope.CategorySecurity
 	}
 	g.countOutcome(req.projectID, cat, streams.OutcomeInvalid, ee.Reason, 1)

@@ -164,3 +164,44 @@ func wrapCron(slug string, q url.Values, body []byte, lim envelope.Limits) ([]by
 	}
 	return build(newEventID(), nil, "check_in", [][]byte{out})
 }
+
+// wrapNEL turns a Network Error Logging upload, a Reporting API batch
+// (application/reports+json: a JSON array of reports), into an envelope of
+// raw_security items, one a network-error report. Reports of other types in
+// the batch are left out, as a NEL endpoint only collects network errors;
+// a batch with none is refused.
+func wrapNEL(body []byte, lim envelope.Limits) ([]byte, *envelope.Envelope, error) {
+	payload := bytes.TrimSpace(body)
+	if len(payload) > lim.MaxEvent {
+		return nil, nil, &envelope.Error{Status: http.StatusRequestEntityTooLarge, Reason: "item_too_large", Detail: "NEL report batch exceeds " + strconv.Itoa(lim.MaxEvent) + " bytes"}
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(payload, &batch); err != nil || batch == nil {
+		detail := "NEL reports are not a JSON array"
+		if err != nil {
+			detail += ": " + err.Error()
+		}
+		return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_json", Detail: detail}
+	}
+	var reports [][]byte
+	for _, r := range batch {
+		var head struct {
+			Type string          `json:"type"`
+			Body json.RawMessage `json:"body"`
+		}
+		if len(r) == 0 || r[0] != '{' || json.Unmarshal(r, &head) != nil {
+			return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_json", Detail: "NEL report batch holds a non-object"}
+		}
+		if head.Type != "network-error" {
+			continue
+		}
+		if len(head.Body) == 0 || head.Body[0] != '{' {
+			return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_nel_report", Detail: "network-error report has no body object"}
+		}
+		reports = append(reports, r)
+	}
+	if len(reports) == 0 || len(reports) > lim.MaxItems {
+		return nil, nil, &envelope.Error{Status: http.StatusBadRequest, Reason: "invalid_nel_report", Detail: "NEL batch must hold 1 to " + strconv.Itoa(lim.MaxItems) + " network-error reports"}
+	}
+	return build(newEventID(), map[string]string{"content_type": "application/reports+json"}, "raw_security", reports)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -292,6 +293,74 @@ func FuzzWrapCron(f *testing.F) {
 		}
 		if _, err := monitors.ParseCheckIn(env.Items[0].Payload); err != nil {
 			t.Fatalf("wrapped check-in does not parse: %v", err)
+		}
+	})
+}
+
+// testdata/nel.json is a Reporting API upload as Chrome sends it to a NEL
+// endpoint: a network error and, in the same batch, a report of another type.
+func TestWrapNEL(t *testing.T) {
+	lim := envelope.DefaultLimits
+	nelBatch, err := os.ReadFile("testdata/nel.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, env, err := wrapNEL(nelBatch, lim)
+	if err != nil {
+		t.Fatalf("wrapNEL: %v", err)
+	}
+	checkWrapped(t, body, env, lim)
+	if len(env.Items) != 1 || env.Items[0].Type != "raw_security" || !strings.Contains(string(env.Items[0].Payload), "dns.name_not_resolved") ||
+		env.Items[0].ContentType != "application/reports+json" {
+		t.Fatalf("items = %+v, want the one network-error report", env.Items)
+	}
+	small := lim
+	small.MaxItems = 1
+	for _, tt := range []struct {
+		name, body, reason string
+		lim                envelope.Limits
+	}{
+		{"not JSON", `[{"type":`, "invalid_json", lim},
+		{"an object, not a batch", `{"type":"network-error","body":{"type":"tcp.refused"}}`, "invalid_json", lim},
+		{"null", `null`, "invalid_json", lim},
+		{"non-object in batch", `["network-error"]`, "invalid_json", lim},
+		{"no network error", `[{"type":"deprecation","body":{}}]`, "invalid_nel_report", lim},
+		{"empty batch", `[]`, "invalid_nel_report", lim},
+		{"no body", `[{"type":"network-error","url":"https://a.example/"}]`, "invalid_nel_report", lim},
+		{"over the item limit", `[{"type":"network-error","body":{}},{"type":"network-error","body":{}}]`, "invalid_nel_report", small},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := wrapNEL([]byte(tt.body), tt.lim)
+			var ee *envelope.Error
+			if !errors.As(err, &ee) || ee.Status != 400 || ee.Reason != tt.reason {
+				t.Fatalf("wrapNEL(%s) = %v, want 400 %s", tt.body, err, tt.reason)
+			}
+		})
+	}
+}
+
+// FuzzWrapNEL: any upload is wrapped into an envelope of network-error
+// reports that parses, or refused with a 400 or 413.
+func FuzzWrapNEL(f *testing.F) {
+	if b, err := os.ReadFile("testdata/nel.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`[{"type":"network-error","body":{"type":"http.error","status_code":500}}]`))
+	f.Add([]byte(`[{"type":"network-error","body":null}]`))
+	lim := envelope.DefaultLimits
+	lim.MaxItems = 50
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, env, err := wrapNEL(body, lim)
+		if err != nil {
+			wrapErrorOK(t, err)
+			return
+		}
+		checkWrapped(t, out, env, lim)
+		for _, it := range env.Items {
+			var r struct{ Type string }
+			if it.Type != "raw_security" || json.Unmarshal(it.Payload, &r) != nil || r.Type != "network-error" {
+				t.Fatalf("item %s %q is not a network-error report", it.Type, it.Payload)
+			}
 		}
 	})
 }

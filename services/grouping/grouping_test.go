@@ -556,3 +556,25 @@ func checkGroupedMessages(t *testing.T, e *env, s *Service, project int64) {
 		t.Fatalf("read %d grouped messages, the stream holds %d", got, n)
 	}
 }
+
+// TestNELReportBecomesIssue: a network-error report from the gateway's NEL
+// endpoint is grouped into an issue of type nel titled by its error, and two
+// reports of the same error on the same page are one issue.
+func TestNELReportBecomesIssue(t *testing.T) {
+	e := newEnv(t)
+	const project = 7
+	nel := []byte(`{"age":0,"type":"network-error","url":"https://www.example.com/checkout","user_agent":"Mozilla/5.0 Chrome/126.0",` +
+		`"body":{"elapsed_time":41,"method":"POST","phase":"connection","protocol":"http/1.1","referrer":"","sampling_fraction":1,"server_ip":"203.0.113.9","status_code":0,"type":"tcp.refused"}}`)
+	var msgs []*nats.Msg
+	for range 2 {
+		id := newEventID()
+		msgs = append(msgs, ingestMsg(project, "security", id, envelopeOf(id, "raw_security", nel), time.Now()))
+	}
+	e.publish(msgs...)
+	e.start(e.pool, testOptions())
+	e.waitEvents(e.pool, 2)
+	is := issueByTitle(t, e.pool, "The TCP connection was refused")
+	if is.Type != "nel" || is.TimesSeen != 2 || is.Culprit != "https://www.example.com/checkout" {
+		t.Errorf("NEL issue = %+v, want type nel, seen twice, culprit the page", is)
+	}
+}
