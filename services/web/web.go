@@ -124,6 +124,7 @@ func (w *Web) Mount(r chi.Router) {
 		r.Post("/settings/{org}/projects/{project}/members/", w.orgPage(accounts.LevelAdmin, w.memberInvite))
 		w.mountIssues(r)
 		w.mountAnalytics(r)
+		w.mountReleases(r)
 	})
 }
 
