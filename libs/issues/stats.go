@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // StatsPoint is the number of events received in the bucket starting at
@@ -158,4 +160,16 @@ func (s *Store) ReleaseNewIssues(ctx context.Context, projectIDs []int64, releas
 		out = append(out, is)
 	}
 	return out, rows.Err()
+}
+
+// ReleaseProjects lists the projects of projectIDs with an issue first or
+// last seen in release: the projects of a release events named but no one
+// recorded.
+func (s *Store) ReleaseProjects(ctx context.Context, projectIDs []int64, release string) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT project_id FROM grouping.issues
+		WHERE project_id = ANY($1) AND (first_release = $2 OR last_release = $2) ORDER BY project_id`, projectIDs, release)
+	if err != nil {
+		return nil, fmt.Errorf("projects of release: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }

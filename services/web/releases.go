@@ -176,6 +176,7 @@ type releaseData struct {
 	*scope
 	State       analyticsState
 	Release     *accounts.ReleaseDetail
+	Recorded    bool // in the api's releases, not only named by events
 	Projects    []string
 	Created     string
 	Released    string
@@ -222,6 +223,19 @@ func (w *Web) releasePage(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, rerr)
 		return
 	}
+	// A version events named but no one recorded (sentry-cli releases
+	// new): a release of the projects with its issues, without summary.
+	recorded := rel != nil
+	if !recorded {
+		ps, err := be.issues.ReleaseProjects(ctx, s.ids(), version)
+		if err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		if len(ps) > 0 {
+			rel = &accounts.ReleaseDetail{ReleaseSummary: accounts.ReleaseSummary{Version: version, ProjectIDs: ps}}
+		}
+	}
 	// Only the release's projects the person may read: none is a release
 	// they cannot see.
 	var ids []int64
@@ -237,7 +251,10 @@ func (w *Web) releasePage(rw http.ResponseWriter, r *http.Request) {
 		w.notFound(rw, r)
 		return
 	}
-	d := &releaseData{scope: s, Release: rel, Projects: slugs, Created: when(rel.DateCreated)}
+	d := &releaseData{scope: s, Release: rel, Projects: slugs, Recorded: recorded}
+	if recorded {
+		d.Created = when(rel.DateCreated)
+	}
 	if rel.DateReleased != nil {
 		d.Released = when(*rel.DateReleased)
 	}

@@ -27,6 +27,7 @@ type releaseFixture struct {
 	web, api, shop   *accounts.Project
 	owner, globex    *browser
 	oldBug, newInTwo int64
+	unrecorded       int64 // first seen in 3.0, a release no one recorded
 }
 
 // apiCall sends a JSON request to the REST API with token.
@@ -77,7 +78,9 @@ func newReleaseFixture(e *env) *releaseFixture {
 	e.waitEvents(f.web.ID, 1)
 	e.send(f.web.ID, messageEvent("old bug", "error", "2.0"), messageEvent("new in two", "error", "2.0"))
 	e.send(f.shop.ID, messageEvent("globex secret", "error", "1.0"))
+	e.send(f.api.ID, messageEvent("only in three", "error", "3.0"))
 	ids := e.waitEvents(f.web.ID, 3)
+	f.unrecorded = e.waitEvents(f.api.ID, 1)["only in three"]
 	e.waitEvents(f.shop.ID, 1)
 	f.oldBug, f.newInTwo = ids["old bug"], ids["new in two"]
 	f.owner, f.globex = e.signIn("owner@acme.test"), e.signIn("owner@globex.test")
@@ -280,6 +283,16 @@ func TestReleasePages(t *testing.T) {
 		}
 		if strings.Contains(body, "old bug") {
 			t.Error("acme's issue on globex's release page")
+		}
+		// A release events name but no one recorded: its page, with its
+		// issue; globex cannot see it.
+		path = "/organizations/acme/releases/3.0/"
+		if body := ok(t, path, f.owner.get(path)); !strings.Contains(body, `id="not-recorded"`) ||
+			!strings.Contains(body, fmt.Sprintf(`href="/organizations/acme/issues/%d/"`, f.unrecorded)) {
+			t.Errorf("the unrecorded release's page\n%s", body)
+		}
+		if pg := f.globex.get("/organizations/globex/releases/3.0/"); pg.status != http.StatusNotFound {
+			t.Errorf("globex's owner on a version only acme's events name: %d", pg.status)
 		}
 		if pg := f.owner.get("/organizations/acme/releases/9.9/"); pg.status != http.StatusNotFound {
 			t.Errorf("a release that does not exist: %d", pg.status)
