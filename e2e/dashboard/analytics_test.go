@@ -179,6 +179,13 @@ func TestPerformanceAndTrace(t *testing.T) {
 	b.noCSPViolations("the query page")
 	b.screenshot(1280, "discover")
 
+	// The Releases page, from the sections bar.
+	b.do("open Releases", chromedp.Click(chromedp.CSS(`nav.sections a[href$="/releases/"]`)), chromedp.WaitVisible(chromedp.CSS("#period")))
+	if got := b.text("h1"); got != "Releases" {
+		t.Errorf("the Releases link opened %q", got)
+	}
+	b.noCSPViolations("the Releases page")
+
 	// The probe sees what it looks for: an inline style is refused and
 	// reported.
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.body.setAttribute('style', 'color: red'); 1")); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // StatsPoint is the number of events received in the bucket starting at
@@ -117,4 +119,57 @@ func (s *Store) NewIssueCounts(ctx context.Context, projectIDs []int64, since ti
 		out[p] = n
 	}
 	return out, rows.Err()
+}
+
+// NewIssuesByRelease counts, per release of releases, the issues of
+// projectIDs first seen in it.
+func (s *Store) NewIssuesByRelease(ctx context.Context, projectIDs []int64, releases []string) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT first_release, count(*) FROM grouping.issues
+		WHERE project_id = ANY($1) AND first_release = ANY($2) GROUP BY first_release`, projectIDs, releases)
+	if err != nil {
+		return nil, fmt.Errorf("count new issues by release: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(releases))
+	for rows.Next() {
+		var r string
+		var n int64
+		if err := rows.Scan(&r, &n); err != nil {
+			return nil, fmt.Errorf("count new issues by release: %w", err)
+		}
+		out[r] = n
+	}
+	return out, rows.Err()
+}
+
+// ReleaseNewIssues lists the issues of projectIDs first seen in release,
+// most recently seen first, at most limit.
+func (s *Store) ReleaseNewIssues(ctx context.Context, projectIDs []int64, release string, limit int) ([]*Issue, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+issueColumns+` FROM grouping.issues i
+		WHERE i.project_id = ANY($1) AND i.first_release = $2 ORDER BY i.last_seen DESC, i.id DESC LIMIT $3`, projectIDs, release, limit)
+	if err != nil {
+		return nil, fmt.Errorf("new issues of release: %w", err)
+	}
+	defer rows.Close()
+	var out []*Issue
+	for rows.Next() {
+		is, err := scanIssue(rows)
+		if err != nil {
+			return nil, fmt.Errorf("new issues of release: %w", err)
+		}
+		out = append(out, is)
+	}
+	return out, rows.Err()
+}
+
+// ReleaseProjects lists the projects of projectIDs with an issue first or
+// last seen in release: the projects of a release events named but no one
+// recorded.
+func (s *Store) ReleaseProjects(ctx context.Context, projectIDs []int64, release string) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT project_id FROM grouping.issues
+		WHERE project_id = ANY($1) AND (first_release = $2 OR last_release = $2) ORDER BY project_id`, projectIDs, release)
+	if err != nil {
+		return nil, fmt.Errorf("projects of release: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }

@@ -36,6 +36,7 @@ var funcs = template.FuncMap{
 	"levelOK":  levelClass,
 	"contains": func(l []string, s string) bool { return contains(l, s) },
 	"dict":     dict,
+	"release":  releaseURL,
 }
 
 func parseTemplates() (*templates, error) {
@@ -117,6 +118,7 @@ var sections = map[string]string{
 	"performance": "performance", "summary": "performance", "trace": "performance",
 	"discover": "discover",
 	"stats":    "stats",
+	"releases": "releases", "release": "releases",
 }
 
 // notices are the confirmations a redirect after an action may ask for with

@@ -5,7 +5,8 @@
 // the DECISIONS stream), the same functions the REST API calls. With
 // ClickHouse (SetAnalytics) it also shows performance, transaction
 // summaries, trace waterfalls and Discover queries, read through
-// libs/analyticsquery as the REST API's events/ routes read them.
+// libs/analyticsquery as the REST API's events/ routes read them, and the
+// release pages add release health to what Postgres knows of releases.
 //
 // The dashboard is server-rendered with html/template, so every value from
 // an event is escaped by the template engine, and there is no JavaScript
@@ -125,6 +126,7 @@ func (w *Web) Mount(r chi.Router) {
 		w.mountIssues(r)
 		w.mountAnalytics(r)
 		w.mountMonitors(r)
+		w.mountReleases(r)
 	})
 }
 

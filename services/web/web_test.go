@@ -258,7 +258,7 @@ func TestDashboard(t *testing.T) {
 			"GET /items &lt;i&gt;200&lt;/i&gt;", "slow query", // breadcrumbs
 			"javascript:alert(3)", "&lt;b&gt;ua&lt;/b&gt;", // request, as text
 			"x@example.com", "Context: os", "Linux", "sentry.go", "0.30.0",
-			"Raw JSON", "Why is this event here?", "in 1.2.0",
+			"Raw JSON", "Why is this event here?", `in <a href="/organizations/acme/releases/1.2.0/"`,
 			"Last 24 hours", "Last 30 days", `<h3 class="tagkey">browser.name</h3>`, "Chrome",
 			"/events/oldest/", "/events/latest/", `rel="prev"`, // two events: the latest has an older one
 			`name="action" value="resolve"`, `name="action" value="resolve_next"`, `name="ignore_count"`, `name="ignore_users"`, `name="ignore_minutes"`,
