@@ -62,6 +62,10 @@ type role struct {
 	mount func(chi.Router)
 	run   func(context.Context) error
 	ready func() error
+	// stop, if set, runs once the listener has drained and every role's
+	// run has returned, while NATS is still connected: what the role still
+	// holds from requests finished during the drain goes out then.
+	stop func(context.Context) error
 }
 
 var roleStarters = map[string]func(context.Context, *deps) (*role, error){
@@ -249,7 +253,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, rep *selfre
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
+	err = g.Wait()
+	for _, ro := range started {
+		if ro.stop == nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if serr := ro.stop(sctx); serr != nil {
+			log.Warn("role did not stop cleanly", slog.Any("error", serr))
+		}
+		cancel()
+	}
+	return err
 }
 
 func startGateway(ctx context.Context, d *deps) (*role, error) {
@@ -262,6 +277,9 @@ func startGateway(ctx context.Context, d *deps) (*role, error) {
 	return &role{
 		mount: gw.Mount,
 		run:   gw.Run,
+		// Drops counted by requests that finished while the listener
+		// drained, after Run's own last flush.
+		stop: gw.FlushOutcomes,
 		ready: func() error {
 			select {
 			case <-gw.Ready():

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
@@ -293,39 +295,84 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 		t.Errorf("detailed /readyz: %d %q", code, body)
 	}
 
+	// Outcomes: every refused request of a known key is counted on
+	// OUTCOMES, including one refused while the listener drains, after the
+	// gateway's own last flush at the signal.
+	sub, err := natsx.Connect(vars["NATS_LISTEN"], nil, t.Name()+" outcomes", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.NC.Close()
+	var invalidMu sync.Mutex
+	invalid := uint64(0)
+	if _, err := sub.NC.Subscribe(streams.OutcomesSubject, func(m *nats.Msg) {
+		b, err := streams.DecodeOutcomes(m.Data)
+		if err != nil {
+			t.Errorf("outcomes: %v", err)
+			return
+		}
+		invalidMu.Lock()
+		defer invalidMu.Unlock()
+		for _, o := range b.Outcomes {
+			if o.ProjectID == p.ID && o.Outcome == streams.OutcomeInvalid {
+				invalid += o.Quantity
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sub.NC.Flush()
+	bad := []byte(`{}` + "\n" + `{"type":"event","length":500}` + "\n{}\n")
+	if code, err := send(ingestURL, bytes.NewReader(bad)); err != nil || code != http.StatusBadRequest {
+		t.Fatalf("envelope shorter than its item: %d, %v; want 400", code, err)
+	}
+
 	// Graceful shutdown: a request in flight when the signal comes is
-	// finished and stored, then Run returns nil. The request asks for
+	// finished and stored, then Run returns nil. Each request asks for
 	// 100-continue, so its body starts only once the handler reads it: the
 	// first write below returns when the request is surely in the handler
 	// (not merely in the listener's backlog, which a shutdown drops).
-	pr, pw := io.Pipe()
-	slow := make(chan int, 1)
 	own := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: time.Minute}}
-	go func() {
-		req, err := http.NewRequest(http.MethodPost, ingestURL, pr)
-		if err != nil {
-			t.Error(err)
-			slow <- 0
-			return
+	inFlight := func(first []byte) (*io.PipeWriter, chan int) {
+		pr, pw := io.Pipe()
+		code := make(chan int, 1)
+		go func() {
+			req, err := http.NewRequest(http.MethodPost, ingestURL, pr)
+			if err != nil {
+				t.Error(err)
+				code <- 0
+				return
+			}
+			req.Header.Set("Expect", "100-continue")
+			res, err := own.Do(req)
+			if err != nil {
+				t.Errorf("in-flight request: %v", err)
+				code <- 0
+				return
+			}
+			res.Body.Close()
+			code <- res.StatusCode
+		}()
+		if _, err := pw.Write(first); err != nil {
+			t.Fatal(err)
 		}
-		req.Header.Set("Expect", "100-continue")
-		res, err := own.Do(req)
-		if err != nil {
-			t.Errorf("in-flight request: %v", err)
-			slow <- 0
-			return
-		}
-		res.Body.Close()
-		slow <- res.StatusCode
-	}()
-	body := envelopeOf(1000)
-	if _, err := pw.Write(body[:20]); err != nil {
-		t.Fatal(err)
+		return pw, code
 	}
+	body := envelopeOf(1000)
+	pw, slow := inFlight(body[:20])
+	badw, slowBad := inFlight(bad[:2])
 	nc.NC.Close()
 	cancel()
+	// The gateway flushes its outcomes at once when the signal comes; the
+	// refused request below finishes after that.
+	time.Sleep(500 * time.Millisecond)
 	pw.Write(body[20:])
 	pw.Close()
+	badw.Write(bad[2:])
+	badw.Close()
+	if code := <-slowBad; code != http.StatusBadRequest {
+		t.Errorf("refused request in flight at shutdown: %d, want 400", code)
+	}
 	if code := <-slow; code != http.StatusOK { // 200: JetStream acknowledged it
 		t.Errorf("request in flight at shutdown: %d, want 200", code)
 	}
@@ -337,4 +384,9 @@ func TestServeKeepsIngestingWithoutPostgres(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve still running 30s after its context ended")
 	}
+	eventually(t, "both refused requests counted on OUTCOMES", 5*time.Second, func() bool {
+		invalidMu.Lock()
+		defer invalidMu.Unlock()
+		return invalid == 2
+	})
 }
