@@ -147,7 +147,7 @@ func runSoak(ctx context.Context, o options, so soakOptions) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	fmt.Printf("%6s %8s %8s %12s %12s %9s %10s %10s %8s\n", "minute", "sent/s", "grouped", "gateway p99", "e2e p99", "rss MB", "goroutines", "open files", "backlog")
-	printed := 0
+	printed, underLoad := 0, -1
 	sample := func(i int) {
 		mm := minutes[i]
 		mm.rssMB = rssMB(p.pid())
@@ -174,6 +174,7 @@ loop:
 		case <-tick.C:
 			i := int(time.Since(start)/time.Minute) - 1
 			sample(i)
+			underLoad = i
 			if i > 0 {
 				report(i - 1)
 				printed = i
@@ -186,7 +187,12 @@ loop:
 	for i := printed; i <= min(last, len(minutes)-1); i++ {
 		report(i)
 	}
-	return soakVerdict(minutes[:min(last+1, len(minutes))], int(so.warmup/time.Minute))
+	// A minute sampled here, after the senders stopped and closed their
+	// connections, shows the server idle: it is printed but not compared.
+	if n := min(last+1, len(minutes)); n > underLoad+1 {
+		fmt.Printf("soak: minute %d was sampled after the load ended; the verdict leaves it out\n", n)
+	}
+	return soakVerdict(minutes[:underLoad+1], int(so.warmup/time.Minute))
 }
 
 // soakVerdict compares the last five minutes with the first five after
