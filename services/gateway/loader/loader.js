@@ -119,7 +119,9 @@
     w.SENTRY_SDK_SOURCE = 'loader';
     var realInit = S.init;
     var initialized = false;
-    S.init = function (options) {
+    // Sentry.init as the application calls it: the key's settings under
+    // the application's options.
+    function init(options) {
       var o = defaults(S);
       for (var k in options) {
         if (Object.prototype.hasOwnProperty.call(options, k)) {
@@ -128,14 +130,19 @@
       }
       initialized = true;
       return realInit.call(S, o);
-    };
+    }
+    try {
+      S.init = init;
+    } catch (err) {
+      // a frozen namespace: calls made after loading go to the SDK as they are
+    }
     state = 2;
     try {
       // Calls queued on the stub before loading: init first, as an
       // application calling Sentry.init itself means.
       for (var i = 0; i < queue.length; i++) {
         if (queue[i].f === 'init') {
-          S.init.apply(S, queue[i].a);
+          init.apply(null, queue[i].a);
         }
       }
       if (typeof w.sentryOnLoad === 'function') {
@@ -146,7 +153,7 @@
         callbacks[j]();
       }
       if (!initialized && !(S.getClient && S.getClient())) {
-        S.init({});
+        init({});
       }
     } catch (err) {
       if (w.console && w.console.error) {
