@@ -108,3 +108,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	dump := minidumptest.Windows().Write()
+	b.SetBytes(int64(len(dump)))
+	for b.Loop() {
+		if _, err := minidump.Parse(dump); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -71,3 +71,36 @@ func FuzzWrapUnreal(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWrapMinidump: a Crashpad-style form with a small dump and two
+// sentry fields, turned into an envelope.
+func BenchmarkWrapMinidump(b *testing.B) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("sentry", `{"release":"crashy@1.0.0"}`)
+	mw.WriteField("sentry[tags][shard]", "eu-1")
+	w, _ := mw.CreateFormFile("upload_file_minidump", "crash.dmp")
+	w.Write(minidumptest.Windows().Write())
+	mw.Close()
+	b.SetBytes(int64(body.Len()))
+	for b.Loop() {
+		if _, _, err := wrapMinidump(mw.FormDataContentType(), body.Bytes(), envelope.DefaultLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWrapUnreal: a crash report with a context, a small dump and a
+// log, turned into an envelope.
+func BenchmarkWrapUnreal(b *testing.B) {
+	body := unrealtest.Report("d",
+		unrealtest.File{Name: "CrashContext.runtime-xml", Data: unrealtest.Context("m", "g", "u", "l", "v")},
+		unrealtest.File{Name: "UE4Minidump.dmp", Data: minidumptest.Windows().Write()},
+		unrealtest.File{Name: "x.log", Data: bytes.Repeat([]byte("LogInit: Display: a line of the log\n"), 100)})
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := wrapUnreal(body, envelope.DefaultLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
