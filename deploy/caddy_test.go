@@ -133,7 +133,12 @@ func TestProxyRoutes(t *testing.T) {
 		{"/api/0/envelope/", "gateway"}, // project 0 is not special to the gateway
 		{"/api/0/projects/", "api"},
 		{"/api/0/organizations/acme/issues/", "api"},
-		{"/api/1/minidump/", "web"}, // not an endpoint the gateway serves
+		{"/api/1/minidump/", "gateway"},
+		{"/api/1/unreal/0123abcd/", "gateway"},
+		{"/api/1/unreal/", "web"},
+		{"/js-sdk-loader/0123abcd.min.js", "gateway"},
+		{"/js-sdk-loader/0123abcd.js", "gateway"},
+		{"/js-sdk-loader/../etc.js", "web"},
 		{"/api/x/envelope/", "web"},
 		{"/api/1/envelope/extra", "web"},
 		{"/", "web"},

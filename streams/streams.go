@@ -36,7 +36,7 @@ const (
 	HeaderClientIP    = "Faultline-Client-Ip"  // the client's address
 	HeaderUserAgent   = "Faultline-User-Agent" // the client's User-Agent
 	HeaderEventID     = "Faultline-Event-Id"   // the envelope's event_id, when it has one
-	HeaderEndpoint    = "Faultline-Endpoint"   // envelope, store, security or nel
+	HeaderEndpoint    = "Faultline-Endpoint"   // envelope, store, security, nel, cron, minidump or unreal
 	HeaderBlob        = "Faultline-Blob"       // set when the body is in BlobsBucket under this name; the message body is empty
 	HeaderSentryTrace = "Sentry-Trace"         // trace context the client sent, as received
 	HeaderBaggage     = "Baggage"

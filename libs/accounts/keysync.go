@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,16 +83,24 @@ func (k *KeySync) listen(ctx context.Context) error {
 const keyRecordSQL = `
 	SELECT k.public_key, k.project_id, k.disabled, k.rate_limit_per_minute, k.rate_limit_per_hour, k.rate_limit_count, k.rate_limit_window,
 		p.allowed_origins, p.scrub,
-		p.filters, p.settings->'options'
+		p.filters, p.settings->'options', k.browser_sdk_version, k.loader_options
 	FROM api.project_keys k JOIN api.projects p ON p.id = k.project_id`
 
 func scanKey(row pgx.Row) (projectkeys.Key, error) {
 	var r projectkeys.Key
-	var sc, filters, options []byte
+	var sc, filters, options, loader []byte
 	var rl projectkeys.RateLimit
+	var sdk string
 	if err := row.Scan(&r.PublicKey, &r.ProjectID, &r.Disabled, &r.RateLimitPerMinute, &r.RateLimitPerHour, &rl.Count, &rl.Window,
-		&r.AllowedOrigins, &sc, &filters, &options); err != nil {
+		&r.AllowedOrigins, &sc, &filters, &options, &sdk, &loader); err != nil {
 		return r, err
+	}
+	var lo LoaderOptions
+	if err := json.Unmarshal(loader, &lo); err != nil {
+		return r, fmt.Errorf("key %s: loader options: %w", r.PublicKey, err)
+	}
+	if sdk != "" && sdk != "latest" || lo != (LoaderOptions{}) {
+		r.Loader = &projectkeys.Loader{SDKVersion: sdk, Performance: lo.HasPerformance, Replay: lo.HasReplay, Debug: lo.HasDebug}
 	}
 	if rl.Valid() {
 		r.RateLimit = &rl

@@ -217,6 +217,15 @@ func TestKeySyncPropagatesChanges(t *testing.T) {
 		return r != nil && r.RateLimitPerMinute == 10 && r.RateLimitPerHour == 100
 	})
 
+	if r := record(t, kv, key); r.Loader != nil {
+		t.Errorf("loader %+v, want none for the latest SDK with errors only", r.Loader)
+	}
+	exec(`UPDATE api.project_keys SET browser_sdk_version = '8.x', loader_options = '{"hasPerformance":true,"hasDebug":true}' WHERE public_key = $1`, key)
+	eventually(t, "loader settings", func() bool {
+		r := record(t, kv, key)
+		return r != nil && r.Loader != nil && *r.Loader == projectkeys.Loader{SDKVersion: "8.x", Performance: true, Debug: true}
+	})
+
 	exec(`UPDATE api.projects SET allowed_origins = '{https://app.example.com}' WHERE id = $1`, p.ID)
 	eventually(t, "allowed origins", func() bool {
 		r := record(t, kv, key)

@@ -86,6 +86,7 @@ type IngestConfig struct {
 	MaxInFlight     int           // GATEWAY_MAX_IN_FLIGHT: requests beyond this get 503 at once
 	BodyMemory      int64         // GATEWAY_BODY_MEMORY: shared budget for large bodies
 	LogSample       float64       // GATEWAY_LOG_SAMPLE: fraction of ingestion requests logged, one line each
+	LoaderCDN       string        // JS_SDK_LOADER_CDN_URL: where the loader script loads SDK bundles from, without a trailing slash
 }
 
 // RateLimits are the operator's event quotas, per data category. Zero means
@@ -130,6 +131,7 @@ var Variables = []Variable{
 	{"GATEWAY_MAX_IN_FLIGHT", "512", "ingestion requests in flight before the gateway sheds load with 503"},
 	{"GATEWAY_BODY_MEMORY", "268435456", "bytes all ingestion requests together may hold in bodies beyond 1 MiB each; past it large bodies wait, then get 503"},
 	{"GATEWAY_LOG_SAMPLE", "0.01", "fraction of ingestion requests, accepted or refused, the gateway logs with one line each (0 to 1; 0: none); failures (5xx) are always logged"},
+	{"JS_SDK_LOADER_CDN_URL", "https://browser.sentry-cdn.com", "where the JavaScript loader script (/js-sdk-loader/<public key>.min.js) loads the browser SDK from: <url>/<version>/bundle[.tracing][.replay][.debug].min.js"},
 	{"MAX_EVENTS_PER_MINUTE", "60000", "global quota per data category per minute (0: none)"},
 	{"MAX_EVENTS_PER_HOUR", "1000000", "global quota per data category per hour (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
@@ -187,6 +189,10 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 	}
 	c.SourcemapRetentionDays = int(r.int("SOURCEMAP_RETENTION_DAYS", 0, 36500))
+	c.Ingest.LoaderCDN = strings.TrimRight(r.raw("JS_SDK_LOADER_CDN_URL"), "/")
+	if u, err := url.Parse(c.Ingest.LoaderCDN); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("JS_SDK_LOADER_CDN_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.Ingest.LoaderCDN))
+	}
 	if _, err := url.Parse(c.DatabaseURL); err != nil {
 		r.fail("DATABASE_URL", err.Error())
 	}

@@ -37,6 +37,7 @@ func TestDefaults(t *testing.T) {
 			MaxInFlight:     512,
 			BodyMemory:      256 << 20,
 			LogSample:       0.01,
+			LoaderCDN:       "https://browser.sentry-cdn.com",
 		},
 		Limits: config.RateLimits{
 			PerMinute:           60000,
@@ -79,6 +80,7 @@ func TestEveryVariableParsed(t *testing.T) {
 		"GATEWAY_MAX_IN_FLIGHT":             "64",
 		"GATEWAY_BODY_MEMORY":               "1073741824",
 		"GATEWAY_LOG_SAMPLE":                "0.25",
+		"JS_SDK_LOADER_CDN_URL":             "https://cdn.example.com/sentry/",
 		"MAX_EVENTS_PER_MINUTE":             "1",
 		"MAX_EVENTS_PER_HOUR":               "2",
 		"MAX_EVENTS_PER_PROJECT_PER_MINUTE": "3",
@@ -152,6 +154,7 @@ func TestEveryVariableParsed(t *testing.T) {
 			MaxInFlight:     64,
 			BodyMemory:      1 << 30,
 			LogSample:       0.25,
+			LoaderCDN:       "https://cdn.example.com/sentry",
 		},
 		Limits: config.RateLimits{PerMinute: 1, PerHour: 2, PerProjectPerMinute: 3, PerProjectPerHour: 0},
 		Proxies: []netip.Prefix{

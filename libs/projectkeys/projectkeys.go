@@ -40,6 +40,9 @@ type Key struct {
 	Scrub *scrub.Settings `json:"scrub,omitempty"`
 	// Filters are the project's inbound data filters; nil filters nothing.
 	Filters *inboundfilter.Settings `json:"filters,omitempty"`
+	// Loader is what the key's JavaScript loader script loads; nil is
+	// the latest SDK, errors only.
+	Loader *Loader `json:"loader,omitempty"`
 
 	scrubber *scrub.Scrubber       // compiled from Scrub when the record is read
 	filter   *inboundfilter.Filter // compiled from Filters when the record is read
@@ -55,6 +58,15 @@ func (k *Key) Filter() *inboundfilter.Filter {
 		return nil
 	}
 	return f
+}
+
+// Loader is a key's JavaScript loader settings (Sentry's
+// browserSdkVersion and dynamicSdkLoaderOptions).
+type Loader struct {
+	SDKVersion  string `json:"sdk_version,omitempty"` // "latest", "10.x", …
+	Performance bool   `json:"performance,omitempty"`
+	Replay      bool   `json:"replay,omitempty"`
+	Debug       bool   `json:"debug,omitempty"`
 }
 
 // RateLimit is at most Count events per Window seconds.

@@ -51,6 +51,12 @@ type Options struct {
 	BodyMemory     int64 // bytes all requests together may hold in bodies beyond 1 MiB each
 	Envelope       envelope.Limits
 	PublishTimeout time.Duration
+	// PublicURL is where SDKs reach Faultline; the loader script's DSN is
+	// built from it.
+	PublicURL string
+	// LoaderCDN is where the loader script loads the browser SDK from
+	// (JS_SDK_LOADER_CDN_URL).
+	LoaderCDN string
 	// LogSample is the fraction of requests logged with one line each
 	// (GATEWAY_LOG_SAMPLE); failures (5xx) are logged whatever it says.
 	LogSample float64
@@ -73,6 +79,8 @@ func OptionsFrom(c config.Config) Options {
 		Envelope:       envelope.DefaultLimits,
 		PublishTimeout: 10 * time.Second,
 		LogSample:      c.Ingest.LogSample,
+		PublicURL:      c.PublicURL,
+		LoaderCDN:      c.Ingest.LoaderCDN,
 	}
 }
 
@@ -151,7 +159,7 @@ func (g *Gateway) Ready() <-chan struct{} { return g.keys.Ready() }
 
 // Mount adds the ingestion routes.
 func (g *Gateway) Mount(r chi.Router) {
-	for _, ep := range []string{"envelope", "store", "security", "csp-report", "nel", "minidump", "unreal"} {
+	for _, ep := range []string{"envelope", "store", "security", "csp-report", "nel", "minidump", "unreal", "unreal/{sentry_key}"} {
 		r.Options("/api/{project_id}/"+ep+"/", g.preflight)
 	}
 	r.Post("/api/{project_id}/envelope/", g.handle(endpointEnvelope, "envelope"))
@@ -165,6 +173,11 @@ func (g *Gateway) Mount(r chi.Router) {
 	r.Post("/api/{project_id}/cron/{monitor_slug}/{sentry_key}/", cron)
 	// The key's dsn.nel form: Network Error Logging reports.
 	r.Post("/api/{project_id}/nel/", g.handle(endpointNEL, "nel"))
+	// The key's dsn.minidump and dsn.unreal forms: native crashes.
+	r.Post("/api/{project_id}/minidump/", g.handle(endpointMinidump, "minidump"))
+	r.Post("/api/{project_id}/unreal/{sentry_key}/", g.handle(endpointUnreal, "unreal/{sentry_key}"))
+	// The key's dsn.cdn form: the JavaScript loader script.
+	r.Get("/js-sdk-loader/{file}", g.serveLoader)
 }
 
 type endpoint string
@@ -175,6 +188,8 @@ const (
 	endpointSecurity endpoint = "security"
 	endpointCron     endpoint = "cron"
 	endpointNEL      endpoint = "nel"
+	endpointMinidump endpoint = "minidump"
+	endpointUnreal   endpoint = "unreal"
 )
 
 const corsAllowHeaders = "X-Sentry-Auth, X-Requested-With, Origin, Accept, Content-Type, Content-Encoding, Authentication, Authorization, sentry-trace, baggage, traceparent"
@@ -339,7 +354,7 @@ func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *requ
 	if err != nil {
 		return err
 	}
-	if ep == endpointCron {
+	if ep == endpointCron || ep == endpointUnreal {
 		if keyName, err = oneKey(keyName, chi.URLParam(r, "sentry_key")); err != nil {
 			return err
 		}
@@ -374,6 +389,10 @@ func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, req *requ
 		req.body, req.env, err = wrapCron(chi.URLParam(r, "monitor_slug"), r.URL.Query(), buf.Bytes(), g.opt.Envelope)
 	case endpointNEL:
 		req.body, req.env, err = wrapNEL(buf.Bytes(), g.opt.Envelope)
+	case endpointMinidump:
+		req.body, req.env, err = wrapMinidump(r.Header.Get("Content-Type"), buf.Bytes(), g.opt.Envelope)
+	case endpointUnreal:
+		req.body, req.env, err = wrapUnreal(buf.Bytes(), g.opt.Envelope)
 	}
 	if err != nil {
 		return err
