@@ -143,8 +143,10 @@ func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, r
 // sessions, logs and client reports also become rows of their own.
 var IngestSubjects = []string{"ingest.>"}
 
-// EventsSubjects are the EVENTS subjects consumed.
-var EventsSubjects = []string{"events.*.grouped"}
+// EventsSubjects are the EVENTS subjects consumed: grouped events, and
+// stored events a decision regrouped (their rows written again, which
+// the errors table's deduplication makes the newest version).
+var EventsSubjects = []string{"events.*.grouped", "events.*.regrouped"}
 
 func (s *Service) consumerConfig(name, desc string, subjects []string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -539,15 +541,38 @@ func (s *Service) decodeOutcomes(_ context.Context, m jetstream.Msg, r *rows) er
 	return nil
 }
 
-// decodeGrouped turns an events.<project>.grouped message into an error row.
+// decodeGrouped turns an events.<project>.grouped or .regrouped message
+// into an error row.
+//
+// A regrouped event's row has the key of the row its grouped message
+// wrote (project, time, event id): the errors table, a ReplacingMergeTree
+// without a version, keeps the row inserted last, which is the regrouped
+// one, since the role inserts EVENTS in stream order. Within a batch the
+// role keeps only the newer row itself, as the order of two rows of one
+// key in one insert is not the table's to keep.
 func (s *Service) decodeGrouped(_ context.Context, m jetstream.Msg, r *rows) error {
-	g, err := streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+	regrouped := strings.HasSuffix(m.Subject(), ".regrouped")
+	var g streams.GroupedMessage
+	var err error
+	if regrouped {
+		g, err = streams.DecodeRegrouped(m.Data(), s.zdec)
+	} else {
+		g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+	}
 	if err != nil {
 		return reject("%v", err)
 	}
 	row, err := errorRowOf(g)
 	if err != nil {
 		return reject("%v", err)
+	}
+	if regrouped {
+		for i := len(r.errors) - 1; i >= 0; i-- {
+			if o := &r.errors[i]; o.EventID == row.EventID && o.ProjectID == row.ProjectID && o.Timestamp.Equal(row.Timestamp) {
+				*o = row
+				return nil
+			}
+		}
 	}
 	r.errors = append(r.errors, row)
 	return nil
