@@ -375,7 +375,7 @@ type transactionPayload struct {
 
 func transactionRows(r *rows, p uint64, received time.Time, payload []byte) error {
 	var tx transactionPayload
-	if err := json.Unmarshal(payload, &tx); err != nil {
+	if err := decodeTransaction(payload, &tx); err != nil {
 		return err
 	}
 	id := envelope.NormalizeEventID(string(tx.EventID))
