@@ -5,8 +5,9 @@
 // filtered, rate-limited or refused) that write ClickHouse with native
 // batch inserts.
 //
-// Rows are buffered up to BatchSize or FlushInterval, inserted, and only
-// then are their messages acknowledged. Every table deduplicates on a key
+// Rows are buffered up to BatchSize messages or FlushInterval, inserted
+// (while the next batch fills), and only then are their messages
+// acknowledged. Every table deduplicates on a key
 // that a redelivery writes again (event id, span id, INGEST sequence), and
 // libs/analyticsquery reads with FINAL (its tables and series: on every
 // partition that is not one merged part), so redeliveries and replicas
@@ -58,7 +59,7 @@ type Options struct {
 	IngestConsumer   string        // durable consumer on INGEST
 	EventsConsumer   string        // durable consumer on EVENTS
 	OutcomesConsumer string        // durable consumer on OUTCOMES
-	BatchSize        int           // rows (and messages) per insert, at most
+	BatchSize        int           // messages per insert, at most, and 4×BatchSize rows of one table (filling.full)
 	FlushInterval    time.Duration // how long a partial batch waits
 	RetentionDays    int           // partitions older than this are dropped; 0 keeps them
 	AckWait          time.Duration
