@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,6 +21,11 @@ import (
 //     HeaderHashes, HeaderReceived); the body is the normalized event as
 //     JSON compressed with zstd (HeaderContentEncoding "zstd"), the bytes
 //     grouping stores in Postgres. DecodeGrouped reads it.
+//   - events.<project>.regrouped: a stored event that a decision
+//     (reprocess) moved to another issue or rewrote, as it is now:
+//     EncodeRegrouped writes it, DecodeRegrouped reads it. Nothing new
+//     happened (alerting does not read it); analytics overwrites the
+//     event's row with it.
 //   - issues.<project>.<change>: an IssueMessage as JSON.
 
 // Issue statuses.
@@ -49,6 +56,11 @@ const (
 // GroupedSubject is the subject of an event grouped in project.
 func GroupedSubject(project int64) string {
 	return "events." + strconv.FormatInt(project, 10) + ".grouped"
+}
+
+// RegroupedSubject is the subject of a stored event regrouped in project.
+func RegroupedSubject(project int64) string {
+	return "events." + strconv.FormatInt(project, 10) + ".regrouped"
 }
 
 // IssueSubject is the subject of an issue's change.
@@ -126,6 +138,50 @@ func DecodeGrouped(h nats.Header, body []byte, dec *zstd.Decoder) (GroupedMessag
 	}
 	if g.Event, err = dec.DecodeAll(body, nil); err != nil {
 		return g, fmt.Errorf("grouped message: decompress the event: %w", err)
+	}
+	return g, nil
+}
+
+// RegroupedMessage is what an events.<project>.regrouped message says:
+// an event a decision moved or rewrote, the issue it is in now and its
+// hashes.
+type RegroupedMessage struct {
+	ProjectID int64     `json:"project_id"`
+	EventID   string    `json:"event_id"` // 32 hex digits
+	IssueID   int64     `json:"issue_id"` // where the event is now
+	Hashes    []string  `json:"hashes"`
+	Received  time.Time `json:"received"` // when the event first came, as in its grouped message
+	Decision  string    `json:"decision"` // the decision that regrouped it
+	Event     []byte    `json:"-"`        // the normalized event as JSON compressed with zstd, as grouping stores it
+}
+
+// EncodeRegrouped is the body of m's events.<project>.regrouped message:
+// m without its event as one line of JSON, a newline, then the event's
+// compressed bytes as they are (a body no larger than its grouped
+// message's).
+func EncodeRegrouped(m RegroupedMessage) []byte {
+	b, _ := json.Marshal(m) // nothing in it can fail to encode, and JSON escapes newlines
+	return append(append(b, '\n'), m.Event...)
+}
+
+// DecodeRegrouped reads an events.<project>.regrouped message as the
+// grouped message it replaces: the event decompressed with dec.
+func DecodeRegrouped(body []byte, dec *zstd.Decoder) (GroupedMessage, error) {
+	line, event, ok := bytes.Cut(body, []byte{'\n'})
+	if !ok {
+		return GroupedMessage{}, errors.New("regrouped message: no event after the first line")
+	}
+	var m RegroupedMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		return GroupedMessage{}, fmt.Errorf("regrouped message: %w", err)
+	}
+	if m.ProjectID <= 0 || m.IssueID <= 0 || m.EventID == "" {
+		return GroupedMessage{}, fmt.Errorf("regrouped message: project %d, issue %d, event %q", m.ProjectID, m.IssueID, m.EventID)
+	}
+	g := GroupedMessage{ProjectID: m.ProjectID, EventID: m.EventID, IssueID: m.IssueID, Hashes: m.Hashes, Received: m.Received}
+	var err error
+	if g.Event, err = dec.DecodeAll(event, nil); err != nil {
+		return GroupedMessage{}, fmt.Errorf("regrouped message: decompress the event: %w", err)
 	}
 	return g, nil
 }

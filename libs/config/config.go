@@ -36,7 +36,7 @@ type Config struct {
 	DataDir          string // DATA_DIR
 
 	ClickHouseURL          string        // CLICKHOUSE_URL: empty means analytics off
-	AnalyticsBatchSize     int           // ANALYTICS_BATCH_SIZE: rows per ClickHouse insert, at most
+	AnalyticsBatchSize     int           // ANALYTICS_BATCH_SIZE: messages per ClickHouse insert, at most
 	AnalyticsFlushInterval time.Duration // ANALYTICS_FLUSH_INTERVAL: how long a partial batch waits
 
 	EventRetentionDays int // EVENT_RETENTION_DAYS: stored events older than this are dropped
@@ -120,7 +120,7 @@ var Variables = []Variable{
 	{"NATS_SYNC_INTERVAL", "(2m)", "how often the embedded NATS server flushes JetStream files to disk, or always (after every write). A 200 from the gateway means JetStream holds the envelope: on one node it is in the OS at once and on disk within this interval, so a power loss or kernel crash (not a crash of Faultline) can lose the last interval; with always every 200 is on disk. On an R3 cluster (INGEST_REPLICAS=3, your own NATS) a 200 means a majority of replicas hold it, so one node's loss loses nothing"},
 	{"DATA_DIR", "./data", "where the embedded NATS server keeps its JetStream files"},
 	{"CLICKHOUSE_URL", "(analytics off)", "ClickHouse for analytics, clickhouse://host:9000/database?…; the database is created if missing"},
-	{"ANALYTICS_BATCH_SIZE", "5000", "rows the analytics role buffers per ClickHouse insert, at most"},
+	{"ANALYTICS_BATCH_SIZE", "5000", "messages the analytics role buffers per ClickHouse insert, at most (and 4× as many rows of one table)"},
 	{"ANALYTICS_FLUSH_INTERVAL", "1s", "how long the analytics role lets a partial batch wait before inserting it"},
 	{"EVENT_RETENTION_DAYS", "90", "days stored events are kept; older days are dropped whole"},
 	{"SOURCEMAP_RETENTION_DAYS", "90", "days an uploaded source-map bundle (or release file) is kept after it was last uploaded; 0 keeps them. Deleting a release or a release file drops its files at once"},

@@ -5,8 +5,9 @@
 // filtered, rate-limited or refused) that write ClickHouse with native
 // batch inserts.
 //
-// Rows are buffered up to BatchSize or FlushInterval, inserted, and only
-// then are their messages acknowledged. Every table deduplicates on a key
+// Rows are buffered up to BatchSize messages or FlushInterval, inserted
+// (while the next batch fills), and only then are their messages
+// acknowledged. Every table deduplicates on a key
 // that a redelivery writes again (event id, span id, INGEST sequence), and
 // libs/analyticsquery reads with FINAL (its tables and series: on every
 // partition that is not one merged part), so redeliveries and replicas
@@ -34,6 +35,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/libs/clickhouse"
 	"github.com/faultline/faultline/libs/config"
@@ -57,7 +59,7 @@ type Options struct {
 	IngestConsumer   string        // durable consumer on INGEST
 	EventsConsumer   string        // durable consumer on EVENTS
 	OutcomesConsumer string        // durable consumer on OUTCOMES
-	BatchSize        int           // rows (and messages) per insert, at most
+	BatchSize        int           // messages per insert, at most, and 4×BatchSize rows of one table (filling.full)
 	FlushInterval    time.Duration // how long a partial batch waits
 	RetentionDays    int           // partitions older than this are dropped; 0 keeps them
 	AckWait          time.Duration
@@ -143,8 +145,10 @@ func New(ctx context.Context, ch clickhouse.Conn, nc *natsx.Conn, opt Options, r
 // sessions, logs and client reports also become rows of their own.
 var IngestSubjects = []string{"ingest.>"}
 
-// EventsSubjects are the EVENTS subjects consumed.
-var EventsSubjects = []string{"events.*.grouped"}
+// EventsSubjects are the EVENTS subjects consumed: grouped events, and
+// stored events a decision regrouped (their rows written again, which
+// the errors table's deduplication makes the newest version).
+var EventsSubjects = []string{"events.*.grouped", "events.*.regrouped"}
 
 func (s *Service) consumerConfig(name, desc string, subjects []string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -279,8 +283,25 @@ func (s *Service) decodeRecovered(decode decodeFunc, ctx context.Context, m jets
 	return decode(ctx, m, r)
 }
 
+// filling is a batch of rows and the messages they came from.
+type filling struct {
+	rows  rows
+	msgs  []jetstream.Msg
+	first time.Time // when its first message came, when tracing
+}
+
+// full says whether a batch is as large as a batch gets: BatchSize
+// messages, or 4×BatchSize rows of one table (a message is several rows:
+// a transaction is a transaction, its spans and an outcome).
+func (b *filling) full(size int) bool {
+	r := &b.rows
+	return len(b.msgs) >= size || max(len(r.errors), len(r.transactions), len(r.spans), len(r.sessions), len(r.logs), len(r.outcomes)) >= 4*size
+}
+
 // consume batches the messages of cons, named name, into ClickHouse until
-// ctx ends.
+// ctx ends. One batch is inserted while the next fills: inserts, one at a
+// time and in the order of the batches, so the rows of one key reach a
+// table in the order of the stream; the role holds two batches at most.
 func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consumer, decode decodeFunc) error {
 	// Messages are held, and kept alive, from the moment they are handed
 	// over until they are settled, so a ClickHouse insert slower than the
@@ -305,66 +326,57 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 		return fmt.Errorf("consume: %w", err)
 	}
 	defer natsx.StopConsuming(cc, 5*time.Second)
-	var (
-		batch    rows
-		msgs     []jetstream.Msg
-		failures int
-		first    time.Time // when the batch's first message came, when tracing
-	)
+	// Batches go to the inserter full and come back empty, their room
+	// kept: the rows of the next batch are not copied as it grows.
+	full, empty := make(chan *filling), make(chan *filling, 1)
+	inserted := make(chan struct{})
+	go func() {
+		defer close(inserted)
+		failures := 0
+		for b := range full {
+			s.settle(ctx, name, cons, b, &failures)
+			b.rows.clear()
+			clear(b.msgs)
+			b.msgs, b.first = b.msgs[:0], time.Time{}
+			select {
+			case empty <- b:
+			default: // never blocks: the filler takes one back after each it hands over
+			}
+		}
+	}()
+	defer func() { close(full); <-inserted }() // runs first: the insert under way ends (or fails with ctx)
+	cur := &filling{}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
-		if len(msgs) == 0 {
+		if len(cur.msgs) == 0 {
 			return
 		}
-		start := time.Now()
-		span := s.startBatch(ctx, cons, msgs, first)
-		err := s.insert(ctx, &batch)
-		if span != nil {
-			telemetry.EndBatch(span, err)
-		}
-		if err != nil {
-			failures++
-			if ctx.Err() != nil {
-				return
-			}
-			for _, m := range msgs {
-				nak(m)
-			}
-			wait := min(250*time.Millisecond<<min(failures, 7), 15*time.Second)
-			s.log.Warn("clickhouse insert failed; batch nak'ed for redelivery", slog.Int("messages", len(msgs)),
-				slog.Any("error", err), slog.Duration("pause", wait))
-			batch.reset()
-			msgs = msgs[:0]
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+		select {
+		case full <- cur:
+		case <-ctx.Done():
 			return
 		}
-		failures = 0
-		for _, m := range msgs {
-			m.Ack()
+		select {
+		case cur = <-empty:
+		default:
+			cur = &filling{}
 		}
-		s.m.batch.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		s.m.batchSize.WithLabelValues(name).Observe(float64(len(msgs)))
-		batch.reset()
-		msgs = msgs[:0]
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case m := <-ch:
-			if len(msgs) == 0 {
+			if len(cur.msgs) == 0 {
 				timer.Reset(s.opt.FlushInterval)
 				if s.opt.Tracer != nil {
-					first = time.Now()
+					cur.first = time.Now()
 				}
 			}
-			switch err := s.decodeRecovered(decode, ctx, m, &batch); {
+			switch err := s.decodeRecovered(decode, ctx, m, &cur.rows); {
 			case err == nil:
-				msgs = append(msgs, m)
+				cur.msgs = append(cur.msgs, m)
 			case isPermanent(err):
 				s.log.Warn("message rejected", slog.String("subject", m.Subject()), slog.String("reason", clip(err.Error(), 300)))
 				kind := "invalid"
@@ -376,7 +388,7 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 				s.log.Warn("message not decoded; nak'ed", slog.String("subject", m.Subject()), slog.Any("error", err))
 				nak(m)
 			}
-			if batch.len() >= s.opt.BatchSize || len(msgs) >= s.opt.BatchSize {
+			if cur.full(s.opt.BatchSize) {
 				timer.Stop()
 				flush()
 			}
@@ -384,6 +396,41 @@ func (s *Service) consume(ctx context.Context, name string, cons jetstream.Consu
 			flush()
 		}
 	}
+}
+
+// settle inserts batch b of cons, named name, and acknowledges its
+// messages; when the insert fails it naks them and pauses for a time that
+// grows with failures, the inserts that failed in a row.
+func (s *Service) settle(ctx context.Context, name string, cons jetstream.Consumer, b *filling, failures *int) {
+	start := time.Now()
+	span := s.startBatch(ctx, cons, b.msgs, b.first)
+	err := s.insert(ctx, &b.rows)
+	if span != nil {
+		telemetry.EndBatch(span, err)
+	}
+	if err != nil {
+		*failures++
+		if ctx.Err() != nil {
+			return // the messages go back with the rest of what is held
+		}
+		for _, m := range b.msgs {
+			nak(m)
+		}
+		wait := min(250*time.Millisecond<<min(*failures, 7), 15*time.Second)
+		s.log.Warn("clickhouse insert failed; batch nak'ed for redelivery", slog.Int("messages", len(b.msgs)),
+			slog.Any("error", err), slog.Duration("pause", wait))
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		return
+	}
+	*failures = 0
+	for _, m := range b.msgs {
+		m.Ack()
+	}
+	s.m.batch.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	s.m.batchSize.WithLabelValues(name).Observe(float64(len(b.msgs)))
 }
 
 // startBatch starts the span of an insert of msgs from cons, from the
@@ -421,26 +468,19 @@ func clip(s string, n int) string {
 	return s
 }
 
-// insert writes a batch, one native batch insert per table.
+// insert writes a batch, one native batch insert per table, the tables
+// at once (each over a connection of its own from the pool).
 func (s *Service) insert(ctx context.Context, r *rows) error {
 	ictx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := insertRows(ictx, s.ch, "errors", r.errors); err != nil {
-		return err
-	}
-	if err := insertRows(ictx, s.ch, "transactions", r.transactions); err != nil {
-		return err
-	}
-	if err := insertRows(ictx, s.ch, "spans", r.spans); err != nil {
-		return err
-	}
-	if err := insertRows(ictx, s.ch, "sessions", r.sessions); err != nil {
-		return err
-	}
-	if err := insertRows(ictx, s.ch, "logs", r.logs); err != nil {
-		return err
-	}
-	return insertRows(ictx, s.ch, "outcomes", r.outcomes)
+	g, gctx := errgroup.WithContext(ictx)
+	g.Go(func() error { return insertRows(gctx, s.ch, "errors", r.errors) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "transactions", r.transactions) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "spans", r.spans) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "sessions", r.sessions) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "logs", r.logs) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "outcomes", r.outcomes) })
+	return g.Wait()
 }
 
 func insertRows[T any](ctx context.Context, c clickhouse.Conn, table string, rs []T) error {
@@ -501,23 +541,14 @@ func (s *Service) decodeIngest(ctx context.Context, m jetstream.Msg, r *rows) er
 	if err != nil {
 		return reject("envelope: %v", err)
 	}
-	// Decode into a scratch batch: a bad item rejects the whole message
-	// without leaving half of it in the batch.
-	var one rows
-	if err := envelopeRows(&one, project, md.Sequence.Stream, received.UTC(), env); err != nil {
+	// A bad item rejects the whole message without leaving half of it in
+	// the batch.
+	before := r.mark()
+	if err := envelopeRows(r, project, md.Sequence.Stream, received.UTC(), env); err != nil {
+		r.truncate(before)
 		return reject("%v", err)
 	}
-	r.append(&one)
 	return nil
-}
-
-func (r *rows) append(o *rows) {
-	r.errors = append(r.errors, o.errors...)
-	r.transactions = append(r.transactions, o.transactions...)
-	r.spans = append(r.spans, o.spans...)
-	r.sessions = append(r.sessions, o.sessions...)
-	r.logs = append(r.logs, o.logs...)
-	r.outcomes = append(r.outcomes, o.outcomes...)
 }
 
 // decodeOutcomes turns an OUTCOMES batch into outcome rows, named by the
@@ -539,15 +570,38 @@ func (s *Service) decodeOutcomes(_ context.Context, m jetstream.Msg, r *rows) er
 	return nil
 }
 
-// decodeGrouped turns an events.<project>.grouped message into an error row.
+// decodeGrouped turns an events.<project>.grouped or .regrouped message
+// into an error row.
+//
+// A regrouped event's row has the key of the row its grouped message
+// wrote (project, time, event id): the errors table, a ReplacingMergeTree
+// without a version, keeps the row inserted last, which is the regrouped
+// one, since the role inserts EVENTS in stream order. Within a batch the
+// role keeps only the newer row itself, as the order of two rows of one
+// key in one insert is not the table's to keep.
 func (s *Service) decodeGrouped(_ context.Context, m jetstream.Msg, r *rows) error {
-	g, err := streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+	regrouped := strings.HasSuffix(m.Subject(), ".regrouped")
+	var g streams.GroupedMessage
+	var err error
+	if regrouped {
+		g, err = streams.DecodeRegrouped(m.Data(), s.zdec)
+	} else {
+		g, err = streams.DecodeGrouped(m.Headers(), m.Data(), s.zdec)
+	}
 	if err != nil {
 		return reject("%v", err)
 	}
 	row, err := errorRowOf(g)
 	if err != nil {
 		return reject("%v", err)
+	}
+	if regrouped {
+		for i := len(r.errors) - 1; i >= 0; i-- {
+			if o := &r.errors[i]; o.EventID == row.EventID && o.ProjectID == row.ProjectID && o.Timestamp.Equal(row.Timestamp) {
+				*o = row
+				return nil
+			}
+		}
 	}
 	r.errors = append(r.errors, row)
 	return nil

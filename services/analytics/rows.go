@@ -128,7 +128,29 @@ func (r *rows) len() int {
 	return len(r.errors) + len(r.transactions) + len(r.spans) + len(r.sessions) + len(r.logs) + len(r.outcomes)
 }
 
-func (r *rows) reset() { *r = rows{} }
+// rowsMark is how many rows of each table a batch held.
+type rowsMark [6]int
+
+func (r *rows) mark() rowsMark {
+	return rowsMark{len(r.errors), len(r.transactions), len(r.spans), len(r.sessions), len(r.logs), len(r.outcomes)}
+}
+
+// truncate takes back the rows added since m.
+func (r *rows) truncate(m rowsMark) {
+	r.errors, r.transactions, r.spans = r.errors[:m[0]], r.transactions[:m[1]], r.spans[:m[2]]
+	r.sessions, r.logs, r.outcomes = r.sessions[:m[3]], r.logs[:m[4]], r.outcomes[:m[5]]
+}
+
+// clear empties r for reuse, keeping its room; the rows' strings are let go.
+func (r *rows) clear() {
+	clear(r.errors)
+	clear(r.transactions)
+	clear(r.spans)
+	clear(r.sessions)
+	clear(r.logs)
+	clear(r.outcomes)
+	r.truncate(rowsMark{})
+}
 
 // Outcomes.
 const (
@@ -353,7 +375,7 @@ type transactionPayload struct {
 
 func transactionRows(r *rows, p uint64, received time.Time, payload []byte) error {
 	var tx transactionPayload
-	if err := json.Unmarshal(payload, &tx); err != nil {
+	if err := decodeTransaction(payload, &tx); err != nil {
 		return err
 	}
 	id := envelope.NormalizeEventID(string(tx.EventID))

@@ -2,8 +2,11 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +60,8 @@ func (c *client) innermostFrame(issue, event string) shownFrame {
 // the same way.
 func TestReprocessIssue(t *testing.T) {
 	e, f := uploadEnv(t)
-	p := e.startGrouping()
+	a := e.startAnalytics()
+	p := e.startGroupingWith(func(o *groupsvc.Options) { o.OutboxAge = 3 * time.Second }) // a decision's publications go out within a second
 	cli := e.releaseWriter(f, "1.0")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -91,6 +95,31 @@ func TestReprocessIssue(t *testing.T) {
 	if fr := cli.innermostFrame(symbolicated, late); fr != want {
 		t.Fatalf("after the maps: innermost frame %+v, want %+v", fr, want)
 	}
+
+	// Analytics counts the events by the issue each is in.
+	owner := e.session(f.users["owner"])
+	a.waitIdle()
+	errorsByIssue := func() string {
+		rows, _ := rowsOf(t, owner.do("GET", eventsURL("field", "issue.id", "field", "count()", "query", "event.type:error"), nil))
+		var parts []string
+		for _, r := range rows {
+			parts = append(parts, fmt.Sprintf("%.0f=%v", r["issue.id"], r["count()"]))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, " ")
+	}
+	waitErrorsByIssue := func(when string, want ...string) {
+		t.Helper()
+		slices.Sort(want)
+		deadline := time.Now().Add(60 * time.Second)
+		for got := errorsByIssue(); got != strings.Join(want, " "); got = errorsByIssue() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: analytics counts errors by issue as %s, want %s", when, got, strings.Join(want, " "))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitErrorsByIssue("before the reprocessing", minified+"=3", symbolicated+"=1")
 
 	reader, _ := e.token(f.users["member"], "read")
 	if res := e.withToken(reader).do("POST", "/api/0/organizations/acme/issues/"+minified+"/reprocessing/", nil); res.status != 403 {
@@ -142,6 +171,9 @@ func TestReprocessIssue(t *testing.T) {
 		t.Errorf("after the reprocessing: %d issues counting %d events, %d stored, level:error counted %d; want 1, 4, 4, 4",
 			issues, counted, stored, levelTag)
 	}
+	// Analytics' rows follow the moved events: each carries the issue it
+	// is in now, counted once.
+	waitErrorsByIssue("after the reprocessing", symbolicated+"=4")
 	// The emptied issue's page is gone; its reprocessing says where its
 	// events went, to its organisation only.
 	var again struct{ ID string }

@@ -2,6 +2,7 @@ package grouping
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,7 +203,8 @@ func (s *Service) reprocessIssue(ctx context.Context, tx pgx.Tx, id int64, maxEv
 	for _, r := range moved {
 		all = append(all, r.now)
 	}
-	if err := s.rewriteEvents(ctx, tx, project, append(all, stays...)); err != nil {
+	all = append(all, stays...)
+	if err := s.rewriteEvents(ctx, tx, project, all); err != nil {
 		return res, fmt.Errorf("reprocess issue %d: %w", id, err)
 	}
 	if err := s.uncount(ctx, tx, id, res.moved, movedBeforeStatus); err != nil {
@@ -229,12 +231,34 @@ func (s *Service) reprocessIssue(ctx context.Context, tx pgx.Tx, id int64, maxEv
 			return res, fmt.Errorf("reprocess issue %d: announce: %w", id, err)
 		}
 	}
+	// The events as they are now, for analytics: their rows there carry
+	// their issue and what their JSON gives.
+	for _, p := range all {
+		pubs = append(pubs, regroupedPublication(p, d))
+	}
 	if len(pubs) > 0 {
 		if _, err := s.writeOutbox(ctx, tx, pubs); err != nil {
 			return res, fmt.Errorf("reprocess issue %d: %w", id, err)
 		}
 	}
 	return res, nil
+}
+
+// regroupedPublication is p's events.<project>.regrouped message, by
+// decision d: an event moved or rewritten, as it is stored now.
+func regroupedPublication(p *prepared, d decision) publication {
+	id := hex.EncodeToString(p.eventID[:])
+	by := d.id
+	if by == "" {
+		by = strconv.FormatInt(d.at.UnixMicro(), 36)
+	}
+	return publication{
+		project: p.projectID,
+		subject: streams.RegroupedSubject(p.projectID),
+		msgID:   "regrouped-" + strconv.FormatInt(p.projectID, 10) + "-" + id + "-" + by,
+		data: streams.EncodeRegrouped(streams.RegroupedMessage{ProjectID: p.projectID, EventID: id, IssueID: p.issueID,
+			Hashes: p.hashes, Received: p.received, Decision: d.id, Event: p.data}),
+	}
 }
 
 // reprepare reads a stored event again as it was sent, symbolicates it with
