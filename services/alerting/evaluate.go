@@ -353,13 +353,10 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			byID[id].fresh = true
 		}
 	}
-	// 2-4 and what evaluating reads go in one round trip, in this order:
-	// the counts (issues first: their rows are what an issue change and
-	// its event rendezvous on), the issue changes, the triggers waiting for
-	// the fresh events, then the issue state, releases, windows and fires
-	// of every issue the batch may evaluate.
-	var q pgx.Batch
-	s.count(&q, items)
+	// 2. Counts, users, releases, issues.
+	if err := s.count(ctx, tx, items); err != nil {
+		return 0, err
+	}
 	// 3. Issue changes: triggers to rendezvous with their events.
 	var evals []evaluation
 	seen := map[string]bool{} // event id + change evaluated
@@ -378,7 +375,9 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			if im.Assignee != nil {
 				assignee = *im.Assignee
 			}
-			queueExec(&q, "assignee", `UPDATE alerting.issues SET assignee = $2 WHERE issue_id = $1`, im.IssueID, assignee)
+			if _, err := tx.Exec(ctx, `UPDATE alerting.issues SET assignee = $2 WHERE issue_id = $1`, im.IssueID, assignee); err != nil {
+				return 0, fmt.Errorf("assignee: %w", err)
+			}
 			continue
 		case streams.ChangeCreated, streams.ChangeRegressed, streams.ChangeUnignored:
 		default:
@@ -394,63 +393,37 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 				triggerID: im.Change + ":" + strconv.FormatInt(im.At.UnixMicro(), 36)})
 		}
 	}
-	type key struct{ ID, Change string }
-	type seenEv struct {
-		ID    string
-		Event []byte
-	}
-	type waiting struct{ ID, Change string }
-	var added []key
-	var found []seenEv
-	var ws []waiting
 	if len(trigIDs) > 0 {
-		q.Queue(`INSERT INTO alerting.triggers (event_id, change, issue_id, at)
+		rows, err := tx.Query(ctx, `INSERT INTO alerting.triggers (event_id, change, issue_id, at)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING RETURNING event_id::text, change`,
-			trigIDs, trigChanges, trigIssues, trigAt).Query(func(rows pgx.Rows) (err error) {
-			if added, err = pgx.CollectRows(rows, pgx.RowToStructByPos[key]); err != nil {
-				return fmt.Errorf("triggers: %w", err)
-			}
-			return nil
-		})
+			trigIDs, trigChanges, trigIssues, trigAt)
+		if err != nil {
+			return 0, fmt.Errorf("triggers: %w", err)
+		}
+		type key struct{ ID, Change string }
+		added, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+		if err != nil {
+			return 0, fmt.Errorf("triggers: %w", err)
+		}
+		isNew := map[key]bool{}
+		for _, k := range added {
+			isNew[k] = true
+		}
 		// A trigger whose event was counted (by this batch or an earlier
 		// one) is evaluated now with it; otherwise its event evaluates it
 		// when it comes. Both sides lock the issue's row first (count), so
 		// one of them sees the other.
-		q.Queue(`SELECT event_id::text, event FROM alerting.seen_events WHERE event_id = ANY($1::uuid[])`, trigIDs).Query(func(rows pgx.Rows) (err error) {
-			if found, err = pgx.CollectRows(rows, pgx.RowToStructByPos[seenEv]); err != nil {
-				return fmt.Errorf("trigger events: %w", err)
-			}
-			return nil
-		})
-	}
-	// 4. Fresh events: every event, and the issue changes waiting for them.
-	if len(freshIDs) > 0 {
-		q.Queue(`SELECT event_id::text, change FROM alerting.triggers WHERE event_id = ANY($1::uuid[])`, freshIDs).Query(func(rows pgx.Rows) (err error) {
-			if ws, err = pgx.CollectRows(rows, pgx.RowToStructByPos[waiting]); err != nil {
-				return fmt.Errorf("waiting triggers: %w", err)
-			}
-			return nil
-		})
-	}
-	// What evaluating reads, for every issue the batch may evaluate.
-	var may []evaluation
-	for _, it := range items {
-		switch {
-		case it.g != nil && it.fresh && !it.history:
-			may = append(may, evaluation{project: it.g.ProjectID, issue: it.g.IssueID, now: it.g.Received})
-		case it.im != nil && triggerOf[it.im.Change] != 0 && !it.history:
-			may = append(may, evaluation{project: it.im.ProjectID, issue: it.im.IssueID, now: it.im.At})
+		rows, err = tx.Query(ctx, `SELECT event_id::text, event FROM alerting.seen_events WHERE event_id = ANY($1::uuid[])`, trigIDs)
+		if err != nil {
+			return 0, fmt.Errorf("trigger events: %w", err)
 		}
-	}
-	rd := queueReads(&q, may, rules)
-	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
-		return 0, err
-	}
-
-	if len(trigIDs) > 0 {
-		isNew := map[key]bool{}
-		for _, k := range added {
-			isNew[k] = true
+		type seenEv struct {
+			ID    string
+			Event []byte
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[seenEv])
+		if err != nil {
+			return 0, fmt.Errorf("trigger events: %w", err)
 		}
 		have := map[string][]byte{}
 		for _, f := range found {
@@ -475,7 +448,17 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID})
 		}
 	}
+	// 4. Fresh events: every event, and the issue changes waiting for them.
 	if len(freshIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT event_id::text, change FROM alerting.triggers WHERE event_id = ANY($1::uuid[])`, freshIDs)
+		if err != nil {
+			return 0, fmt.Errorf("waiting triggers: %w", err)
+		}
+		type waiting struct{ ID, Change string }
+		ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[waiting])
+		if err != nil {
+			return 0, fmt.Errorf("waiting triggers: %w", err)
+		}
 		changes := map[string][]string{}
 		for _, w := range ws {
 			changes[w.ID] = append(changes[w.ID], w.Change)
@@ -504,12 +487,12 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 	if len(evals) == 0 {
 		return 0, nil
 	}
-	return s.evaluate(ctx, tx, evals, rules, rd)
+	return s.evaluate(ctx, tx, evals, rules)
 }
 
-// count queues onto q what adds the fresh events to the per-minute counts,
-// users, releases and issues, in key order so replicas never deadlock.
-func (s *Service) count(q *pgx.Batch, items []*item) {
+// count adds the fresh events to the per-minute counts, users, releases
+// and issues, in key order so replicas never deadlock.
+func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 	type ck struct {
 		project, issue int64
 		minute         time.Time
@@ -560,8 +543,10 @@ func (s *Service) count(q *pgx.Batch, items []*item) {
 			touch(it.im.IssueID, it.im.ProjectID, it.im.At, 0)
 		}
 	}
-	// Issues first: their rows are what an issue change and its event
-	// rendezvous on.
+	// One round trip for the four statements, issues first: their rows
+	// are what an issue change and its event rendezvous on.
+	var q pgx.Batch
+	var what []string
 	ids := make([]int64, 0, len(iss))
 	for id := range iss {
 		ids = append(ids, id)
@@ -573,10 +558,11 @@ func (s *Service) count(q *pgx.Batch, items []*item) {
 		projs, firsts, ns = append(projs, iss[id].project), append(firsts, iss[id].first), append(ns, iss[id].n)
 	}
 	if len(ids) > 0 {
-		queueExec(q, "issues", `INSERT INTO alerting.issues (issue_id, project_id, first_seen, times_seen)
+		q.Queue(`INSERT INTO alerting.issues (issue_id, project_id, first_seen, times_seen)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
 			ON CONFLICT (issue_id) DO UPDATE SET times_seen = issues.times_seen + excluded.times_seen,
 				first_seen = least(issues.first_seen, excluded.first_seen)`, ids, projs, firsts, ns)
+		what = append(what, "issues")
 	}
 	if len(counts) > 0 {
 		keys := make([]ck, 0, len(counts))
@@ -598,9 +584,10 @@ func (s *Service) count(q *pgx.Batch, items []*item) {
 		for _, k := range keys {
 			p, i, m, n = append(p, k.project), append(i, k.issue), append(m, k.minute), append(n, counts[k])
 		}
-		queueExec(q, "counts", `INSERT INTO alerting.counts (project_id, issue_id, minute, n)
+		q.Queue(`INSERT INTO alerting.counts (project_id, issue_id, minute, n)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
 			ON CONFLICT (issue_id, project_id, minute) DO UPDATE SET n = counts.n + excluded.n`, p, i, m, n)
+		what = append(what, "counts")
 	}
 	if len(users) > 0 {
 		var i []int64
@@ -609,8 +596,9 @@ func (s *Service) count(q *pgx.Batch, items []*item) {
 		for k := range users {
 			i, m, u = append(i, k.issue), append(m, k.minute), append(u, k.user)
 		}
-		queueExec(q, "users", `INSERT INTO alerting.users (issue_id, minute, user_key)
+		q.Queue(`INSERT INTO alerting.users (issue_id, minute, user_key)
 			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u)
+		what = append(what, "users")
 	}
 	if len(releases) > 0 {
 		var p []int64
@@ -619,21 +607,23 @@ func (s *Service) count(q *pgx.Batch, items []*item) {
 		for k, v := range releases {
 			p, r, t = append(p, k.project), append(r, k.release), append(t, v)
 		}
-		queueExec(q, "releases", `INSERT INTO alerting.releases (project_id, release, first_seen)
+		q.Queue(`INSERT INTO alerting.releases (project_id, release, first_seen)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
 			ON CONFLICT (project_id, release) DO UPDATE SET first_seen = least(releases.first_seen, excluded.first_seen)
 			WHERE excluded.first_seen < releases.first_seen`, p, r, t)
+		what = append(what, "releases")
 	}
-}
-
-// queueExec queues a statement whose error names what it did.
-func queueExec(q *pgx.Batch, what, sql string, args ...any) {
-	q.Queue(sql, args...).Fn = func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
+	if len(what) == 0 {
 		return nil
 	}
+	br := tx.SendBatch(ctx, &q)
+	for _, w := range what {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", w, err)
+		}
+	}
+	return br.Close()
 }
 
 // windowCounts is a Counter over counts fetched for one evaluation.
@@ -647,11 +637,12 @@ type countKey struct {
 	minute time.Time
 }
 
-// queueCounts queues onto q the query that fetches the windows the rules
-// of each evaluation's project read, for its issue at its minute, into
-// out. Windows are whole minutes ending with that minute.
-func queueCounts(q *pgx.Batch, evals []evaluation, rules map[int64][]rule, out map[countKey]windowCounts) {
+// batchCounts fetches, in one query, the windows the rules of each
+// evaluation's project read, for its issue at its minute. Windows are
+// whole minutes ending with that minute.
+func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule) (map[countKey]windowCounts, error) {
 	windows := map[int64][]alertrules.Window{}
+	out := map[countKey]windowCounts{}
 	type ref struct {
 		key countKey
 		w   alertrules.Window
@@ -692,26 +683,28 @@ func queueCounts(q *pgx.Batch, evals []evaluation, rules map[int64][]rule, out m
 		}
 	}
 	if len(refs) == 0 {
-		return
+		return out, nil
 	}
-	q.Queue(`SELECT CASE w.kind
+	rows, err := tx.Query(ctx, `SELECT CASE w.kind
 		WHEN 0 THEN (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = w.issue AND project_id = w.project AND minute >= w.s AND minute < w.e)
 		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.e)
 		ELSE (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = 0 AND project_id = w.project AND minute >= w.s AND minute < w.e) END
 		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS w(kind, project, issue, s, e, i)
-		ORDER BY w.i`, kinds, projects, issues, starts, ends).Query(func(rows pgx.Rows) error {
-		ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return fmt.Errorf("counts: %w", err)
-		}
-		if len(ns) != len(refs) {
-			return fmt.Errorf("counts: %d windows answered, want %d", len(ns), len(refs))
-		}
-		for i, r := range refs {
-			out[r.key][r.w] = ns[i]
-		}
-		return nil
-	})
+		ORDER BY w.i`, kinds, projects, issues, starts, ends)
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	if len(ns) != len(refs) {
+		return nil, fmt.Errorf("counts: %d windows answered, want %d", len(ns), len(refs))
+	}
+	for i, r := range refs {
+		out[r.key][r.w] = ns[i]
+	}
+	return out, nil
 }
 
 // mailsOwners tells whether any of rules mails issue owners.

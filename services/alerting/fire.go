@@ -14,94 +14,97 @@ import (
 	"github.com/faultline/faultline/libs/notify"
 )
 
-// fireKey is a rule's throttle for an issue.
-type fireKey struct{ rule, issue int64 }
+// evaluate runs the projects' rules on evals and queues the notifications
+// of those that fire.
+func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule) (int, error) {
+	// In issue order, so replicas take the rows of alerting.fires in the
+	// same order.
+	sort.SliceStable(evals, func(i, j int) bool { return evals[i].issue < evals[j].issue })
+	var issueIDs []int64
+	projects := map[int64]bool{}
+	for _, e := range evals {
+		if len(rules[e.project]) > 0 {
+			if n := len(issueIDs); n == 0 || issueIDs[n-1] != e.issue {
+				issueIDs = append(issueIDs, e.issue)
+			}
+			projects[e.project] = true
+		}
+	}
+	if len(issueIDs) == 0 {
+		return 0, nil
+	}
+	state := map[int64]alertrules.Issue{}
+	rows, err := tx.Query(ctx, `SELECT issue_id, first_seen, times_seen, assignee FROM alerting.issues WHERE issue_id = ANY($1)`, issueIDs)
+	if err != nil {
+		return 0, fmt.Errorf("issue state: %w", err)
+	}
+	for rows.Next() {
+		var is alertrules.Issue
+		if err := rows.Scan(&is.ID, &is.FirstSeen, &is.TimesSeen, &is.Assignee); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		state[is.ID] = is
+	}
+	rows.Close()
+	latest := map[int64]string{}
+	var projIDs []int64
+	for p := range projects {
+		projIDs = append(projIDs, p)
+	}
+	rows, err = tx.Query(ctx, `SELECT DISTINCT ON (project_id) project_id, release FROM alerting.releases
+		WHERE project_id = ANY($1) ORDER BY project_id, first_seen DESC, release DESC`, projIDs)
+	if err != nil {
+		return 0, fmt.Errorf("latest releases: %w", err)
+	}
+	for rows.Next() {
+		var p int64
+		var r string
+		if err := rows.Scan(&p, &r); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		latest[p] = r
+	}
+	rows.Close()
 
-// reads are what evaluating a batch reads, fetched in the batch's one
-// round trip after its counts.
-type reads struct {
-	state  map[int64]alertrules.Issue
-	latest map[int64]string // the project's newest release
-	wc     map[countKey]windowCounts
+	// The windows every evaluation's rules read, fetched for the whole
+	// batch in one query.
+	wc, err := batchCounts(ctx, tx, evals, rules)
+	if err != nil {
+		return 0, err
+	}
 	// When each rule last fired for these issues: a rule that fired within
 	// its frequency is throttled without asking again. fired_at only moves
 	// forward, so what this read says is throttled still is; a stale read
 	// only costs the conditional write in fire, which decides.
-	last map[fireKey]time.Time
-}
-
-// queueReads queues onto q the reads of every evaluation in may (what the
-// batch may evaluate: a superset of what it will) whose project has rules.
-func queueReads(q *pgx.Batch, may []evaluation, rules map[int64][]rule) *reads {
-	rd := &reads{state: map[int64]alertrules.Issue{}, latest: map[int64]string{}, wc: map[countKey]windowCounts{}, last: map[fireKey]time.Time{}}
-	var issueIDs, projIDs, ruleIDs []int64
-	issues, projects := map[int64]bool{}, map[int64]bool{}
-	for _, e := range may {
-		if len(rules[e.project]) == 0 {
-			continue
-		}
-		if !issues[e.issue] {
-			issues[e.issue] = true
-			issueIDs = append(issueIDs, e.issue)
-		}
-		if !projects[e.project] {
-			projects[e.project] = true
-			projIDs = append(projIDs, e.project)
-			for _, r := range rules[e.project] {
-				ruleIDs = append(ruleIDs, r.id)
-			}
+	type fireKey struct{ rule, issue int64 }
+	last := map[fireKey]time.Time{}
+	var ruleIDs []int64
+	for p := range projects {
+		for _, r := range rules[p] {
+			ruleIDs = append(ruleIDs, r.id)
 		}
 	}
-	if len(issueIDs) == 0 {
-		return rd
+	rows, err = tx.Query(ctx, `SELECT rule_id, issue_id, fired_at FROM alerting.fires WHERE rule_id = ANY($1) AND issue_id = ANY($2)`,
+		ruleIDs, issueIDs)
+	if err != nil {
+		return 0, fmt.Errorf("fires: %w", err)
 	}
-	q.Queue(`SELECT issue_id, first_seen, times_seen, assignee FROM alerting.issues WHERE issue_id = ANY($1)`, issueIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var is alertrules.Issue
-			if err := rows.Scan(&is.ID, &is.FirstSeen, &is.TimesSeen, &is.Assignee); err != nil {
-				return fmt.Errorf("issue state: %w", err)
-			}
-			rd.state[is.ID] = is
+	for rows.Next() {
+		var k fireKey
+		var at time.Time
+		if err := rows.Scan(&k.rule, &k.issue, &at); err != nil {
+			rows.Close()
+			return 0, err
 		}
-		return nil
-	})
-	q.Queue(`SELECT DISTINCT ON (project_id) project_id, release FROM alerting.releases
-		WHERE project_id = ANY($1) ORDER BY project_id, first_seen DESC, release DESC`, projIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var p int64
-			var r string
-			if err := rows.Scan(&p, &r); err != nil {
-				return fmt.Errorf("latest releases: %w", err)
-			}
-			rd.latest[p] = r
-		}
-		return nil
-	})
-	// The windows every evaluation's rules read, for the whole batch in
-	// one query.
-	queueCounts(q, may, rules, rd.wc)
-	q.Queue(`SELECT rule_id, issue_id, fired_at FROM alerting.fires WHERE rule_id = ANY($1) AND issue_id = ANY($2)`,
-		ruleIDs, issueIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var k fireKey
-			var at time.Time
-			if err := rows.Scan(&k.rule, &k.issue, &at); err != nil {
-				return fmt.Errorf("fires: %w", err)
-			}
-			rd.last[k] = at
-		}
-		return nil
-	})
-	return rd
-}
+		last[k] = at
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("fires: %w", err)
+	}
 
-// evaluate runs the projects' rules on evals, with what rd read, and
-// queues the notifications of those that fire.
-func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule, rd *reads) (int, error) {
-	// In issue order, so replicas take the rows of alerting.fires in the
-	// same order.
-	sort.SliceStable(evals, func(i, j int) bool { return evals[i].issue < evals[j].issue })
-	state, latest, wc, last := rd.state, rd.latest, rd.wc, rd.last
 	queued := 0
 	look := &lookups{projects: map[int64]projectInfo{}, webhooks: map[int64][]string{}}
 	for _, e := range evals {
