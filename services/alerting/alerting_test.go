@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"reflect"
 	"strings"
 	"testing"
@@ -197,29 +195,17 @@ func TestEmailAndChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	subj, parts := mailParts(t, mails[0])
 	if !strings.Contains(subj, "Regression: TimeoutError: db") || msg.Header.Get("From") != "<alerts@faultline.test>" {
 		t.Errorf("subject %q from %q", subj, msg.Header.Get("From"))
 	}
-	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	parts := 0
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(p)
-		parts++
-		if !strings.Contains(string(b), "http://faultline.test:8080/organizations/acme/issues/9/") {
-			t.Errorf("part %s has no link to the issue: %s", p.Header.Get("Content-Type"), b)
+	for ct, b := range parts {
+		if !strings.Contains(b, "http://faultline.test:8080/organizations/acme/issues/9/") {
+			t.Errorf("part %s has no link to the issue: %s", ct, b)
 		}
 	}
-	if parts != 2 {
-		t.Errorf("%d parts, want text and HTML", parts)
+	if len(parts) != 2 {
+		t.Errorf("%d parts, want text and HTML", len(parts))
 	}
 }
 

@@ -3,10 +3,13 @@ package alerting
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"log/slog"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -21,8 +24,9 @@ import (
 // (api.notification_settings), sent at their hour in their time zone, with
 // the period's new issues, regressions and busiest issues of every project
 // of their organisations. The issues and events are read from grouping's
-// projection (read-only); alerting.digests makes each mail go out once
-// whatever the replicas.
+// projection (read-only), once per project and period: the content is kept
+// in alerting.digest_projects and every user's mail is assembled from it.
+// alerting.digests makes each mail go out once whatever the replicas.
 
 const (
 	digestDaily  = "daily"
@@ -111,14 +115,19 @@ func (s *Service) SendDueDigests(ctx context.Context, now time.Time) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("digest recipients: %w", err)
 	}
+	// A period stays due a week at most: older contents are read no more.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM alerting.digest_projects WHERE period_to < $1`, now.AddDate(0, 0, -15)); err != nil {
+		return 0, fmt.Errorf("prune digest contents: %w", err)
+	}
 	sent := 0
+	contents := digestContents{}
 	for _, u := range users {
 		loc, err := time.LoadLocation(u.timezone)
 		if err != nil {
 			loc = time.UTC
 		}
 		for _, p := range duePeriods(u.daily, u.weekly, u.hour, loc, now) {
-			ok, err := s.sendDigest(ctx, u, p)
+			ok, err := s.sendDigest(ctx, u, p, &contents)
 			if err != nil {
 				if ctx.Err() != nil {
 					return sent, nil
@@ -135,8 +144,10 @@ func (s *Service) SendDueDigests(ctx context.Context, now time.Time) (int, error
 }
 
 // sendDigest claims u's digest for p and sends it; false when another
-// replica (or an earlier tick) has it, or the period was quiet.
-func (s *Service) sendDigest(ctx context.Context, u digestUser, p digestPeriod) (bool, error) {
+// replica (or an earlier tick) has it, or the period was quiet. The
+// projects' contents come from contents, computed once per project and
+// period whatever the number of users.
+func (s *Service) sendDigest(ctx context.Context, u digestUser, p digestPeriod, contents *digestContents) (bool, error) {
 	start := p.from.Format(time.DateOnly)
 	tag, err := s.pool.Exec(ctx, `INSERT INTO alerting.digests (user_id, kind, period_start) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, u.id, p.kind, start)
@@ -150,7 +161,7 @@ func (s *Service) sendDigest(ctx context.Context, u digestUser, p digestPeriod) 
 		s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM alerting.digests WHERE user_id = $1 AND kind = $2 AND period_start = $3`,
 			u.id, p.kind, start)
 	}
-	d, err := s.digestOf(ctx, u.id, p)
+	d, err := s.digestOf(ctx, u.id, p, contents)
 	if err != nil {
 		release()
 		return false, err
@@ -193,24 +204,46 @@ type digestProject struct {
 }
 
 type digestIssue struct {
-	ID        int64
-	Org, Slug string // project
-	Title     string
-	Events    int64 // in the period
-	TimesSeen int64 // in all
-	URL       string
-	Bars      []digestBar
+	ID        int64       `json:"id"`
+	Org       string      `json:"-"` // project, filled for each mail
+	Slug      string      `json:"-"`
+	Title     string      `json:"title"`
+	Events    int64       `json:"events"`     // in the period
+	TimesSeen int64       `json:"times_seen"` // in all
+	URL       string      `json:"-"`
+	Bars      []digestBar `json:"bars,omitempty"`
 }
 
 type digestBar struct {
-	Label  string
-	Count  int64
-	Height int // pixels
+	Label  string `json:"label"`
+	Count  int64  `json:"count"`
+	Height int    `json:"height"` // pixels
 }
 
-// digestOf reads the period's numbers for the projects of u's
-// organisations.
-func (s *Service) digestOf(ctx context.Context, userID int64, p digestPeriod) (*digest, error) {
+// projectDigest is one project's part of every digest of a period: what
+// digestProjectOf computes once and alerting.digest_projects keeps.
+type projectDigest struct {
+	Events    int64         `json:"events"`
+	NewCount  int64         `json:"new_count"`
+	RegCount  int64         `json:"regressed_count"`
+	New       []digestIssue `json:"new"`       // the project's first digestList
+	Regressed []digestIssue `json:"regressed"` // idem
+	Busiest   []digestIssue `json:"busiest"`   // the project's first digestTop, with bars
+}
+
+// digestContents are the projects' contents one SendDueDigests call has
+// read or computed, by project and period.
+type digestContents map[digestContentKey]*projectDigest
+
+type digestContentKey struct {
+	project  int64
+	kind     string
+	from, to int64 // unix seconds: periods of users in different zones differ
+}
+
+// digestOf assembles u's digest for p from the contents of the projects of
+// u's organisations.
+func (s *Service) digestOf(ctx context.Context, userID int64, p digestPeriod, contents *digestContents) (*digest, error) {
 	d := &digest{Kind: p.kind, Period: periodText(p)}
 	rows, err := s.pool.Query(ctx, `SELECT p.id, o.slug, p.slug FROM api.projects p
 		JOIN api.organizations o ON o.id = p.organization_id
@@ -218,105 +251,162 @@ func (s *Service) digestOf(ctx context.Context, userID int64, p digestPeriod) (*
 	if err != nil {
 		return nil, fmt.Errorf("digest projects: %w", err)
 	}
-	type proj struct{ org, slug string }
-	projects := map[int64]proj{}
-	var ids []int64
-	for rows.Next() {
-		var id int64
+	type proj struct {
+		id        int64
+		org, slug string
+	}
+	projects, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (proj, error) {
 		var pr proj
-		if err := rows.Scan(&id, &pr.org, &pr.slug); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("digest projects: %w", err)
-		}
-		projects[id] = pr
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
+		err := r.Scan(&pr.id, &pr.org, &pr.slug)
+		return pr, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("digest projects: %w", err)
-	}
-	if len(ids) == 0 {
-		return d, nil
 	}
 	link := func(org string, id int64) string {
 		return strings.TrimRight(s.opt.PublicURL, "/") + "/organizations/" + url.PathEscape(org) + "/issues/" + strconv.FormatInt(id, 10) + "/"
 	}
+	for _, pr := range projects {
+		c, err := s.projectDigest(ctx, pr.id, p, contents)
+		if err != nil {
+			return nil, err
+		}
+		label := func(list []digestIssue) []digestIssue {
+			out := make([]digestIssue, len(list))
+			for i, is := range list {
+				is.Org, is.Slug, is.URL = pr.org, pr.slug, link(pr.org, is.ID)
+				out[i] = is
+			}
+			return out
+		}
+		if c.Events > 0 {
+			d.Projects = append(d.Projects, digestProject{Org: pr.org, Slug: pr.slug, Events: c.Events})
+		}
+		d.Events += c.Events
+		d.NewCount += c.NewCount
+		d.RegCount += c.RegCount
+		d.New = append(d.New, label(c.New)...)
+		d.Regressed = append(d.Regressed, label(c.Regressed)...)
+		d.Busiest = append(d.Busiest, label(c.Busiest)...)
+	}
+	// Each project's lists hold its first ones, so the first of their
+	// union are the first of all the user's projects.
+	first := func(list []digestIssue, n int, key func(digestIssue) int64) []digestIssue {
+		sort.SliceStable(list, func(i, j int) bool {
+			if a, b := key(list[i]), key(list[j]); a != b {
+				return a > b
+			}
+			return list[i].ID < list[j].ID
+		})
+		return list[:min(n, len(list))]
+	}
+	timesSeen := func(is digestIssue) int64 { return is.TimesSeen }
+	d.New = first(d.New, digestList, timesSeen)
+	d.Regressed = first(d.Regressed, digestList, timesSeen)
+	d.Busiest = first(d.Busiest, digestTop, func(is digestIssue) int64 { return is.Events })
+	return d, nil
+}
+
+// projectDigest returns the project's content for p: from contents, else
+// from alerting.digest_projects, else computed and stored there. The first
+// replica to need it computes it under an advisory lock on the project and
+// period; the others wait for it and read it.
+func (s *Service) projectDigest(ctx context.Context, project int64, p digestPeriod, contents *digestContents) (*projectDigest, error) {
+	key := digestContentKey{project: project, kind: p.kind, from: p.from.Unix(), to: p.to.Unix()}
+	if c := (*contents)[key]; c != nil {
+		return c, nil
+	}
+	c := new(projectDigest)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`,
+			fmt.Sprintf("digest %s %d %d", p.kind, key.from, key.to), project); err != nil {
+			return fmt.Errorf("lock digest content: %w", err)
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, `SELECT content FROM alerting.digest_projects
+			WHERE project_id = $1 AND kind = $2 AND period_from = $3 AND period_to = $4`, project, p.kind, p.from, p.to).Scan(&stored)
+		if err == nil {
+			if err := json.Unmarshal(stored, c); err != nil {
+				return fmt.Errorf("stored digest content: %w", err)
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("stored digest content: %w", err)
+		}
+		if c, err = s.digestProjectOf(ctx, tx, project, p); err != nil {
+			return err
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("digest content: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alerting.digest_projects (project_id, kind, period_from, period_to, content)
+			VALUES ($1, $2, $3, $4, $5)`, project, p.kind, p.from, p.to, b); err != nil {
+			return fmt.Errorf("store digest content: %w", err)
+		}
+		s.m.digestProjects.Inc()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	(*contents)[key] = c
+	return c, nil
+}
+
+// digestProjectOf computes one project's numbers for the period.
+func (s *Service) digestProjectOf(ctx context.Context, tx pgx.Tx, project int64, p digestPeriod) (*projectDigest, error) {
+	c := &projectDigest{}
 	issueRows := func(sql string, args ...any) ([]digestIssue, error) {
-		rows, err := s.pool.Query(ctx, sql, args...)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, err
 		}
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (digestIssue, error) {
 			var is digestIssue
-			var project int64
-			if err := r.Scan(&is.ID, &project, &is.Title, &is.TimesSeen, &is.Events); err != nil {
-				return is, err
-			}
-			pr := projects[project]
-			is.Org, is.Slug, is.URL = pr.org, pr.slug, link(pr.org, is.ID)
-			return is, nil
+			err := r.Scan(&is.ID, &is.Title, &is.TimesSeen, &is.Events)
+			return is, err
 		})
 	}
-
-	// Events per project.
-	rows, err = s.pool.Query(ctx, `SELECT project_id, count(*) FROM grouping.events
-		WHERE project_id = ANY($1) AND received >= $2 AND received < $3 GROUP BY 1`, ids, p.from, p.to)
-	if err != nil {
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM grouping.events
+		WHERE project_id = $1 AND received >= $2 AND received < $3`, project, p.from, p.to).Scan(&c.Events); err != nil {
 		return nil, fmt.Errorf("digest events: %w", err)
 	}
-	perProject := map[int64]int64{}
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("digest events: %w", err)
-		}
-		perProject[id] = n
-		d.Events += n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("digest events: %w", err)
-	}
-	for _, id := range ids {
-		if n := perProject[id]; n > 0 {
-			d.Projects = append(d.Projects, digestProject{Org: projects[id].org, Slug: projects[id].slug, Events: n})
-		}
-	}
-
-	// New and regressed issues.
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE first_seen >= $2 AND first_seen < $3),
+	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE first_seen >= $2 AND first_seen < $3),
 			count(*) FILTER (WHERE substatus = 'regressed' AND status_changed_at >= $2 AND status_changed_at < $3)
-		FROM grouping.issues WHERE project_id = ANY($1)`, ids, p.from, p.to).Scan(&d.NewCount, &d.RegCount); err != nil {
+		FROM grouping.issues WHERE project_id = $1`, project, p.from, p.to).Scan(&c.NewCount, &c.RegCount); err != nil {
 		return nil, fmt.Errorf("digest issues: %w", err)
 	}
-	if d.New, err = issueRows(`SELECT id, project_id, title, times_seen, 0 FROM grouping.issues
-		WHERE project_id = ANY($1) AND first_seen >= $2 AND first_seen < $3 ORDER BY times_seen DESC, id LIMIT $4`,
-		ids, p.from, p.to, digestList); err != nil {
+	var err error
+	if c.New, err = issueRows(`SELECT id, title, times_seen, 0 FROM grouping.issues
+		WHERE project_id = $1 AND first_seen >= $2 AND first_seen < $3 ORDER BY times_seen DESC, id LIMIT $4`,
+		project, p.from, p.to, digestList); err != nil {
 		return nil, fmt.Errorf("digest new issues: %w", err)
 	}
-	if d.Regressed, err = issueRows(`SELECT id, project_id, title, times_seen, 0 FROM grouping.issues
-		WHERE project_id = ANY($1) AND substatus = 'regressed' AND status_changed_at >= $2 AND status_changed_at < $3
-		ORDER BY times_seen DESC, id LIMIT $4`, ids, p.from, p.to, digestList); err != nil {
+	if c.Regressed, err = issueRows(`SELECT id, title, times_seen, 0 FROM grouping.issues
+		WHERE project_id = $1 AND substatus = 'regressed' AND status_changed_at >= $2 AND status_changed_at < $3
+		ORDER BY times_seen DESC, id LIMIT $4`, project, p.from, p.to, digestList); err != nil {
 		return nil, fmt.Errorf("digest regressions: %w", err)
 	}
-
 	// The busiest issues, with their events per bucket.
-	if d.Busiest, err = issueRows(`SELECT i.id, i.project_id, i.title, i.times_seen, b.n
+	if c.Busiest, err = issueRows(`SELECT i.id, i.title, i.times_seen, b.n
 		FROM (SELECT issue_id, count(*) AS n FROM grouping.events
-			WHERE project_id = ANY($1) AND received >= $2 AND received < $3 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4) b
-		JOIN grouping.issues i ON i.id = b.issue_id ORDER BY b.n DESC, i.id`, ids, p.from, p.to, digestTop); err != nil {
+			WHERE project_id = $1 AND received >= $2 AND received < $3 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4) b
+		JOIN grouping.issues i ON i.id = b.issue_id ORDER BY b.n DESC, i.id`, project, p.from, p.to, digestTop); err != nil {
 		return nil, fmt.Errorf("digest busiest issues: %w", err)
 	}
-	if len(d.Busiest) > 0 {
-		if err := s.digestBars(ctx, d.Busiest, p); err != nil {
+	if len(c.Busiest) > 0 {
+		if err := digestBars(ctx, tx, c.Busiest, p); err != nil {
 			return nil, err
 		}
 	}
-	return d, nil
+	return c, nil
 }
 
 // digestBars fills each busy issue's bars: its events per bucket of the
 // period, as heights out of 40 pixels.
-func (s *Service) digestBars(ctx context.Context, issues []digestIssue, p digestPeriod) error {
+func digestBars(ctx context.Context, tx pgx.Tx, issues []digestIssue, p digestPeriod) error {
 	n := int(p.to.Sub(p.from) / p.bucket)
 	counts := map[int64][]int64{}
 	var ids []int64
@@ -324,7 +414,7 @@ func (s *Service) digestBars(ctx context.Context, issues []digestIssue, p digest
 		ids = append(ids, is.ID)
 		counts[is.ID] = make([]int64, n)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT issue_id, floor(extract(epoch FROM received - $2) / $4)::int, count(*)
+	rows, err := tx.Query(ctx, `SELECT issue_id, floor(extract(epoch FROM received - $2) / $4)::int, count(*)
 		FROM grouping.events WHERE issue_id = ANY($1) AND received >= $2 AND received < $3 GROUP BY 1, 2`,
 		ids, p.from, p.to, p.bucket.Seconds())
 	if err != nil {

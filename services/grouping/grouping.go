@@ -126,9 +126,11 @@ type Service struct {
 	log   *slog.Logger
 	maps  *sourcemapindex.Index // symbolicates JavaScript frames before grouping
 	rules *ruleCache
-	zenc  *zstd.Encoder
-	zdec  *zstd.Decoder
-	m     *metrics
+	// owners are the projects' ownership rules, for auto-assignment.
+	owners ownershipCache
+	zenc   *zstd.Encoder
+	zdec   *zstd.Decoder
+	m      *metrics
 
 	schema     string
 	lockKey    int32 // first key of the per-project issue-creation lock

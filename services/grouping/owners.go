@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/faultline/faultline/libs/ownership"
 	"github.com/faultline/faultline/streams"
@@ -38,40 +42,9 @@ func (s *Service) autoAssignments(ctx context.Context, created []*issueAgg) ([]p
 	if s.schema != "grouping" || len(created) == 0 {
 		return nil, nil // a replay re-reads the decisions the live run made
 	}
-	var projects []int64
-	for _, a := range created {
-		projects = append(projects, a.projectID)
-	}
-	// Read outside tx: a failed read must not abort the batch's transaction.
-	rows, err := s.pool.Query(ctx, `SELECT o.project_id, o.raw, p.organization_id FROM api.project_ownership o
-		JOIN api.projects p ON p.id = o.project_id
-		WHERE o.project_id = ANY($1) AND o.raw IS NOT NULL AND o.auto_assignment <> $2`, projects, autoAssignOff)
-	if noAccounts(err) {
-		return nil, nil
-	}
+	byProject, err := s.owners.get(ctx, s.pool, created, s.opt.RulesRefresh)
 	if err != nil {
-		return nil, fmt.Errorf("ownership: %w", err)
-	}
-	type projOwnership struct {
-		rules []ownership.Rule
-		org   int64
-	}
-	byProject := map[int64]projOwnership{}
-	for rows.Next() {
-		var id, org int64
-		var raw string
-		if err := rows.Scan(&id, &raw, &org); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("ownership: %w", err)
-		}
-		if rules, err := ownership.Parse(raw); err == nil && len(rules) > 0 {
-			byProject[id] = projOwnership{rules, org}
-		}
-	}
-	if err := rows.Err(); noAccounts(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("ownership: %w", err)
+		return nil, err
 	}
 	var pubs []publication
 	for _, a := range created {
@@ -102,6 +75,85 @@ func (s *Service) autoAssignments(ctx context.Context, created []*issueAgg) ([]p
 			project: a.projectID, data: b})
 	}
 	return pubs, nil
+}
+
+// projOwnership is a project's parsed ownership rules, when
+// auto-assignment is on.
+type projOwnership struct {
+	rules []ownership.Rule
+	org   int64
+}
+
+// ownershipCache holds the projects' ownership rules for refresh, so a
+// batch that creates issues does not read api.project_ownership again (a
+// round trip on a second connection while the batch's transaction waits):
+// a change of the rules applies to issues created from refresh later.
+type ownershipCache struct {
+	mu sync.Mutex
+	by map[int64]ownershipEntry
+}
+
+type ownershipEntry struct {
+	po   projOwnership
+	ok   bool // the project auto-assigns
+	read time.Time
+}
+
+// get returns the ownership rules of the projects of created that
+// auto-assign, reading the ones not read within refresh.
+func (c *ownershipCache) get(ctx context.Context, pool *pgxpool.Pool, created []*issueAgg, refresh time.Duration) (map[int64]projOwnership, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = map[int64]ownershipEntry{}
+	}
+	now := time.Now()
+	var stale []int64
+	for _, a := range created {
+		if e, ok := c.by[a.projectID]; (!ok || now.Sub(e.read) >= refresh) && !slices.Contains(stale, a.projectID) {
+			stale = append(stale, a.projectID)
+		}
+	}
+	if len(stale) > 0 {
+		// Read outside tx: a failed read must not abort the batch's transaction.
+		rows, err := pool.Query(ctx, `SELECT o.project_id, o.raw, p.organization_id FROM api.project_ownership o
+			JOIN api.projects p ON p.id = o.project_id
+			WHERE o.project_id = ANY($1) AND o.raw IS NOT NULL AND o.auto_assignment <> $2`, stale, autoAssignOff)
+		if noAccounts(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ownership: %w", err)
+		}
+		read := map[int64]projOwnership{}
+		for rows.Next() {
+			var id, org int64
+			var raw string
+			if err := rows.Scan(&id, &raw, &org); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ownership: %w", err)
+			}
+			if rules, err := ownership.Parse(raw); err == nil && len(rules) > 0 {
+				read[id] = projOwnership{rules, org}
+			}
+		}
+		if err := rows.Err(); noAccounts(err) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("ownership: %w", err)
+		}
+		for _, id := range stale {
+			po, ok := read[id]
+			c.by[id] = ownershipEntry{po: po, ok: ok, read: now}
+		}
+	}
+	out := map[int64]projOwnership{}
+	for _, a := range created {
+		if e := c.by[a.projectID]; e.ok {
+			out[a.projectID] = e.po
+		}
+	}
+	return out, nil
 }
 
 // resolveOwner is the assignee ("team:<id>" or "user:<id>") for the first

@@ -66,3 +66,31 @@ func TestAutoAssignToOwner(t *testing.T) {
 		t.Fatalf("DECISIONS holds %d messages, last %+v; want one assignment by %q", info.State.Msgs, d, AutoAssignActor)
 	}
 }
+
+// TestOwnershipReadOncePerRefresh: batches that create issues read a
+// project's ownership rules once per refresh, not once per batch; a change
+// is seen once the refresh has passed.
+func TestOwnershipReadOncePerRefresh(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewT(t, accounts.Migrations, Migrations)
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO api.organizations (slug, name) VALUES ('acme', 'Acme');
+		INSERT INTO api.projects (organization_id, slug, name) VALUES (1, 'backend', 'Backend'), (1, 'web', 'Web');
+		INSERT INTO api.project_ownership (project_id, raw, auto_assignment) VALUES (1, 'path:*.go #backend', 'Auto Assign to Issue Owner')`); err != nil {
+		t.Fatal(err)
+	}
+	var c ownershipCache
+	created := []*issueAgg{{projectID: 1}, {projectID: 2}, {projectID: 1}}
+	got, err := c.get(ctx, db.Pool, created, time.Hour)
+	if err != nil || len(got) != 1 || got[1].org != 1 || len(got[1].rules) != 1 {
+		t.Fatalf("first read: %+v, %v; want project 1's one rule", got, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM api.project_ownership`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.get(ctx, db.Pool, created, time.Hour); err != nil || len(got[1].rules) != 1 {
+		t.Errorf("within the refresh: %+v, %v; want the rules read before", got, err)
+	}
+	if got, err := c.get(ctx, db.Pool, created, 0); err != nil || len(got) != 0 {
+		t.Errorf("past the refresh: %+v, %v; want the deletion seen", got, err)
+	}
+}
