@@ -81,7 +81,7 @@ func Open(lib, dir string) (*Session, error) {
 	args := []string{"clickhouse", "--path=" + dir}
 	argv := C.malloc(C.size_t(len(args)) * C.size_t(unsafe.Sizeof(uintptr(0))))
 	defer C.free(argv)
-	ptrs := (*[8]*C.char)(argv)
+	ptrs := unsafe.Slice((**C.char)(argv), len(args))
 	for i, a := range args {
 		ptrs[i] = C.CString(a)
 		defer C.free(unsafe.Pointer(ptrs[i]))
