@@ -31,6 +31,13 @@ if [ -f e2e/node/package.json ]; then
   fi
 fi
 
+# libs/clickhouse/chdb loads libchdb.so (the npm package @chdb/lib-linux-x64-gnu,
+# ClickHouse's engine for the current-version test) through cgo.
+if ! command -v gcc >/dev/null 2>&1; then
+  echo "deps: installing gcc (cgo, for the chDB test)" >&2
+  apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null
+fi
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "deps: installing chromium" >&2
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null

@@ -13,6 +13,7 @@ package analyticsquery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,16 +158,30 @@ func buildOver(q Query, l *layout) (built, error) {
 	if aggregate && len(group) > 0 {
 		tail = " GROUP BY " + strings.Join(group, ", ")
 	}
+	// The order is total: the columns follow the sort field, so rows that
+	// tie on it come in the same order on every server and every page
+	// (LIMIT picks the same rows); rows still tied are equal in every
+	// field.
+	var order []string
+	sortExpr := ""
 	if q.Sort != "" {
-		desc := strings.HasPrefix(q.Sort, "-")
 		e, ok := exprOf[strings.TrimPrefix(q.Sort, "-")]
 		if !ok {
 			return built{}, bad("sort %q: sort by one of the fields", q.Sort)
 		}
-		tail += " ORDER BY " + e
-		if desc {
-			tail += " DESC"
+		sortExpr = e
+		if strings.HasPrefix(q.Sort, "-") {
+			e += " DESC"
 		}
+		order = append(order, e)
+	}
+	for _, c := range group {
+		if c != sortExpr && !slices.Contains(order, c) {
+			order = append(order, c)
+		}
+	}
+	if len(order) > 0 {
+		tail += " ORDER BY " + strings.Join(order, ", ")
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > 100 {

@@ -412,8 +412,8 @@ func RunReleaseHealth(ctx context.Context, c clickhouse.Conn, projects []int64, 
 		}
 		return h
 	}
-	rows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(sum(quantity)), toUInt64(sumIf(quantity, status = 'crashed')), "+
-		"toUInt64(sumIf(quantity, status IN ('errored', 'unhandled')))"+where+" GROUP BY project_id, release", args...)
+	rows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(sum(quantity)) AS n_sessions, toUInt64(sumIf(quantity, status = 'crashed')) AS n_crashed, "+
+		"toUInt64(sumIf(quantity, status IN ('errored', 'unhandled'))) AS n_errored"+where+" GROUP BY project_id, release", args...)
 	if err != nil {
 		return nil, fmt.Errorf("release health: %w", err)
 	}
@@ -431,7 +431,7 @@ func RunReleaseHealth(ctx context.Context, c clickhouse.Conn, projects []int64, 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("release health: %w", err)
 	}
-	urows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(uniqExact(distinct_id)), toUInt64(uniqExactIf(distinct_id, status = 'crashed'))"+
+	urows, err := c.Query(ctx, "SELECT project_id, release, toUInt64(uniqExact(distinct_id)) AS n_users, toUInt64(uniqExactIf(distinct_id, status = 'crashed')) AS n_users_crashed"+
 		where+" AND distinct_id != '' GROUP BY project_id, release", args...)
 	if err != nil {
 		return nil, fmt.Errorf("release health: %w", err)

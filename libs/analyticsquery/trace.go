@@ -65,7 +65,7 @@ func GetTrace(ctx context.Context, c clickhouse.Conn, traceID string, projects [
 		ps[i] = uint64(p)
 	}
 	rows, err := c.Query(ctx, `SELECT span_id, parent_span_id, project_id, segment_id, transaction, op, description, status,
-		start_ts, end_ts, is_segment FROM spans FINAL WHERE trace_id = ? AND has(?, project_id) ORDER BY start_ts LIMIT ?`,
+		start_ts, end_ts, is_segment FROM spans FINAL WHERE trace_id = ? AND has(?, project_id) ORDER BY start_ts, span_id LIMIT ?`,
 		traceID, ps, maxTraceSpans)
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
@@ -98,7 +98,7 @@ func GetTrace(ctx context.Context, c clickhouse.Conn, traceID string, projects [
 		}
 	}
 	erows, err := c.Query(ctx, `SELECT event_id, issue_id, project_id, span_id, title, level FROM errors FINAL
-		WHERE trace_id = ? AND has(?, project_id) ORDER BY timestamp LIMIT ?`, traceID, ps, maxTraceSpans)
+		WHERE trace_id = ? AND has(?, project_id) ORDER BY timestamp, event_id LIMIT ?`, traceID, ps, maxTraceSpans)
 	if err != nil {
 		return nil, fmt.Errorf("trace errors: %w", err)
 	}

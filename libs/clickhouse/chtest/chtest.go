@@ -394,6 +394,21 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// HTTP is the base URL of the server's HTTP interface
+// (http://127.0.0.1:port); for an external server, TEST_CLICKHOUSE_HTTP
+// or port 8123 of its host.
+func (s *Server) HTTP() string {
+	if s.external == "" {
+		return fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
+	}
+	if u := os.Getenv("TEST_CLICKHOUSE_HTTP"); u != "" {
+		return u
+	}
+	o, _ := clickhouse.ParseURL(s.external)
+	host, _, _ := net.SplitHostPort(o.Addr[0])
+	return "http://" + net.JoinHostPort(host, "8123")
+}
+
 // External says whether the server is an external one, which tests cannot
 // stop.
 func (s *Server) External() bool { return s.external != "" }
