@@ -40,6 +40,9 @@ type Key struct {
 	Scrub *scrub.Settings `json:"scrub,omitempty"`
 	// Filters are the project's inbound data filters; nil filters nothing.
 	Filters *inboundfilter.Settings `json:"filters,omitempty"`
+	// SpikeProtectionDisabled is the project option
+	// quotas:spike-protection-disabled: its spikes are never capped.
+	SpikeProtectionDisabled bool `json:"spike_protection_disabled,omitempty"`
 
 	scrubber *scrub.Scrubber       // compiled from Scrub when the record is read
 	filter   *inboundfilter.Filter // compiled from Filters when the record is read
@@ -61,6 +64,16 @@ func (k *Key) Filter() *inboundfilter.Filter {
 type RateLimit struct {
 	Count  int64 `json:"count"`
 	Window int64 `json:"window"`
+}
+
+// PerMinute is the most events per minute the key's own limits allow, 0
+// when it has none.
+func (k *Key) PerMinute() int64 {
+	n := k.RateLimitPerMinute
+	if l := k.RateLimit; l != nil && l.Valid() {
+		n = max(n, (l.Count*60+l.Window-1)/l.Window)
+	}
+	return n
 }
 
 // Window bounds of a key's rate limit, as Sentry's: a minute to a day.

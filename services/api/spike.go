@@ -11,8 +11,8 @@ import (
 // Spike protection, per project, as Sentry keeps it: the project option
 // quotas:spike-protection-disabled, false when on (readable in the
 // project's options). POST turns it on, DELETE off, for the projects named
-// by slug or for "$all". The switch is stored; the gateway does not yet
-// cap a spike by it.
+// by slug or for "$all". The option reaches the gateway with the project's
+// key records (libs/spike caps the spikes).
 func (a *API) spikeProtectionRoutes() []route {
 	const path = "/api/0/organizations/{org}/spike-protections/"
 	return []route{
@@ -23,7 +23,7 @@ func (a *API) spikeProtectionRoutes() []route {
 
 // SpikeProtectionOption is the project option that says spike protection
 // is off.
-const SpikeProtectionOption = "quotas:spike-protection-disabled"
+const SpikeProtectionOption = accounts.OptionSpikeProtectionDisabled
 
 // SpikeProtectionParams names the projects.
 type SpikeProtectionParams struct {
