@@ -26,6 +26,7 @@ type Tracker struct {
 
 	projects sync.Map // int64 -> *project
 
+	syncMu sync.Mutex // one Sync at a time, so puts go out in order
 	// Owned by Run's goroutines.
 	mu     sync.Mutex
 	others map[int64]map[string]Record // project -> instance -> record, from the watch
@@ -199,6 +200,8 @@ func (t *Tracker) apply(e jetstream.KeyValueEntry) {
 // Sync writes this gateway's counts of every project that changed and
 // computes every project's cap from all the records known.
 func (t *Tracker) Sync(ctx context.Context) {
+	t.syncMu.Lock()
+	defer t.syncMu.Unlock()
 	m := t.cfg.MinuteOf(t.now())
 	window := int64(max(t.cfg.Window, 1))
 	type put struct {
