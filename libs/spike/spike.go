@@ -94,7 +94,7 @@ func ParseKey(key string) (project int64, instance string, err error) {
 	}
 	id, instance, ok := strings.Cut(rest, ".")
 	project, perr := strconv.ParseInt(id, 10, 64)
-	if !ok || perr != nil || project <= 0 || instance == "" || strings.Contains(instance, ".") {
+	if !ok || perr != nil || project <= 0 || strconv.FormatInt(project, 10) != id || instance == "" || strings.Contains(instance, ".") {
 		return 0, "", fmt.Errorf("spike record key %q: want spike.p<project>.<instance>", key)
 	}
 	return project, instance, nil
@@ -164,14 +164,14 @@ func (c Config) Compute(records []Record, now int64) Status {
 	s.Baseline = float64(total) / float64(window)
 	s.HasBaseline = s.Since > 0 && s.Since <= now-window
 	if s.HasBaseline {
-		s.Cap = c.capOf(s.Baseline)
+		s.Cap = c.capOf(total, window)
 	}
 	return s
 }
 
-// capOf is max(floor, multiplier × baseline), at least 1.
-func (c Config) capOf(baseline float64) int64 {
-	v := math.Ceil(c.Multiplier * baseline)
+// capOf is max(floor, multiplier × total / window), at least 1.
+func (c Config) capOf(total, window int64) int64 {
+	v := math.Ceil(c.Multiplier * float64(total) / float64(window))
 	if v > math.MaxInt64/2 {
 		return math.MaxInt64 / 2
 	}
