@@ -15,7 +15,7 @@ import (
 
 // newTracker is a tracker over a fresh limits bucket, counting minutes by
 // the returned clock.
-func newTracker(t *testing.T) (*spike.Tracker, *atomic.Int64) {
+func newTracker(t testing.TB) (*spike.Tracker, *atomic.Int64) {
 	t.Helper()
 	srv := natstest.Start(t)
 	nc := srv.Connect(t)
@@ -77,4 +77,28 @@ func TestAdmitConcurrently(t *testing.T) {
 	if st := tr.Status(7); st.Current != 121 || st.Dropped != 800-20 {
 		t.Errorf("status %+v, want current 121, dropped 780", st)
 	}
+}
+
+// BenchmarkAdmit is the request path's cost per error of a capped project:
+// a map load, the minute's slot, atomic adds and a compare, from many
+// goroutines at once.
+func BenchmarkAdmit(b *testing.B) {
+	tr, clk := newTracker(b)
+	ctx := context.Background()
+	for range 5 {
+		tr.Admit(7, 1000, 0, false)
+		tr.Sync(ctx)
+		clk.Add(int64(time.Minute))
+	}
+	tr.Sync(ctx)
+	if tr.Status(7).Cap == 0 {
+		b.Fatal("not capped")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tr.Admit(7, 1, 0, false)
+		}
+	})
 }
