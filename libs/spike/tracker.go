@@ -66,6 +66,9 @@ func NewTracker(cfg Config, kv jetstream.KeyValue, instance string, now func() t
 		others: map[int64]map[string]Record{}, own: map[int64]*ownRecord{}}
 }
 
+// KV is the bucket the tracker shares its counts in.
+func (t *Tracker) KV() jetstream.KeyValue { return t.kv }
+
 // Config is the tracker's configuration.
 func (t *Tracker) Config() Config { return t.cfg }
 

@@ -102,3 +102,28 @@ func BenchmarkAdmit(b *testing.B) {
 		}
 	})
 }
+
+// TestRead: what a gateway shared, the dashboard reads back from the
+// bucket alone.
+func TestRead(t *testing.T) {
+	tr, clk := newTracker(t)
+	ctx := context.Background()
+	for range 5 {
+		tr.Admit(7, 3, 0, false)
+		tr.Sync(ctx)
+		clk.Add(int64(time.Minute))
+	}
+	tr.Sync(ctx)
+	now := time.Unix(0, clk.Load())
+	kv := tr.KV()
+	got, err := spike.Read(ctx, kv, tr.Config(), 7, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := tr.Status(7); got != want || got.Cap != 30 {
+		t.Errorf("Read = %+v, want the gateway's %+v with cap 30", got, want)
+	}
+	if got, err := spike.Read(ctx, kv, tr.Config(), 8, now); err != nil || got != (spike.Status{}) {
+		t.Errorf("Read of a project never counted = %+v, %v", got, err)
+	}
+}

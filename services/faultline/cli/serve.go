@@ -29,6 +29,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/selfreport"
+	"github.com/faultline/faultline/libs/spike"
 	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/analytics"
@@ -394,6 +395,11 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 			store := accounts.NewStore(pool, d.cfg.PublicURL)
 			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
 			dash.SetBackend(store, pool)
+			if kv, err := d.nats.JS.KeyValue(ctx, streams.LimitsBucket); err == nil {
+				dash.SetSpikes(kv, spike.FromConfig(d.cfg.Spike))
+			} else {
+				log.Warn("spike counts not readable; project settings will not show them", slog.Any("error", err))
+			}
 			return nil
 		},
 	}, nil
