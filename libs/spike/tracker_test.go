@@ -31,6 +31,18 @@ func newTracker(t testing.TB) (*spike.Tracker, *atomic.Int64) {
 	return spike.NewTracker(cfg, kv, "test", func() time.Time { return time.Unix(0, clk.Load()) }, slog.New(slog.DiscardHandler)), &clk
 }
 
+// baseline has project 7 send perMinute errors in each minute of the
+// window, shared at the end of each; the clock ends in the next minute.
+func baseline(tr *spike.Tracker, clk *atomic.Int64, perMinute int64) {
+	ctx := context.Background()
+	for range tr.Config().Window {
+		tr.Admit(7, perMinute, 0, false)
+		tr.Sync(ctx)
+		clk.Add(int64(time.Minute))
+	}
+	tr.Sync(ctx)
+}
+
 // TestAdmitConcurrently: once capped, gateways' request goroutines together
 // admit exactly the cap in a minute, however many race for it; a key's own
 // higher per-minute limit raises the cap, and a disabled project is
@@ -38,12 +50,7 @@ func newTracker(t testing.TB) (*spike.Tracker, *atomic.Int64) {
 func TestAdmitConcurrently(t *testing.T) {
 	tr, clk := newTracker(t)
 	ctx := context.Background()
-	for range 5 {
-		tr.Admit(7, 1, 0, false)
-		tr.Sync(ctx)
-		clk.Add(int64(time.Minute))
-	}
-	tr.Sync(ctx)
+	baseline(tr, clk, 1)
 	if st := tr.Status(7); st.Cap != 20 {
 		t.Fatalf("status %+v, want cap 20", st)
 	}
@@ -84,13 +91,7 @@ func TestAdmitConcurrently(t *testing.T) {
 // goroutines at once.
 func BenchmarkAdmit(b *testing.B) {
 	tr, clk := newTracker(b)
-	ctx := context.Background()
-	for range 5 {
-		tr.Admit(7, 1000, 0, false)
-		tr.Sync(ctx)
-		clk.Add(int64(time.Minute))
-	}
-	tr.Sync(ctx)
+	baseline(tr, clk, 1000)
 	if tr.Status(7).Cap == 0 {
 		b.Fatal("not capped")
 	}
@@ -108,12 +109,7 @@ func BenchmarkAdmit(b *testing.B) {
 func TestRead(t *testing.T) {
 	tr, clk := newTracker(t)
 	ctx := context.Background()
-	for range 5 {
-		tr.Admit(7, 3, 0, false)
-		tr.Sync(ctx)
-		clk.Add(int64(time.Minute))
-	}
-	tr.Sync(ctx)
+	baseline(tr, clk, 3)
 	now := time.Unix(0, clk.Load())
 	kv := tr.KV()
 	got, err := spike.Read(ctx, kv, tr.Config(), 7, now)
