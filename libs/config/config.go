@@ -146,7 +146,7 @@ var Variables = []Variable{
 	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_HOUR", "500000", "per-project quota per data category per hour (0: none)"},
 	{"SPIKE_PROTECTION", "on", "on or off: off, the gateway caps no project's spike of errors, whatever its switch says"},
-	{"SPIKE_PROTECTION_WINDOW", "1h", "history of a project's error counts (whole minutes, 5m to 24h) its baseline is the mean per minute of; a project is capped only once its counts cover the whole window, so a fresh project (a load test, a soak) never is"},
+	{"SPIKE_PROTECTION_WINDOW", "1h", "history of a project's error counts (whole minutes, 5m to 2h) its baseline is the mean per minute of; a project is capped only once its counts cover the whole window, so a fresh project (a load test, a soak) never is"},
 	{"SPIKE_PROTECTION_MULTIPLIER", "10", "a project's cap in a minute is this many times its baseline (1 to 1000)…"},
 	{"SPIKE_PROTECTION_FLOOR", "1000", "…and never below this many errors per minute, nor below the sending key's own per-minute rate limit"},
 	{"TRUSTED_PROXIES", "(none)", "comma-separated CIDRs whose X-Forwarded-For is believed"},
@@ -278,8 +278,9 @@ func (r *reader) spike(c *Config) {
 	default:
 		r.fail("SPIKE_PROTECTION", "want on or off, got "+strconv.Quote(v))
 	}
-	if c.Spike.Window = r.duration("SPIKE_PROTECTION_WINDOW"); c.Spike.Window < 5*time.Minute || c.Spike.Window > 24*time.Hour || c.Spike.Window%time.Minute != 0 {
-		r.fail("SPIKE_PROTECTION_WINDOW", "want whole minutes from 5m to 24h, such as 1h")
+	if c.Spike.Window = r.duration("SPIKE_PROTECTION_WINDOW"); c.Spike.Window < 5*time.Minute || c.Spike.Window > 2*time.Hour || c.Spike.Window%time.Minute != 0 {
+		// At most the limits bucket's TTL: older counts are gone from it.
+		r.fail("SPIKE_PROTECTION_WINDOW", "want whole minutes from 5m to 2h, such as 1h")
 	}
 	s := r.raw("SPIKE_PROTECTION_MULTIPLIER")
 	if f, err := strconv.ParseFloat(s, 64); err != nil || !(f >= 1 && f <= 1000) {

@@ -54,6 +54,7 @@ type ownRecord struct {
 	first   int64
 	counts  map[int64]Count
 	written string // the record last put, to skip writing it again unchanged
+	logged  int64  // the last minute whose drops were logged
 }
 
 // NewTracker returns a tracker that shares its counts as instance in kv.
@@ -287,6 +288,11 @@ func (t *Tracker) Sync(ctx context.Context) {
 		p.others.Store(others)
 		p.at.Store(m)
 		p.limit.Store(st.Cap)
+		if o := t.own[id]; o != nil && o.counts[m].Dropped > 0 && o.logged != m {
+			o.logged = m // once a minute per project and gateway
+			t.log.Info("spike protection is capping a project's errors", slog.Int64("project_id", id),
+				slog.Int64("cap_per_minute", st.Cap), slog.Float64("baseline_per_minute", st.Baseline), slog.Int64("dropped_this_minute", st.Dropped))
+		}
 		if len(t.others[id]) == 0 && t.own[id] == nil {
 			t.projects.Delete(id) // nothing counted anywhere in the window
 		}

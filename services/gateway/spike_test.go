@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -165,7 +166,8 @@ func TestSpikeCappedAfterBaseline(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c.reg = reg
 	clk := newSpikeClock()
-	g := c.startGateway(spikeOptions(t, clk))
+	var logs lockedBuffer
+	g := c.startGatewayLogging(spikeOptions(t, clk), slog.New(slog.NewJSONHandler(&logs, nil)))
 
 	steady := newSDK(t, g, project, key)
 	minutes(t, clk, 4, func() { steady.capture(2) }, g)
@@ -216,6 +218,10 @@ func TestSpikeCappedAfterBaseline(t *testing.T) {
 	g.Spikes().Sync(testContext(t))
 	if st := g.Spikes().Status(project); st.Current != 20 || st.Dropped != 1 {
 		t.Errorf("status after the burst: %+v, want current 20, dropped 1", st)
+	}
+	g.Spikes().Sync(testContext(t)) // the same minute: logged once
+	if n := strings.Count(logs.String(), `"msg":"spike protection is capping a project's errors","project_id":42,"cap_per_minute":20`); n != 1 {
+		t.Errorf("the cap was logged %d times, want once:\n%s", n, logs.String())
 	}
 
 	// The spike's minute is over: the project is admitted again.
