@@ -312,6 +312,11 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	// Rule and webhooks-plugin changes are commands on ALERTING, applied by
 	// an alerting replica in this process or another.
 	rest.SetAlerting(&api.AlertingBus{NC: d.nats.NC, JS: d.nats.JS})
+	limits, err := d.nats.JS.KeyValue(ctx, streams.LimitsBucket)
+	if err != nil {
+		return nil, err
+	}
+	rest.SetSpikes(limits, spike.FromConfig(d.cfg.Spike)) // the gateways' spike counts
 	if d.cfg.ClickHouseURL != "" {
 		rest.ExpectAnalytics() // its routes answer 503 "not reachable yet" until connected
 	}
