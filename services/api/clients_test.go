@@ -2,14 +2,13 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/faultline/faultline/libs/spike"
+	"github.com/faultline/faultline/libs/spike/spiketest"
 	"github.com/faultline/faultline/services/api"
 	"github.com/faultline/faultline/streams"
 )
@@ -157,18 +156,8 @@ func TestSpikeProtectionStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Days as counted minutes, so that the current one does not end
-	// during the test.
-	cfg := spike.Config{Enabled: true, Window: 5, Multiplier: 10, Floor: 20, Minute: 24 * time.Hour}
-	if end := time.Now().Truncate(cfg.Minute).Add(cfg.Minute); time.Until(end) < 10*time.Second {
-		time.Sleep(time.Until(end) + 10*time.Millisecond)
-	}
-	now := cfg.MinuteOf(time.Now())
-	rec := spike.Record{First: now - 9, Counts: []spike.Count{{Minute: now - 1, Admitted: 15}, {Minute: now, Admitted: 50, Dropped: 8}}}
-	val, _ := json.Marshal(rec)
-	if _, err := kv.Put(ctx, spike.RecordKey(f.project.ID, "gw1"), val); err != nil {
-		t.Fatal(err)
-	}
+	cfg, now := spiketest.Days()
+	spiketest.Put(t, kv, f.project.ID, "gw1", spike.Record{First: now - 9, Counts: []spike.Count{{Minute: now - 1, Admitted: 15}, {Minute: now, Admitted: 50, Dropped: 8}}})
 	e.api.SetSpikes(kv, cfg)
 	want := api.SpikeProtectionStatus{Enabled: true, Counted: true, WindowMinutes: 5, HasBaseline: true, BaselinePerMinute: 3,
 		CapPerMinute: 30, CurrentMinute: 50, DroppedInWindow: 8}

@@ -2,13 +2,12 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/spike"
+	"github.com/faultline/faultline/libs/spike/spiketest"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -31,22 +30,13 @@ func TestSettingsShowSpikeProtection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Days as counted minutes, so that the current one does not end
-	// during the test.
-	cfg := spike.Config{Enabled: true, Window: 5, Multiplier: 10, Floor: 20, Minute: 24 * time.Hour}
-	if end := time.Now().Truncate(cfg.Minute).Add(cfg.Minute); time.Until(end) < 10*time.Second {
-		time.Sleep(time.Until(end) + 10*time.Millisecond)
-	}
-	now := cfg.MinuteOf(time.Now())
+	cfg, now := spiketest.Days()
 	rec := spike.Record{First: now - 9}
 	for m := now - 5; m < now; m++ {
 		rec.Counts = append(rec.Counts, spike.Count{Minute: m, Admitted: 4})
 	}
 	rec.Counts = append(rec.Counts, spike.Count{Minute: now, Admitted: 40, Dropped: 13})
-	val, _ := json.Marshal(rec)
-	if _, err := kv.Put(ctx, spike.RecordKey(p.ID, "gw1"), val); err != nil {
-		t.Fatal(err)
-	}
+	spiketest.Put(t, kv, p.ID, "gw1", rec)
 	e.dash.SetSpikes(kv, cfg)
 
 	body := b.get(settings).body
