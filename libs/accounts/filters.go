@@ -40,6 +40,23 @@ func filterSettings(filters, options []byte) (inboundfilter.Settings, error) {
 	return s, nil
 }
 
+// OptionSpikeProtectionDisabled is the project option that turns spike
+// protection off (Sentry's name; false or missing means on).
+const OptionSpikeProtectionDisabled = "quotas:spike-protection-disabled"
+
+// spikeProtectionDisabled reads the option from the stored options.
+func spikeProtectionDisabled(options []byte) (bool, error) {
+	if len(options) == 0 {
+		return false, nil
+	}
+	var opts map[string]any
+	if err := json.Unmarshal(options, &opts); err != nil {
+		return false, fmt.Errorf("read options: %w", err)
+	}
+	off, _ := opts[OptionSpikeProtectionDisabled].(bool)
+	return off, nil
+}
+
 // lines splits an option's text into its non-blank lines (a list of
 // strings is taken as it is).
 func lines(v any) []string {

@@ -109,6 +109,9 @@ func scanKey(row pgx.Row) (projectkeys.Key, error) {
 	if err != nil {
 		return r, fmt.Errorf("key %s: %w", r.PublicKey, err)
 	}
+	if r.SpikeProtectionDisabled, err = spikeProtectionDisabled(options); err != nil {
+		return r, fmt.Errorf("key %s: %w", r.PublicKey, err)
+	}
 	if !fs.Empty() {
 		r.Filters = &fs
 	}

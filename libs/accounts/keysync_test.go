@@ -232,6 +232,24 @@ func TestKeySyncPropagatesChanges(t *testing.T) {
 		return r != nil && len(r.AllowedOrigins) == 1 && r.AllowedOrigins[0] == "https://app.example.com"
 	})
 
+	// The spike-protection switch (a project option) reaches the gateway.
+	if r := record(t, kv, key); r.SpikeProtectionDisabled {
+		t.Error("spike protection off in a new project's key record")
+	}
+	org, _, err := other.OrgRole(ctx, "acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := other.OrgProject(ctx, org.ID, "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpdateProject(ctx, pr, accounts.ProjectUpdate{Settings: accounts.SettingsUpdate{
+		Options: map[string]any{accounts.OptionSpikeProtectionDisabled: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "spike protection off", func() bool { r := record(t, kv, key); return r != nil && r.SpikeProtectionDisabled })
+
 	exec(`DELETE FROM api.project_keys WHERE public_key = $1`, earlyKey)
 	eventually(t, "deleted key gone", func() bool { return record(t, kv, earlyKey) == nil })
 

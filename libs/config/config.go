@@ -46,6 +46,7 @@ type Config struct {
 
 	Ingest  IngestConfig
 	Limits  RateLimits
+	Spike   SpikeConfig
 	Proxies []netip.Prefix // TRUSTED_PROXIES: X-Forwarded-For is read only from these peers
 
 	SessionSecretKey string     // SESSION_SECRET_KEY: signs session and CSRF tokens; required with SSL_PROXY
@@ -98,6 +99,16 @@ type RateLimits struct {
 	PerProjectPerHour   int64 // MAX_EVENTS_PER_PROJECT_PER_HOUR
 }
 
+// SpikeConfig is how the gateway caps a project's spike of errors: at
+// max(Floor, Multiplier × the mean per minute of the last Window), once the
+// project has that much history.
+type SpikeConfig struct {
+	Enabled    bool          // SPIKE_PROTECTION
+	Window     time.Duration // SPIKE_PROTECTION_WINDOW: whole minutes
+	Multiplier float64       // SPIKE_PROTECTION_MULTIPLIER
+	Floor      int64         // SPIKE_PROTECTION_FLOOR: events per minute
+}
+
 // Variable documents one environment variable; README's table is made from
 // the same facts.
 type Variable struct {
@@ -136,6 +147,10 @@ var Variables = []Variable{
 	{"MAX_EVENTS_PER_HOUR", "1000000", "global quota per data category per hour (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_HOUR", "500000", "per-project quota per data category per hour (0: none)"},
+	{"SPIKE_PROTECTION", "on", "on or off: off, the gateway caps no project's spike of errors, whatever its switch says"},
+	{"SPIKE_PROTECTION_WINDOW", "1h", "history of a project's error counts (whole minutes, 5m to 2h) its baseline is the mean per minute of; a project is capped only once its counts cover the whole window, so a fresh project (a load test, a soak) never is"},
+	{"SPIKE_PROTECTION_MULTIPLIER", "10", "a project's cap in a minute is this many times its baseline (1 to 1000)…"},
+	{"SPIKE_PROTECTION_FLOOR", "1000", "…and never below this many errors per minute, nor below the sending key's own per-minute rate limit"},
 	{"TRUSTED_PROXIES", "(none)", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 	{"SESSION_SECRET_KEY", "(none)", "at least 64 bytes; keys session and CSRF tokens; required when SSL_PROXY=true"},
 	{"CREATE_SUPERUSER", "(none)", "email:password of an admin created at start when there are no users"},
@@ -193,6 +208,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.Ingest.LoaderCDN); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("JS_SDK_LOADER_CDN_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.Ingest.LoaderCDN))
 	}
+	r.spike(&c)
 	if _, err := url.Parse(c.DatabaseURL); err != nil {
 		r.fail("DATABASE_URL", err.Error())
 	}
@@ -257,6 +273,28 @@ func Load(getenv func(string) string) (Config, error) {
 	r.accounts(&c)
 	r.traces(&c)
 	return c, errors.Join(r.errs...)
+}
+
+// spike reads the spike-protection variables.
+func (r *reader) spike(c *Config) {
+	switch v := strings.ToLower(r.raw("SPIKE_PROTECTION")); v {
+	case "on", "true", "1":
+		c.Spike.Enabled = true
+	case "off", "false", "0":
+	default:
+		r.fail("SPIKE_PROTECTION", "want on or off, got "+strconv.Quote(v))
+	}
+	if c.Spike.Window = r.duration("SPIKE_PROTECTION_WINDOW"); c.Spike.Window < 5*time.Minute || c.Spike.Window > 2*time.Hour || c.Spike.Window%time.Minute != 0 {
+		// At most the limits bucket's TTL: older counts are gone from it.
+		r.fail("SPIKE_PROTECTION_WINDOW", "want whole minutes from 5m to 2h, such as 1h")
+	}
+	s := r.raw("SPIKE_PROTECTION_MULTIPLIER")
+	if f, err := strconv.ParseFloat(s, 64); err != nil || !(f >= 1 && f <= 1000) {
+		r.fail("SPIKE_PROTECTION_MULTIPLIER", "want a number from 1 to 1000, got "+strconv.Quote(s))
+	} else {
+		c.Spike.Multiplier = f
+	}
+	c.Spike.Floor = r.int("SPIKE_PROTECTION_FLOOR", 1, 1<<40)
 }
 
 // accounts reads the sign-in and mail variables.

@@ -45,7 +45,8 @@ func TestDefaults(t *testing.T) {
 			PerProjectPerMinute: 20000,
 			PerProjectPerHour:   500000,
 		},
-		SMTP: config.SMTPConfig{Port: 587, From: "faultline@localhost", TLS: "starttls"},
+		Spike: config.SpikeConfig{Enabled: true, Window: time.Hour, Multiplier: 10, Floor: 1000},
+		SMTP:  config.SMTPConfig{Port: 587, From: "faultline@localhost", TLS: "starttls"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -85,6 +86,10 @@ func TestEveryVariableParsed(t *testing.T) {
 		"MAX_EVENTS_PER_HOUR":               "2",
 		"MAX_EVENTS_PER_PROJECT_PER_MINUTE": "3",
 		"MAX_EVENTS_PER_PROJECT_PER_HOUR":   "0",
+		"SPIKE_PROTECTION":                  "off",
+		"SPIKE_PROTECTION_WINDOW":           "30m",
+		"SPIKE_PROTECTION_MULTIPLIER":       "2.5",
+		"SPIKE_PROTECTION_FLOOR":            "250",
 		"TRUSTED_PROXIES":                   " 10.0.0.0/8, 192.168.1.7 ,fd00::/8,2001:db8::1, 172.16.5.4/12",
 		"SESSION_SECRET_KEY":                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		"CREATE_SUPERUSER":                  "admin@example.com:s3cret:with:colons",
@@ -157,6 +162,7 @@ func TestEveryVariableParsed(t *testing.T) {
 			LoaderCDN:       "https://cdn.example.com/sentry",
 		},
 		Limits: config.RateLimits{PerMinute: 1, PerHour: 2, PerProjectPerMinute: 3, PerProjectPerHour: 0},
+		Spike:  config.SpikeConfig{Window: 30 * time.Minute, Multiplier: 2.5, Floor: 250},
 		Proxies: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"),
 			netip.MustParsePrefix("192.168.1.7/32"),
@@ -235,6 +241,13 @@ func TestBadValues(t *testing.T) {
 		{"MAX_EVENTS_PER_HOUR", "lots"},
 		{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "1.5"},
 		{"MAX_EVENTS_PER_PROJECT_PER_HOUR", "1e6"},
+		{"SPIKE_PROTECTION", "maybe"},
+		{"SPIKE_PROTECTION_WINDOW", "1m"},
+		{"SPIKE_PROTECTION_WINDOW", "90s"},
+		{"SPIKE_PROTECTION_WINDOW", "3h"},
+		{"SPIKE_PROTECTION_MULTIPLIER", "0.5"},
+		{"SPIKE_PROTECTION_MULTIPLIER", "NaN"},
+		{"SPIKE_PROTECTION_FLOOR", "0"},
 		{"TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"},
 		{"TRUSTED_PROXIES", "10.0.0.0/33"},
 		{"DATABASE_URL", "postgres://[bad"},

@@ -43,6 +43,9 @@ type Key struct {
 	// Loader is what the key's JavaScript loader script loads; nil is
 	// the latest SDK, errors only.
 	Loader *Loader `json:"loader,omitempty"`
+	// SpikeProtectionDisabled is the project option
+	// quotas:spike-protection-disabled: its spikes are never capped.
+	SpikeProtectionDisabled bool `json:"spike_protection_disabled,omitempty"`
 
 	scrubber *scrub.Scrubber       // compiled from Scrub when the record is read
 	filter   *inboundfilter.Filter // compiled from Filters when the record is read
@@ -73,6 +76,16 @@ type Loader struct {
 type RateLimit struct {
 	Count  int64 `json:"count"`
 	Window int64 `json:"window"`
+}
+
+// PerMinute is the most events per minute the key's own limits allow, 0
+// when it has none.
+func (k *Key) PerMinute() int64 {
+	n := k.RateLimitPerMinute
+	if l := k.RateLimit; l != nil && l.Valid() {
+		n = max(n, (l.Count*60+l.Window-1)/l.Window)
+	}
+	return n
 }
 
 // Window bounds of a key's rate limit, as Sentry's: a minute to a day.

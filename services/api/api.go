@@ -53,6 +53,8 @@ type API struct {
 
 	analyticsOn atomic.Bool                    // CLICKHOUSE_URL is set (discover.go)
 	analytics   atomic.Pointer[analyticsStore] // its connection, once open
+
+	spikes atomic.Pointer[spikeCounts] // the gateways' spike counts (spike.go)
 }
 
 // backend is what the routes work on once Postgres is ready.

@@ -76,6 +76,7 @@ var wantNeed = map[string]string{
 	"POST /api/0/projects/{org}/{project}/teams/{team}/":                         "admin",
 	"DELETE /api/0/projects/{org}/{project}/teams/{team}/":                       "admin",
 	"GET /api/0/projects/{org}/{project}/keys/":                                  "viewer",
+	"GET /api/0/projects/{org}/{project}/spike-protection/":                      "viewer",
 	"POST /api/0/projects/{org}/{project}/keys/":                                 "member",
 	"GET /api/0/projects/{org}/{project}/keys/{key_id}/":                         "viewer",
 	"PUT /api/0/projects/{org}/{project}/keys/{key_id}/":                         "member",

@@ -1,10 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/faultline/faultline/libs/spike"
+	"github.com/faultline/faultline/libs/spike/spiketest"
+	"github.com/faultline/faultline/services/api"
+	"github.com/faultline/faultline/streams"
 )
 
 // TestIndexNamesTheCredentials: GET /api/0/, what sentry-cli info reads,
@@ -129,5 +135,42 @@ func TestSpikeProtectionSwitch(t *testing.T) {
 	}
 	if d := disabled(); d != true {
 		t.Errorf("after the other organisation's calls: option %v, want true", d)
+	}
+}
+
+// TestSpikeProtectionStatus: a project's spike protection reads back the
+// gateways' counts from the limits bucket: its baseline, cap, this
+// minute's errors and drops; with the switch off it says so.
+func TestSpikeProtectionStatus(t *testing.T) {
+	e := newRestEnv(t)
+	f := e.fixture()
+	c := e.session(f.users["owner"])
+	const path = "/api/0/projects/acme/web/spike-protection/"
+	var got api.SpikeProtectionStatus
+	if c.do("GET", path, nil).json(t, &got); got != (api.SpikeProtectionStatus{}) {
+		t.Errorf("before the counts can be read: %+v, want nothing", got)
+	}
+
+	ctx := context.Background()
+	kv, err := e.nc.JS.CreateOrUpdateKeyValue(ctx, streams.LimitsConfig(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, now := spiketest.Days()
+	spiketest.Put(t, kv, f.project.ID, "gw1", spike.Record{First: now - 9, Counts: []spike.Count{{Minute: now - 1, Admitted: 15}, {Minute: now, Admitted: 50, Dropped: 8}}})
+	e.api.SetSpikes(kv, cfg)
+	want := api.SpikeProtectionStatus{Enabled: true, Counted: true, WindowMinutes: 5, HasBaseline: true, BaselinePerMinute: 3,
+		CapPerMinute: 30, CurrentMinute: 50, DroppedInWindow: 8}
+	if c.do("GET", path, nil).json(t, &got); got != want {
+		t.Errorf("status:\n got %+v\nwant %+v", got, want)
+	}
+	if res := c.do("DELETE", "/api/0/organizations/acme/spike-protections/", map[string]any{"projects": []string{"web"}}); res.status != 204 {
+		t.Fatalf("disable: %d %s", res.status, res.body)
+	}
+	if c.do("GET", path, nil).json(t, &got); got.Enabled || got.CapPerMinute != 30 {
+		t.Errorf("with the switch off: %+v, want enabled false and the counts still shown", got)
+	}
+	if res := e.session(f.users["other"]).do("GET", path, nil); res.status != 403 && res.status != 404 {
+		t.Errorf("another organisation's member: %d, want 403 or 404", res.status)
 	}
 }

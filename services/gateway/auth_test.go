@@ -141,7 +141,10 @@ func TestOriginAllowed(t *testing.T) {
 
 func TestRateLimitsHeader(t *testing.T) {
 	deny := func(cat, scope string, retry time.Duration) limitedCategory {
-		return limitedCategory{cat, ratelimit.Denial{Rule: ratelimit.Rule{ScopeKind: scope}, RetryAfter: retry}}
+		return limitedCategory{cat, ratelimit.Denial{Rule: ratelimit.Rule{ScopeKind: scope}, RetryAfter: retry}, "too_many_events"}
+	}
+	spiked := func(retry time.Duration) limitedCategory {
+		return limitedCategory{envelope.CategoryError, ratelimit.Denial{Rule: spikeRule, RetryAfter: retry}, reasonSpike}
 	}
 	tests := []struct {
 		name string
@@ -163,6 +166,10 @@ func TestRateLimitsHeader(t *testing.T) {
 			"60:error:project:too_many_events, 10:session:project:too_many_events"},
 		{"seconds round up", []limitedCategory{deny(envelope.CategoryError, "key", 1500*time.Millisecond)}, "2:error:key:too_many_events"},
 		{"at least a second", []limitedCategory{deny(envelope.CategoryError, "key", 0)}, "1:error:key:too_many_events"},
+		{"a spike cap", []limitedCategory{spiked(42 * time.Second)}, "42:error:project:spike_protection"},
+		{"a spike cap beside a quota of the same scope and time", []limitedCategory{
+			spiked(time.Minute), deny(envelope.CategorySession, "project", time.Minute)},
+			"60:error:project:spike_protection, 60:session:project:too_many_events"},
 	}
 	for _, tt := range tests {
 		if got := rateLimitsHeader(tt.in); got != tt.want {

@@ -38,6 +38,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/faultline/faultline/libs/ratelimit"
+	"github.com/faultline/faultline/libs/spike"
 	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/streams"
 )
@@ -63,6 +64,12 @@ type Options struct {
 	// OutcomeInterval is how often the counts of dropped items are
 	// published on OUTCOMES (5s when 0).
 	OutcomeInterval time.Duration
+	// Spike is how spikes of a project's errors are capped; SpikeInterval
+	// how often counts are shared and caps computed (1s when 0);
+	// SpikeClock the clock minutes are counted by (time.Now when nil).
+	Spike         spike.Config
+	SpikeInterval time.Duration
+	SpikeClock    func() time.Time
 	// Tracer, when set, traces each ingestion request with a server span
 	// whose context the INGEST message carries on; nil traces nothing.
 	Tracer trace.Tracer
@@ -81,6 +88,7 @@ func OptionsFrom(c config.Config) Options {
 		LogSample:      c.Ingest.LogSample,
 		PublicURL:      c.PublicURL,
 		LoaderCDN:      c.Ingest.LoaderCDN,
+		Spike:          spike.FromConfig(c.Spike),
 	}
 }
 
@@ -95,6 +103,7 @@ type Gateway struct {
 	m        *metrics
 	memory   *memoryBudget
 	outcomes *outcomeCounts
+	spikes   *spike.Tracker // nil when spike protection is off
 
 	inFlight atomic.Int64
 }
@@ -118,7 +127,7 @@ func New(ctx context.Context, opt Options, nc *natsx.Conn, reg prometheus.Regist
 	if opt.BodyMemory == 0 {
 		opt.BodyMemory = 256 << 20
 	}
-	return &Gateway{
+	g := &Gateway{
 		opt:      opt,
 		nats:     nc,
 		keys:     projectkeys.NewCache(log),
@@ -128,8 +137,15 @@ func New(ctx context.Context, opt Options, nc *natsx.Conn, reg prometheus.Regist
 		m:        newMetrics(reg, nc.JS),
 		memory:   newMemoryBudget(max(opt.BodyMemory, opt.Body.Decompressed+opt.Body.Compressed)),
 		outcomes: newOutcomeCounts(),
-	}, nil
+	}
+	if opt.Spike.Enabled {
+		g.spikes = spike.NewTracker(opt.Spike, limitsKV, g.outcomes.instance, opt.SpikeClock, log)
+	}
+	return g, nil
 }
+
+// Spikes is the gateway's spike protection, nil when it is off.
+func (g *Gateway) Spikes() *spike.Tracker { return g.spikes }
 
 // Run keeps the key cache current and publishes the counts of dropped
 // items until ctx ends.
@@ -137,6 +153,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	outcomesDone := make(chan struct{})
 	go func() { defer close(outcomesDone); g.runOutcomes(ctx) }()
 	defer func() { <-outcomesDone }()
+	if g.spikes != nil {
+		spikesDone := make(chan struct{})
+		go func() { defer close(spikesDone); g.spikes.Run(ctx, g.opt.SpikeInterval) }()
+		defer func() { <-spikesDone }()
+	}
 	for {
 		kv, err := g.nats.JS.KeyValue(ctx, streams.KeysBucket)
 		if err == nil {
@@ -522,9 +543,21 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 		if cat == "" || cat == envelope.CategoryAttachment {
 			continue
 		}
+		if cat == envelope.CategoryError && g.spikes != nil {
+			if ok, retry := g.spikes.Admit(req.projectID, int64(n), req.key.PerMinute(), req.key.SpikeProtectionDisabled); !ok {
+				drop[i] = true
+				denials = append(denials, limitedCategory{cat, ratelimit.Denial{Rule: spikeRule, RetryAfter: retry}, reasonSpike})
+				g.m.spikeDropped.Add(float64(n))
+				g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, reasonSpike, n)
+				if it.Type == "event" {
+					eventDropped, eventReason = true, reasonSpike
+				}
+				continue
+			}
+		}
 		if d := g.limiter.Take(r.Context(), rules, cat, int64(n)); d != nil {
 			drop[i] = true
-			denials = append(denials, limitedCategory{cat, *d})
+			denials = append(denials, limitedCategory{cat, *d, "too_many_events"})
 			g.m.rateLimited.WithLabelValues(cat).Add(float64(n))
 			g.countOutcome(req.projectID, cat, streams.OutcomeRateLimited, quotaReason(d.Rule.ScopeKind), n)
 			if it.Type == "event" || it.Type == "transaction" {
@@ -554,7 +587,11 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 		h.Set("Retry-After", strconv.Itoa(seconds(retry.RetryAfter)))
 		g.m.rejected.WithLabelValues("rate_limited").Inc()
 		g.log.Debug("rate limited", slog.Int64("project_id", req.projectID), slog.String("scope", retry.Rule.ScopeKind))
-		writeError(w, http.StatusTooManyRequests, "rate limited: "+retry.Rule.ScopeKind+" quota exceeded")
+		if retry.code == reasonSpike {
+			writeError(w, http.StatusTooManyRequests, "rate limited: the project's spike protection caps its errors")
+		} else {
+			writeError(w, http.StatusTooManyRequests, "rate limited: "+retry.Rule.ScopeKind+" quota exceeded")
+		}
 		return false
 	}
 	req.body, req.env = rebuild(req.env, drop)
@@ -564,27 +601,33 @@ func (g *Gateway) enforceLimits(w http.ResponseWriter, r *http.Request, req *req
 type limitedCategory struct {
 	category string
 	ratelimit.Denial
+	code string // the reason code X-Sentry-Rate-Limits names
 }
+
+// A spike cap's denial: the project's, under reason spike_protection.
+const reasonSpike = "spike_protection"
+
+var spikeRule = ratelimit.Rule{Scope: "spike", ScopeKind: "project"}
 
 // rateLimitsHeader formats X-Sentry-Rate-Limits:
 // retry_after:categories:scope:reason_code, one entry per scope and time.
 func rateLimitsHeader(ds []limitedCategory) string {
 	type group struct {
-		retry int
-		scope string
-		cats  []string
+		retry       int
+		scope, code string
+		cats        []string
 	}
 	var groups []*group
 	for _, d := range ds {
 		s := seconds(d.RetryAfter)
 		var g *group
 		for _, x := range groups {
-			if x.retry == s && x.scope == d.Rule.ScopeKind {
+			if x.retry == s && x.scope == d.Rule.ScopeKind && x.code == d.code {
 				g = x
 			}
 		}
 		if g == nil {
-			g = &group{retry: s, scope: d.Rule.ScopeKind}
+			g = &group{retry: s, scope: d.Rule.ScopeKind, code: d.code}
 			groups = append(groups, g)
 		}
 		if !slices.Contains(g.cats, d.category) {
@@ -593,7 +636,7 @@ func rateLimitsHeader(ds []limitedCategory) string {
 	}
 	parts := make([]string, len(groups))
 	for i, g := range groups {
-		parts[i] = fmt.Sprintf("%d:%s:%s:too_many_events", g.retry, strings.Join(g.cats, ";"), g.scope)
+		parts[i] = fmt.Sprintf("%d:%s:%s:%s", g.retry, strings.Join(g.cats, ";"), g.scope, g.code)
 	}
 	return strings.Join(parts, ", ")
 }

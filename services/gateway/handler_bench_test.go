@@ -25,6 +25,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx/natstest"
 	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/faultline/faultline/libs/scrub"
+	"github.com/faultline/faultline/libs/spike"
 	"github.com/faultline/faultline/services/gateway"
 	"github.com/faultline/faultline/streams"
 )
@@ -68,7 +69,9 @@ func gzipBody(dst []byte, i uint64, items []byte) []byte {
 
 // BenchmarkHandler measures the envelope endpoint in process, from a gzipped
 // request to JetStream's acknowledgement, against a real embedded JetStream,
-// with the project's data scrubbing at Sentry's defaults.
+// with the project's data scrubbing at Sentry's defaults and spike protection
+// on, as a process starts (the project is too young to be capped: every error
+// is counted, compared with no cap, and its counts shared each second).
 func BenchmarkHandler(b *testing.B) { benchHandler(b, nil, natsx.EmbeddedOptions{}, nil) }
 
 // BenchmarkHandlerScrubOff is BenchmarkHandler for a project that turned data
@@ -112,7 +115,7 @@ func benchHandler(b *testing.B, settings *scrub.Settings, so natsx.EmbeddedOptio
 	if err := projectkeys.Put(ctx, kv, projectkeys.Key{PublicKey: benchKey, ProjectID: 1, Scrub: settings}); err != nil {
 		b.Fatal(err)
 	}
-	gw, err := gateway.New(ctx, gateway.Options{Body: gateway.DefaultBodyLimits, Envelope: envelope.DefaultLimits, Tracer: tracer}, nc, nil, slog.New(slog.DiscardHandler))
+	gw, err := gateway.New(ctx, gateway.Options{Body: gateway.DefaultBodyLimits, Envelope: envelope.DefaultLimits, Tracer: tracer, Spike: spike.Defaults}, nc, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/natsx"
@@ -33,6 +34,7 @@ type cluster struct {
 	nc     *natsx.Conn
 	keys   jetstream.KeyValue
 	stream jetstream.Stream
+	reg    prometheus.Registerer // where gateways started next register their metrics; nil: nowhere
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -92,7 +94,7 @@ func (c *cluster) startGatewayLogging(opt gateway.Options, log *slog.Logger) *gw
 	t.Helper()
 	nc := c.srv.Connect(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, opt, nc, nil, log)
+	g, err := gateway.New(ctx, opt, nc, c.reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

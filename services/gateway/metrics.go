@@ -14,6 +14,8 @@ type metrics struct {
 	publish     prometheus.Histogram
 	scrubbed    *prometheus.CounterVec
 	filtered    *prometheus.CounterVec
+	// spikeDropped counts error events a spike cap dropped.
+	spikeDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, js jetstream.JetStream) *metrics {
@@ -52,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, js jetstream.JetStream) *metrics {
 			Name: "faultline_gateway_events_filtered_total",
 			Help: "Events and transactions dropped by a project's inbound filters, by reason.",
 		}, []string{"reason"}),
+		spikeDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "faultline_gateway_spike_dropped_total",
+			Help: "Error events dropped because their project's spike protection capped a spike.",
+		}),
 	}
 	// Publishes awaiting JetStream's acknowledgement: the requests in
 	// flight, plus any whose acknowledgement a failover lost, until the
@@ -61,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, js jetstream.JetStream) *metrics {
 		Help: "Envelopes published to JetStream whose acknowledgement has not come yet.",
 	}, func() float64 { return float64(js.PublishAsyncPending()) })
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, m.filtered, pending)
+		reg.MustRegister(m.accepted, m.items, m.rejected, m.rateLimited, m.duration, m.publish, m.scrubbed, m.filtered, m.spikeDropped, pending)
 	}
 	return m
 }

@@ -22,6 +22,7 @@ type settingsData struct {
 	CanWrite bool
 	CanAdmin bool
 	Filters  []filterView
+	Spike    *spikeView
 }
 
 // filterView is one inbound filter's switch.
@@ -110,7 +111,8 @@ func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *accoun
 		w.fail(rw, r, err)
 		return
 	}
-	d := settingsData{Project: pr, Rules: rd, Members: members, CanWrite: oa.level >= accounts.LevelWrite, CanAdmin: oa.level >= accounts.LevelAdmin}
+	d := settingsData{Project: pr, Rules: rd, Members: members, CanWrite: oa.level >= accounts.LevelWrite, CanAdmin: oa.level >= accounts.LevelAdmin,
+		Spike: w.spikeOf(ctx, pr)}
 	for _, id := range inboundfilter.Filters {
 		d.Filters = append(d.Filters, filterView{ID: id, Name: inboundfilter.About[id][0], On: fs.On(id)})
 	}

@@ -70,6 +70,7 @@ type Web struct {
 
 	analyticsOn atomic.Bool                   // CLICKHOUSE_URL is set
 	analytics   atomic.Pointer[analyticsConn] // set once connected
+	spikes      atomic.Pointer[spikeCounts]   // the gateways' spike counts, once the bucket is open
 }
 
 // New returns the dashboard over acc, the accounts whose authenticator,

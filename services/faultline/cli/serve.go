@@ -29,6 +29,7 @@ import (
 	"github.com/faultline/faultline/libs/natsx"
 	"github.com/faultline/faultline/libs/pg"
 	"github.com/faultline/faultline/libs/selfreport"
+	"github.com/faultline/faultline/libs/spike"
 	"github.com/faultline/faultline/libs/telemetry"
 	"github.com/faultline/faultline/services/alerting"
 	"github.com/faultline/faultline/services/analytics"
@@ -311,6 +312,11 @@ func startAPI(ctx context.Context, d *deps) (*role, error) {
 	// Rule and webhooks-plugin changes are commands on ALERTING, applied by
 	// an alerting replica in this process or another.
 	rest.SetAlerting(&api.AlertingBus{NC: d.nats.NC, JS: d.nats.JS})
+	limits, err := d.nats.JS.KeyValue(ctx, streams.LimitsBucket)
+	if err != nil {
+		return nil, err
+	}
+	rest.SetSpikes(limits, spike.FromConfig(d.cfg.Spike)) // the gateways' spike counts
 	if d.cfg.ClickHouseURL != "" {
 		rest.ExpectAnalytics() // its routes answer 503 "not reachable yet" until connected
 	}
@@ -394,6 +400,11 @@ func startWeb(_ context.Context, d *deps) (*role, error) {
 			store := accounts.NewStore(pool, d.cfg.PublicURL)
 			store.SetDecisions(decide.New(d.nats.NC, d.nats.JS, decisionWait))
 			dash.SetBackend(store, pool)
+			if kv, err := d.nats.JS.KeyValue(ctx, streams.LimitsBucket); err == nil {
+				dash.SetSpikes(kv, spike.FromConfig(d.cfg.Spike))
+			} else {
+				log.Warn("spike counts not readable; project settings will not show them", slog.Any("error", err))
+			}
 			return nil
 		},
 	}, nil
