@@ -136,4 +136,24 @@ func TestKeyFormRateLimit(t *testing.T) {
 	if got := readLimit(); got != nil {
 		t.Errorf("a count of 0 left rateLimit %+v, want none", got)
 	}
+
+	// Faultline's per-minute and per-hour pair, set through the API: the
+	// form says saving replaces them, and saving does.
+	e.apiCall(tok, "PUT", apiKey, `{"rateLimits":{"perMinute":5,"perHour":50}}`)
+	if form := b.get(path).body; !strings.Contains(form, "This key also has limits set through the API (5 per minute, 50 per hour") {
+		t.Error("the form does not say the key has more limits than it shows")
+	}
+	if r := save("4", "60"); r.status != http.StatusSeeOther {
+		t.Fatalf("save 4 per minute: %d", r.status)
+	}
+	var k struct {
+		RateLimit  *limit
+		RateLimits struct{ PerMinute, PerHour int64 }
+	}
+	if err := json.Unmarshal(e.apiCall(tok, "GET", apiKey, ""), &k); err != nil {
+		t.Fatal(err)
+	}
+	if k.RateLimit == nil || *k.RateLimit != (limit{4, 60}) || k.RateLimits.PerMinute != 0 || k.RateLimits.PerHour != 0 {
+		t.Errorf("after saving 4 per minute: rateLimit %+v, rateLimits %+v; want 4 per 60 s and no others", k.RateLimit, k.RateLimits)
+	}
 }
