@@ -25,6 +25,7 @@ import (
 
 	"github.com/faultline/faultline/libs/decide"
 	"github.com/faultline/faultline/libs/pg"
+	"github.com/faultline/faultline/libs/projectkeys"
 )
 
 //go:embed migrations/*.sql
@@ -84,6 +85,21 @@ type ProjectKey struct {
 	DSN               string
 	ProjectID         int64     // set by the key routes
 	CreatedAt         time.Time // set by the key routes
+}
+
+// SentryRateLimit is the key's limit as Sentry shows it: its {count,
+// window}, else its per-minute limit over 60 s, else its per-hour limit
+// over 3600 s; a zero count when it has none.
+func (k *ProjectKey) SentryRateLimit() projectkeys.RateLimit {
+	switch {
+	case k.RateLimitCount > 0 && k.RateLimitWindow > 0:
+		return projectkeys.RateLimit{Count: k.RateLimitCount, Window: k.RateLimitWindow}
+	case k.RateLimitPerMinute > 0:
+		return projectkeys.RateLimit{Count: k.RateLimitPerMinute, Window: 60}
+	case k.RateLimitPerHour > 0:
+		return projectkeys.RateLimit{Count: k.RateLimitPerHour, Window: 3600}
+	}
+	return projectkeys.RateLimit{}
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9_-]+`)

@@ -542,6 +542,14 @@ func mapList[T, R any](items []T, err error, f func(T) R) (any, error) {
 	return out, nil
 }
 
+// strOrNil is s, or null when it is empty.
+func strOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""

@@ -332,12 +332,12 @@ func (a *API) discoverTable(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	types, units := map[string]string{}, map[string]any{}
+	types, units := map[string]string{}, map[string]*string{}
 	for _, f := range fields {
 		f = strings.TrimSpace(f)
 		typ, unit := fieldType(f, tbl.Meta[f])
 		types[f] = typ
-		units[f] = nilIfEmpty(unit)
+		units[f] = strOrNil(unit)
 	}
 	for _, r := range rows {
 		for k, val := range r {
@@ -346,7 +346,47 @@ func (a *API) discoverTable(c *call) (any, error) {
 			}
 		}
 	}
-	return map[string]any{"data": rows, "meta": map[string]any{"fields": types, "units": units, "dataset": string(q.Dataset), "isMetricsData": false}}, nil
+	return eventsTable(rows, types, units, string(q.Dataset)), nil
+}
+
+// EventsTable is the events answer: a row per result keyed by the fields
+// asked for, and each field's type and unit.
+type EventsTable struct {
+	Data []map[string]any `json:"data"`
+	Meta EventsMeta       `json:"meta"`
+}
+
+// EventsMeta is the type and unit (null: none) of each field of a table
+// or series; a table's says it is not metrics data.
+type EventsMeta struct {
+	Fields        map[string]string  `json:"fields"`
+	Units         map[string]*string `json:"units"`
+	Dataset       string             `json:"dataset"`
+	IsMetricsData *bool              `json:"isMetricsData,omitempty"`
+}
+
+func eventsTable(rows []map[string]any, types map[string]string, units map[string]*string, dataset string) EventsTable {
+	no := false
+	return EventsTable{Data: rows, Meta: EventsMeta{Fields: types, Units: units, Dataset: dataset, IsMetricsData: &no}}
+}
+
+// EventsSeries is one series of events-stats: a point per bucket; Order
+// is its rank among several.
+type EventsSeries struct {
+	Data          []SeriesPoint `json:"data"`
+	Start         int64         `json:"start"`
+	End           int64         `json:"end"`
+	IsMetricsData bool          `json:"isMetricsData"`
+	Meta          EventsMeta    `json:"meta"`
+	Order         *int          `json:"order,omitempty"`
+}
+
+// SeriesPoint is Sentry's [unix seconds, [{"count": value}]].
+type SeriesPoint [2]any
+
+// SeriesCount is a bucket's value.
+type SeriesCount struct {
+	Count float64 `json:"count"`
 }
 
 // defaultInterval is an interval with at most about 720 points for a period.
@@ -374,23 +414,23 @@ func statsInterval(c *call, start, end time.Time) (time.Duration, error) {
 
 // seriesJSON is one series in Sentry's events-stats shape: [time, [{count}]]
 // per bucket; order < 0 leaves order out.
-func seriesJSON(times []time.Time, start, end time.Time, values []float64, y, dataset string, order int) map[string]any {
-	data := make([]any, len(times))
+func seriesJSON(times []time.Time, start, end time.Time, values []float64, y, dataset string, order int) EventsSeries {
+	data := make([]SeriesPoint, len(times))
 	for i, t := range times {
 		x := values[i]
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			x = 0
 		}
-		data[i] = []any{t.Unix(), []any{map[string]any{"count": x}}}
+		data[i] = SeriesPoint{t.Unix(), []SeriesCount{{Count: x}}}
 	}
 	typ, unit := fieldType(y, "Float64")
 	if strings.HasPrefix(y, "count") {
 		typ = "integer"
 	}
-	m := map[string]any{"data": data, "start": start.Unix(), "end": end.Unix(), "isMetricsData": false,
-		"meta": map[string]any{"fields": map[string]string{y: typ}, "units": map[string]any{y: nilIfEmpty(unit)}, "dataset": dataset}}
+	m := EventsSeries{Data: data, Start: start.Unix(), End: end.Unix(),
+		Meta: EventsMeta{Fields: map[string]string{y: typ}, Units: map[string]*string{y: strOrNil(unit)}, Dataset: dataset}}
 	if order >= 0 {
-		m["order"] = order
+		m.Order = &order
 	}
 	return m
 }
@@ -481,7 +521,9 @@ func topStats(c *call, ch clickhouse.Conn, sq analyticsquery.SeriesQuery, n int)
 		}
 		return seriesAnswer(top.Times, top.Start, top.End, zero, sq.YAxis, dataset), nil
 	}
-	one := func(values map[string][]float64, order int) map[string]any {
+	// One series, or several keyed by yAxis with the group's order beside
+	// them, as Sentry's.
+	one := func(values map[string][]float64, order int) any {
 		if len(sq.YAxis) == 1 {
 			y := strings.TrimSpace(sq.YAxis[0])
 			return seriesJSON(top.Times, top.Start, top.End, values[y], y, dataset, order)

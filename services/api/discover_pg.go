@@ -153,15 +153,14 @@ func (a *API) errorTable(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	types, units := map[string]string{}, map[string]any{}
+	types, units := map[string]string{}, map[string]*string{}
 	for _, f := range fields {
 		types[f], units[f] = "string", nil
 		if pgFunctions[f] != "" || f == "project.id" || f == "issue.id" {
 			types[f] = "integer"
 		}
 	}
-	return map[string]any{"data": rows, "meta": map[string]any{"fields": types, "units": units,
-		"dataset": string(analyticsquery.Errors), "isMetricsData": false}}, nil
+	return eventsTable(rows, types, units, string(analyticsquery.Errors)), nil
 }
 
 // errorStats is events-stats/ over Postgres.

@@ -27,7 +27,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	chtest.Close()
-	reportUnchecked(os.Stdout)
+	if !reportUnchecked(os.Stdout) && code == 0 {
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -18,20 +18,29 @@ func (a *API) filterRoutes() []route {
 	}
 }
 
+// Filter is one of a project's inbound filters; Active is a boolean, or
+// for legacy-browsers the list of subfilters on.
+type Filter struct {
+	ID          string `json:"id"`
+	Active      any    `json:"active"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Hello       string `json:"hello"`
+}
+
 func (a *API) listFilters(c *call) (any, error) {
 	s, err := c.store.ProjectFilters(c.r.Context(), c.project.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(inboundfilter.Filters))
+	out := make([]Filter, 0, len(inboundfilter.Filters))
 	for _, id := range inboundfilter.Filters {
 		var active any = s.On(id)
 		if id == inboundfilter.LegacyBrowsers && len(s.LegacyBrowsers) > 0 {
 			active = s.LegacyBrowsers
 		}
 		about := inboundfilter.About[id]
-		out = append(out, map[string]any{"id": id, "active": active, "name": about[0], "description": about[1],
-			"hello": id + " - " + about[0]})
+		out = append(out, Filter{ID: id, Active: active, Name: about[0], Description: about[1], Hello: id + " - " + about[0]})
 	}
 	return out, nil
 }

@@ -26,12 +26,41 @@ type groupingRulesBody struct {
 	Fingerprint *string `json:"fingerprintingRules"`
 }
 
-func groupingRulesJSON(r issues.GroupingRules) map[string]any {
-	var updated any
+// GroupingRules is a project's grouping rules, as Sentry's project options
+// name them; DateUpdated is null until they are first saved.
+type GroupingRules struct {
+	GroupingEnhancements string     `json:"groupingEnhancements"`
+	FingerprintingRules  string     `json:"fingerprintingRules"`
+	DateUpdated          *time.Time `json:"dateUpdated"`
+}
+
+// GroupingRulesPreview is what candidate rules would change.
+type GroupingRulesPreview struct {
+	Events       int                  `json:"events"`
+	Moved        int                  `json:"moved"`
+	IssuesSplit  int                  `json:"issuesSplit"`
+	IssuesMerged int                  `json:"issuesMerged"`
+	NewIssues    int                  `json:"newIssues"`
+	Sample       []GroupingRuleChange `json:"sample"`
+}
+
+// GroupingRuleChange is one event that would move; ToIssue null is a new
+// issue.
+type GroupingRuleChange struct {
+	EventID   string  `json:"eventID"`
+	Title     string  `json:"title"`
+	FromIssue string  `json:"fromIssue"`
+	ToIssue   *string `json:"toIssue"`
+	Hash      string  `json:"hash"`
+}
+
+func groupingRulesJSON(r issues.GroupingRules) GroupingRules {
+	out := GroupingRules{GroupingEnhancements: r.Stack, FingerprintingRules: r.Fingerprint}
 	if !r.UpdatedAt.IsZero() {
-		updated = r.UpdatedAt.UTC().Format(time.RFC3339Nano)
+		u := r.UpdatedAt.UTC()
+		out.DateUpdated = &u
 	}
-	return map[string]any{"groupingEnhancements": r.Stack, "fingerprintingRules": r.Fingerprint, "dateUpdated": updated}
+	return out
 }
 
 func (a *API) getGroupingRules(c *call) (any, error) {
@@ -85,17 +114,16 @@ func (a *API) previewGroupingRules(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sample := make([]map[string]any, 0, len(pv.Sample))
+	sample := make([]GroupingRuleChange, 0, len(pv.Sample))
 	for _, ch := range pv.Sample {
-		var to any
+		var to *string
 		if ch.ToIssue != 0 {
-			to = idString(ch.ToIssue)
+			to = strOrNil(idString(ch.ToIssue))
 		}
-		sample = append(sample, map[string]any{"eventID": ch.EventID, "title": ch.Title,
-			"fromIssue": idString(ch.FromIssue), "toIssue": to, "hash": ch.Hash})
+		sample = append(sample, GroupingRuleChange{EventID: ch.EventID, Title: ch.Title, FromIssue: idString(ch.FromIssue), ToIssue: to, Hash: ch.Hash})
 	}
-	return map[string]any{"events": pv.Events, "moved": pv.Moved, "issuesSplit": pv.IssuesSplit,
-		"issuesMerged": pv.IssuesMerged, "newIssues": pv.NewIssues, "sample": sample}, nil
+	return GroupingRulesPreview{Events: pv.Events, Moved: pv.Moved, IssuesSplit: pv.IssuesSplit,
+		IssuesMerged: pv.IssuesMerged, NewIssues: pv.NewIssues, Sample: sample}, nil
 }
 
 func init() {

@@ -72,7 +72,13 @@ func newRestEnv(t *testing.T, opts ...restOption) *restEnv {
 	e := &restEnv{t: t, mail: startSMTP(t)}
 	e.db = pgtest.NewT(t, accounts.Migrations, groupsvc.Migrations, alertsvc.Migrations)
 	var h http.Handler = http.NotFoundHandler()
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	// Every answer the server gives, to any client of the test (sentry-cli
+	// among them), is checked against the OpenAPI document.
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &answerRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		e.checkAnswer(r.Method, r.URL.RequestURI(), response{status: rec.statusCode(), header: w.Header(), body: rec.body.Bytes()})
+	}))
 	t.Cleanup(e.srv.Close)
 	host, port, _ := net.SplitHostPort(e.mail.addr)
 	p, _ := strconv.Atoi(port)
@@ -207,12 +213,40 @@ func (c *client) do(method, path string, body any) response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	out := response{status: res.StatusCode, header: res.Header, body: b}
-	if strings.HasPrefix(u, c.e.srv.URL) {
-		c.e.checkAnswer(method, strings.TrimPrefix(u, c.e.srv.URL), out)
-	}
-	return out
+	return response{status: res.StatusCode, header: res.Header, body: b}
 }
+
+// answerRecorder passes an answer on and keeps a copy for the checker.
+type answerRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (a *answerRecorder) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *answerRecorder) Write(p []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	a.body.Write(p)
+	return a.ResponseWriter.Write(p)
+}
+
+func (a *answerRecorder) statusCode() int {
+	if a.status == 0 {
+		return http.StatusOK
+	}
+	return a.status
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (a *answerRecorder) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // smtpCatcher is a small real SMTP server: it speaks enough of RFC 5321 for
 // net/smtp and hands each message over a channel.

@@ -25,15 +25,15 @@ func (a *API) listHashes(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(hashes))
+	out := make([]Hash, 0, len(hashes))
 	for _, h := range hashes {
-		var latest any
+		hj := Hash{ID: h.ID}
 		if h.LatestEvent != nil {
-			if latest, err = eventJSON(h.LatestEvent, "", ""); err != nil {
+			if hj.LatestEvent, err = eventJSON(h.LatestEvent, "", ""); err != nil {
 				return nil, err
 			}
 		}
-		out = append(out, map[string]any{"id": h.ID, "latestEvent": latest, "mergedBySeer": false})
+		out = append(out, hj)
 	}
 	return out, nil
 }
@@ -48,6 +48,14 @@ func (a *API) unmergeHashes(c *call) (any, error) {
 	}
 	_, err = c.issues.Unmerge(c.r.Context(), is.ID, c.r.URL.Query()["id"])
 	return nil, err
+}
+
+// Hash is one of an issue's grouping hashes with its newest event (null
+// when it has none).
+type Hash struct {
+	ID           string         `json:"id"`
+	LatestEvent  map[string]any `json:"latestEvent"`
+	MergedBySeer bool           `json:"mergedBySeer"`
 }
 
 var hashSchemas = map[string]any{

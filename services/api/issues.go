@@ -81,88 +81,149 @@ func (c *call) orgProject(ctx context.Context, id int64) (*accounts.OrgProject, 
 
 // issueMetadata is Sentry's metadata: type and value for errors (the title
 // is "Type: value"), the title otherwise.
-func issueMetadata(is *issues.Issue) map[string]any {
+// IssueMetadata is an issue's title, and for errors its type and value.
+type IssueMetadata struct {
+	Type  *string `json:"type,omitempty"`
+	Value *string `json:"value,omitempty"`
+	Title string  `json:"title"`
+}
+
+func issueMetadata(is *issues.Issue) IssueMetadata {
 	if is.Type == "error" {
 		typ, val, ok := strings.Cut(is.Title, ": ")
 		if !ok {
 			typ, val = is.Title, ""
 		}
-		return map[string]any{"type": typ, "value": val, "title": is.Title}
+		return IssueMetadata{Type: &typ, Value: &val, Title: is.Title}
 	}
-	return map[string]any{"title": is.Title}
+	return IssueMetadata{Title: is.Title}
+}
+
+// IssueStatusDetails says until when an issue is resolved or ignored;
+// fields that do not apply are left out.
+type IssueStatusDetails struct {
+	InNextRelease   *bool      `json:"inNextRelease,omitempty"`
+	InRelease       *string    `json:"inRelease,omitempty"`
+	IgnoreCount     *int64     `json:"ignoreCount,omitempty"`
+	IgnoreUserCount *int64     `json:"ignoreUserCount,omitempty"`
+	IgnoreWindow    *int64     `json:"ignoreWindow,omitempty"`
+	IgnoreUntil     *time.Time `json:"ignoreUntil,omitempty"`
+	IgnoreDuration  *int64     `json:"ignoreDuration,omitempty"`
 }
 
 // sentryStatus maps a stored status to Sentry's status, substatus and
 // statusDetails.
-func sentryStatus(is *issues.Issue) (string, any, map[string]any) {
-	details := map[string]any{}
+func sentryStatus(is *issues.Issue) (string, *string, IssueStatusDetails) {
+	var details IssueStatusDetails
+	sub := func(s string) *string { return &s }
 	switch is.Status {
 	case "resolved":
 		return "resolved", nil, details
 	case "resolved_in_next_release":
-		details["inNextRelease"] = true
+		yes := true
+		details.InNextRelease = &yes
 		return "resolved", nil, details
 	case "resolved_in_release":
-		details["inRelease"] = is.ResolvedInRelease
+		details.InRelease = &is.ResolvedInRelease
 		return "resolved", nil, details
 	case "ignored":
-		sub := "archived_forever"
-		if is.IgnoreUntilCount != nil {
-			details["ignoreCount"] = *is.IgnoreUntilCount
-		}
-		if is.IgnoreUntilUsers != nil {
-			details["ignoreUserCount"] = *is.IgnoreUntilUsers
-		}
-		if is.IgnoreUntilWindow != nil {
-			details["ignoreWindow"] = *is.IgnoreUntilWindow
-		}
+		details.IgnoreCount, details.IgnoreUserCount, details.IgnoreWindow = is.IgnoreUntilCount, is.IgnoreUntilUsers, is.IgnoreUntilWindow
 		if is.IgnoreUntil != nil {
-			details["ignoreUntil"] = is.IgnoreUntil.UTC()
+			u := is.IgnoreUntil.UTC()
+			details.IgnoreUntil = &u
 		}
-		if len(details) > 0 {
-			sub = "archived_until_condition_met"
+		if details != (IssueStatusDetails{}) {
+			return "ignored", sub("archived_until_condition_met"), details
 		}
-		return "ignored", sub, details
+		return "ignored", sub("archived_forever"), details
 	}
 	switch is.Substatus {
 	case "regressed":
-		return "unresolved", "regressed", details
+		return "unresolved", sub("regressed"), details
 	case "unignored":
-		return "unresolved", "escalating", details
+		return "unresolved", sub("escalating"), details
 	case "new":
-		return "unresolved", "new", details
+		return "unresolved", sub("new"), details
 	}
-	return "unresolved", "ongoing", details
+	return "unresolved", sub("ongoing"), details
 }
 
-func releaseJSON(v string) any {
+// IssueRelease is a release an issue was first or last seen in.
+type IssueRelease struct {
+	Version      string `json:"version"`
+	ShortVersion string `json:"shortVersion"`
+}
+
+func releaseJSON(v string) *IssueRelease {
 	if v == "" {
 		return nil
 	}
-	return map[string]any{"version": v, "shortVersion": v}
+	return &IssueRelease{Version: v, ShortVersion: v}
 }
 
-func (a *API) issueJSON(c *call, is *issues.Issue, p *accounts.OrgProject, stats map[string][]issues.StatsPoint) map[string]any {
+// Issue is an issue as Sentry answers it; Stats only where asked for.
+type Issue struct {
+	ID            string                `json:"id"`
+	ShortID       string                `json:"shortId"`
+	Title         string                `json:"title"`
+	Culprit       string                `json:"culprit"`
+	Permalink     string                `json:"permalink"`
+	Logger        *string               `json:"logger"`
+	Level         string                `json:"level"`
+	Status        string                `json:"status"`
+	Substatus     *string               `json:"substatus"`
+	StatusDetails IssueStatusDetails    `json:"statusDetails"`
+	IsPublic      bool                  `json:"isPublic"`
+	Platform      string                `json:"platform"`
+	Type          string                `json:"type"`
+	IssueType     string                `json:"issueType"`
+	IssueCategory string                `json:"issueCategory"`
+	Project       IssueProject          `json:"project"`
+	Metadata      IssueMetadata         `json:"metadata"`
+	NumComments   int                   `json:"numComments"`
+	AssignedTo    *Assignee             `json:"assignedTo"`
+	IsBookmarked  bool                  `json:"isBookmarked"`
+	IsSubscribed  bool                  `json:"isSubscribed"`
+	HasSeen       bool                  `json:"hasSeen"`
+	Annotations   []string              `json:"annotations"`
+	IsUnhandled   bool                  `json:"isUnhandled"`
+	ShareID       *string               `json:"shareId"`
+	Count         string                `json:"count"` // events, as a decimal string
+	UserCount     int64                 `json:"userCount"`
+	FirstSeen     time.Time             `json:"firstSeen"`
+	LastSeen      time.Time             `json:"lastSeen"`
+	FirstRelease  *IssueRelease         `json:"firstRelease"`
+	LastRelease   *IssueRelease         `json:"lastRelease"`
+	Environments  []string              `json:"environments"`
+	Stats         map[string][][2]int64 `json:"stats,omitempty"` // by period: [unix seconds, count] per bucket
+}
+
+// IssueProject is the project of an issue.
+type IssueProject struct {
+	ID       string  `json:"id"`
+	Slug     string  `json:"slug"`
+	Name     string  `json:"name"`
+	Platform *string `json:"platform"`
+}
+
+func (a *API) issueJSON(c *call, is *issues.Issue, p *accounts.OrgProject, stats map[string][]issues.StatsPoint) Issue {
 	status, sub, details := sentryStatus(is)
-	m := map[string]any{
-		"id": idString(is.ID), "shortId": issues.ShortID(p.Slug, is.ID), "title": is.Title, "culprit": is.Culprit,
-		"permalink": strings.TrimRight(c.store.PublicURL(), "/") + "/organizations/" + url.PathEscape(c.org.Slug) + "/issues/" + idString(is.ID) + "/",
-		"logger":    nil, "level": is.Level, "status": status, "substatus": sub, "statusDetails": details,
-		"isPublic": false, "platform": is.Platform, "type": is.Type, "issueType": is.Type, "issueCategory": "error",
-		"project":  map[string]any{"id": idString(p.ID), "slug": p.Slug, "name": p.Name, "platform": nilIfEmpty(p.Platform)},
-		"metadata": issueMetadata(is), "numComments": 0, "assignedTo": assignedToJSON(is.Assignee, is.AssigneeName, is.AssigneeEmail), "isBookmarked": false, "isSubscribed": false,
-		"hasSeen": false, "annotations": []string{}, "isUnhandled": false, "shareId": nil,
-		"count": strconv.FormatInt(is.TimesSeen, 10), "userCount": is.UsersSeen,
-		"firstSeen": is.FirstSeen.UTC(), "lastSeen": is.LastSeen.UTC(),
-		"firstRelease": releaseJSON(is.FirstRelease), "lastRelease": releaseJSON(is.LastRelease),
-		"environments": is.Environments,
+	m := Issue{ID: idString(is.ID), ShortID: issues.ShortID(p.Slug, is.ID), Title: is.Title, Culprit: is.Culprit,
+		Permalink: strings.TrimRight(c.store.PublicURL(), "/") + "/organizations/" + url.PathEscape(c.org.Slug) + "/issues/" + idString(is.ID) + "/",
+		Level:     is.Level, Status: status, Substatus: sub, StatusDetails: details,
+		Platform: is.Platform, Type: is.Type, IssueType: is.Type, IssueCategory: "error",
+		Project:  IssueProject{ID: idString(p.ID), Slug: p.Slug, Name: p.Name, Platform: strOrNil(p.Platform)},
+		Metadata: issueMetadata(is), AssignedTo: assignedToJSON(is.Assignee, is.AssigneeName, is.AssigneeEmail),
+		Annotations: []string{}, Count: strconv.FormatInt(is.TimesSeen, 10), UserCount: is.UsersSeen,
+		FirstSeen: is.FirstSeen.UTC(), LastSeen: is.LastSeen.UTC(),
+		FirstRelease: releaseJSON(is.FirstRelease), LastRelease: releaseJSON(is.LastRelease),
+		Environments: is.Environments,
 	}
 	if stats != nil {
-		st := map[string]any{}
+		m.Stats = map[string][][2]int64{}
 		for k, v := range stats {
-			st[k] = statsJSON(v)
+			m.Stats[k] = statsJSON(v)
 		}
-		m["stats"] = st
 	}
 	return m
 }
@@ -250,7 +311,7 @@ func (a *API) listIssues(c *call) (any, error) {
 	}
 	keysetLinks(c, pg.Prev, pg.Next)
 	c.w.Header().Set("X-Hits", strconv.Itoa(len(pg.Issues)))
-	out := make([]map[string]any, 0, len(pg.Issues))
+	out := make([]Issue, 0, len(pg.Issues))
 	for _, it := range pg.Issues {
 		var st map[string][]issues.StatsPoint
 		if period != "" {
@@ -434,26 +495,24 @@ func (u *issueUpdate) checkSubstatus(su issues.StatusUpdate) error {
 
 // statusBody is what a bulk update answers, as Sentry does.
 func statusBody(su issues.StatusUpdate) map[string]any {
-	details := map[string]any{}
+	var details IssueStatusDetails
 	status := su.Status
+	n := func(set bool, v int64) *int64 {
+		if !set {
+			return nil
+		}
+		return &v
+	}
 	switch su.Status {
 	case issues.StatusResolvedInNextRelease:
-		status, details["inNextRelease"] = issues.StatusResolved, true
+		yes := true
+		status, details.InNextRelease = issues.StatusResolved, &yes
 	case issues.StatusResolvedInRelease:
-		status, details["inRelease"] = issues.StatusResolved, su.InRelease
+		status, details.InRelease = issues.StatusResolved, &su.InRelease
 	case issues.StatusIgnored:
-		if su.IgnoreCount > 0 {
-			details["ignoreCount"] = su.IgnoreCount
-		}
-		if su.IgnoreUserCount > 0 {
-			details["ignoreUserCount"] = su.IgnoreUserCount
-		}
-		if su.IgnoreWindow > 0 {
-			details["ignoreWindow"] = int64(su.IgnoreWindow / time.Minute)
-		}
-		if su.IgnoreDuration > 0 {
-			details["ignoreDuration"] = int64(su.IgnoreDuration / time.Minute)
-		}
+		details.IgnoreCount, details.IgnoreUserCount = n(su.IgnoreCount > 0, su.IgnoreCount), n(su.IgnoreUserCount > 0, su.IgnoreUserCount)
+		details.IgnoreWindow = n(su.IgnoreWindow > 0, int64(su.IgnoreWindow/time.Minute))
+		details.IgnoreDuration = n(su.IgnoreDuration > 0, int64(su.IgnoreDuration/time.Minute))
 	}
 	return map[string]any{"status": status, "statusDetails": details}
 }
@@ -666,19 +725,29 @@ var issueSchemas = map[string]any{
 
 func init() { maps.Copy(schemas, issueSchemas) }
 
-func assignedToJSON(ref, name, email string) any {
+// Assignee is who an issue is assigned to: a user (with an email) or a
+// team (with a slug).
+type Assignee struct {
+	Type  string  `json:"type"`
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Email *string `json:"email,omitempty"`
+	Slug  *string `json:"slug,omitempty"`
+}
+
+func assignedToJSON(ref, name, email string) *Assignee {
 	kind, id, ok := strings.Cut(ref, ":")
 	if !ok {
 		return nil
 	}
-	m := map[string]any{"type": kind, "id": id, "name": name}
+	m := &Assignee{Type: kind, ID: id, Name: name}
 	if kind == "user" {
 		if name == "" {
-			m["name"] = email
+			m.Name = email
 		}
-		m["email"] = email
+		m.Email = &email
 	} else {
-		m["slug"] = email
+		m.Slug = &email
 	}
 	return m
 }

@@ -244,13 +244,8 @@ func keyDSN(k *accounts.ProjectKey, publicURL string) KeyDSN {
 
 func keyJSON(k *accounts.ProjectKey, publicURL string) ProjectKey {
 	var rateLimit *KeyRateLimit
-	switch {
-	case k.RateLimitCount > 0 && k.RateLimitWindow > 0:
-		rateLimit = &KeyRateLimit{Window: k.RateLimitWindow, Count: k.RateLimitCount}
-	case k.RateLimitPerMinute > 0:
-		rateLimit = &KeyRateLimit{Window: 60, Count: k.RateLimitPerMinute}
-	case k.RateLimitPerHour > 0:
-		rateLimit = &KeyRateLimit{Window: 3600, Count: k.RateLimitPerHour}
+	if rl := k.SentryRateLimit(); rl.Count > 0 {
+		rateLimit = &KeyRateLimit{Window: rl.Window, Count: rl.Count}
 	}
 	return ProjectKey{
 		ID: k.PublicKey, Name: k.Label, Label: k.Label, Public: k.PublicKey, Secret: k.SecretKey,

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
 )
@@ -174,28 +175,67 @@ func (a *API) setMemberTeamRole(c *call) (any, error) {
 
 // memberJSON is a member as the caller sees it: Sentry's shape with the
 // role lists, and the member's teams with their roles.
-func (c *call) memberJSON(m *accounts.Member) map[string]any {
+func (c *call) memberJSON(m *accounts.Member) Member {
 	status := "approved"
-	var u any
+	var u *MemberUser
 	if m.Pending {
 		status = "pending"
 	} else {
-		u = map[string]any{"id": idString(m.UserID), "email": m.Email, "name": m.Name, "username": m.Email}
+		u = &MemberUser{ID: idString(m.UserID), Email: m.Email, Name: m.Name, Username: m.Email}
 	}
-	teamRoles := make([]map[string]any, len(m.Teams))
+	teamRoles := make([]MemberTeam, len(m.Teams))
 	for i, slug := range m.Teams {
 		var role *string
 		if i < len(m.TeamRoles) {
 			role = m.TeamRoles[i]
 		}
-		teamRoles[i] = map[string]any{"teamSlug": slug, "role": role}
+		teamRoles[i] = MemberTeam{TeamSlug: slug, Role: role}
 	}
-	return map[string]any{
-		"id": idString(m.ID), "email": m.Email, "name": m.Name, "role": m.Role, "orgRole": m.Role, "roleName": roleName(m.Role),
-		"pending": m.Pending, "expired": m.Expired, "inviteStatus": status, "dateCreated": m.CreatedAt,
-		"teams": m.Teams, "teamRoles": teamRoles, "user": u,
-		"orgRoleList": orgRoleList(c.level), "teamRoleList": teamRoleList(c.level),
-	}
+	return Member{ID: idString(m.ID), Email: m.Email, Name: m.Name, Role: m.Role, OrgRole: m.Role, RoleName: roleName(m.Role),
+		Pending: m.Pending, Expired: m.Expired, InviteStatus: status, DateCreated: m.CreatedAt,
+		Teams: m.Teams, TeamRoles: teamRoles, User: u, OrgRoleList: orgRoleList(c.level), TeamRoleList: teamRoleList(c.level)}
+}
+
+// Member is a member or a pending invitation as Sentry answers it (User
+// null while pending); TeamMembership only in a team's member list.
+type Member struct {
+	ID           string         `json:"id"`
+	Email        string         `json:"email"`
+	Name         string         `json:"name"`
+	Role         string         `json:"role"`
+	OrgRole      string         `json:"orgRole"`
+	RoleName     string         `json:"roleName"`
+	Pending      bool           `json:"pending"`
+	Expired      bool           `json:"expired"`
+	InviteStatus string         `json:"inviteStatus"`
+	DateCreated  time.Time      `json:"dateCreated"`
+	Teams        []string       `json:"teams"`
+	TeamRoles    []MemberTeam   `json:"teamRoles"`
+	User         *MemberUser    `json:"user"`
+	OrgRoleList  []OrgRoleItem  `json:"orgRoleList"`
+	TeamRoleList []TeamRoleItem `json:"teamRoleList"`
+	*TeamMembership
+}
+
+// MemberTeam is one of a member's teams with its stored role (null: the
+// default).
+type MemberTeam struct {
+	TeamSlug string  `json:"teamSlug"`
+	Role     *string `json:"role"`
+}
+
+// MemberUser is a member's user.
+type MemberUser struct {
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Username string `json:"username"`
+}
+
+// TeamMembership is a member's effective role in the team listed.
+type TeamMembership struct {
+	TeamRole string `json:"teamRole"`
+	TeamSlug string `json:"teamSlug"`
 }
 
 func roleName(r string) string {
@@ -210,13 +250,13 @@ func roleName(r string) string {
 func (a *API) listTeamMembers(c *call) (any, error) {
 	return listOf(c, func(limit, offset int) ([]*accounts.Member, error) {
 		return c.store.TeamMembers(c.r.Context(), c.team.ID, limit, offset)
-	}, func(m *accounts.Member) map[string]any {
+	}, func(m *accounts.Member) Member {
 		j := c.memberJSON(m)
 		var stored *string
 		if i := slices.Index(m.Teams, c.team.Slug); i >= 0 && i < len(m.TeamRoles) {
 			stored = m.TeamRoles[i]
 		}
-		j["teamRole"], j["teamSlug"] = accounts.EffectiveTeamRole(m.Role, stored), c.team.Slug
+		j.TeamMembership = &TeamMembership{TeamRole: accounts.EffectiveTeamRole(m.Role, stored), TeamSlug: c.team.Slug}
 		return j
 	})
 }

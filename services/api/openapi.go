@@ -84,6 +84,17 @@ func operation(rt route) map[string]any {
 	if rt.req != "" {
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.req)}}}
 	}
+	upload := isReleaseFileUpload(rt)
+	if upload {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"multipart/form-data": map[string]any{"schema": map[string]any{
+			"type": "object", "required": []string{"file"},
+			"properties": map[string]any{
+				"file":   map[string]string{"type": "string", "format": "binary"},
+				"name":   map[string]string{"type": "string", "description": "The file's name, a URL or ~/path (the uploaded file's name without it)"},
+				"dist":   map[string]string{"type": "string"},
+				"header": map[string]any{"type": "array", "items": map[string]string{"type": "string", "description": "Key:Value"}},
+			}}}}}
+	}
 	ok := map[string]any{"description": http.StatusText(rt.status)}
 	switch {
 	case strings.HasPrefix(rt.resp, "[]"):
@@ -129,7 +140,7 @@ func operation(rt route) map[string]any {
 	default:
 		responses["401"] = errResp("No valid credentials")
 	}
-	if rt.req != "" && rt.method != http.MethodGet {
+	if (rt.req != "" || upload) && rt.method != http.MethodGet {
 		responses["409"] = errResp("Conflicts with an existing resource (a slug, name or version taken)")
 	}
 	if rt.access != public {
@@ -289,4 +300,10 @@ var schemas = map[string]any{
 	"MemberUpdate": obj(nil, map[string]any{"orgRole": roleEnum, "role": roleEnum,
 		"teamRoles": map[string]any{"type": "array", "description": "The member's teams afterwards, each with its role (contributor, admin or null)",
 			"items": obj([]string{"teamSlug"}, map[string]any{"teamSlug": str, "role": nullStr})}}),
+}
+
+// isReleaseFileUpload reports whether rt takes a release file as a
+// multipart form (a file of a name the release has is a conflict).
+func isReleaseFileUpload(rt route) bool {
+	return rt.method == http.MethodPost && strings.HasSuffix(rt.path, "/releases/{version}/files/")
 }

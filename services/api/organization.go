@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
 )
@@ -10,7 +11,7 @@ func (a *API) listOrgs(c *call) (any, error) {
 	items, err := page(c, func(limit, offset int) ([]*accounts.Organization, error) {
 		return c.store.Organizations(c.r.Context(), c.p.Orgs(), limit, offset)
 	})
-	return mapList(items, err, func(o *accounts.Organization) map[string]any { return orgJSON(o, accounts.LevelNone, "") })
+	return mapList(items, err, func(o *accounts.Organization) Organization { return orgJSON(o, accounts.LevelNone, "") })
 }
 
 func (a *API) createOrg(c *call) (any, error) {
@@ -75,17 +76,42 @@ func accessScopes(l accounts.Level) []string {
 // orgJSON is an organisation as a caller at level l with the given role
 // sees it; with a level, it carries the caller's access, role and Sentry's
 // role lists.
-func orgJSON(o *accounts.Organization, l accounts.Level, role string) map[string]any {
-	m := map[string]any{
-		"id": idString(o.ID), "slug": o.Slug, "name": o.Name, "dateCreated": o.CreatedAt,
-		"status": map[string]string{"id": "active", "name": "active"}, "isEarlyAdopter": false, "require2FA": false,
-		"avatar":   map[string]any{"avatarType": "letter_avatar", "avatarUuid": nil},
-		"features": []string{},
-	}
+func orgJSON(o *accounts.Organization, l accounts.Level, role string) Organization {
+	m := Organization{ID: idString(o.ID), Slug: o.Slug, Name: o.Name, DateCreated: o.CreatedAt,
+		Status: OrgStatus{ID: "active", Name: "active"}, Avatar: letterAvatar, Features: []string{}}
 	if l != accounts.LevelNone {
-		m["access"] = accessScopes(l)
-		m["role"], m["orgRole"] = role, role
-		m["orgRoleList"], m["teamRoleList"] = orgRoleList(l), teamRoleList(l)
+		m.OrgAccess = &OrgAccess{Access: accessScopes(l), Role: role, OrgRole: role, OrgRoleList: orgRoleList(l), TeamRoleList: teamRoleList(l)}
 	}
 	return m
+}
+
+// Organization is an organisation as Sentry answers it; OrgAccess only
+// where the caller's level is known.
+type Organization struct {
+	ID             string    `json:"id"`
+	Slug           string    `json:"slug"`
+	Name           string    `json:"name"`
+	DateCreated    time.Time `json:"dateCreated"`
+	Status         OrgStatus `json:"status"`
+	IsEarlyAdopter bool      `json:"isEarlyAdopter"`
+	Require2FA     bool      `json:"require2FA"`
+	Avatar         Avatar    `json:"avatar"`
+	Features       []string  `json:"features"`
+	*OrgAccess
+}
+
+// OrgStatus is an organisation's status: always active.
+type OrgStatus struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// OrgAccess is the caller's access to an organisation, its role, and the
+// roles it may hand out.
+type OrgAccess struct {
+	Access       []string       `json:"access"`
+	Role         string         `json:"role"`
+	OrgRole      string         `json:"orgRole"`
+	OrgRoleList  []OrgRoleItem  `json:"orgRoleList"`
+	TeamRoleList []TeamRoleItem `json:"teamRoleList"`
 }

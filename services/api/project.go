@@ -2,8 +2,8 @@ package api
 
 import (
 	"errors"
-	"maps"
 	"net/http"
+	"time"
 
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/grouping"
@@ -121,13 +121,10 @@ func (a *API) projectDetail(c *call, p *accounts.OrgProject) (any, error) {
 		return nil, err
 	}
 	st := p.Settings
-	maps.Copy(m, map[string]any{
-		"isBookmarked": marks[p.ID], "resolveAge": st.ResolveAge, "digestsMinDelay": st.DigestsMinDelay,
-		"digestsMaxDelay": st.DigestsMaxDelay, "scrapeJavaScript": st.ScrapeJavaScript, "verifySSL": st.VerifySSL,
-		"options": st.Options, "fingerprintingRules": rules.Fingerprint, "groupingEnhancements": rules.Stack,
-	})
+	m.IsBookmarked = marks[p.ID]
+	m.ProjectDetails = &ProjectDetails{ProjectSettings: &st, FingerprintingRules: rules.Fingerprint, GroupingEnhancements: rules.Stack}
 	if c.level >= accounts.LevelAdmin {
-		m["securityToken"] = p.SecurityToken // a secret of the project's security-report endpoint
+		m.SecurityToken = p.SecurityToken // a secret of the project's security-report endpoint
 	}
 	return m, nil
 }
@@ -151,24 +148,63 @@ func (a *API) addProjectTeam(c *call) (any, error) { return a.setProjectTeam(c, 
 
 func (a *API) removeProjectTeam(c *call) (any, error) { return a.setProjectTeam(c, false) }
 
-func projectJSON(p *accounts.OrgProject) map[string]any {
-	teams := []map[string]any{}
+func projectJSON(p *accounts.OrgProject) Project {
+	teams := []Ref{}
 	for _, t := range p.Teams {
-		teams = append(teams, map[string]any{"id": idString(t.ID), "slug": t.Slug, "name": t.Name})
+		teams = append(teams, Ref{ID: idString(t.ID), Slug: t.Slug, Name: t.Name})
 	}
-	var team any
+	var team *Ref
 	if len(teams) > 0 {
-		team = teams[0]
+		team = &teams[0]
 	}
-	return map[string]any{
-		"id": idString(p.ID), "slug": p.Slug, "name": p.Name, "platform": nilIfEmpty(p.Platform),
-		"dateCreated": p.CreatedAt, "isBookmarked": false, "isMember": true, "hasAccess": true, "features": []string{},
-		"status": "active", "allowedDomains": p.AllowedOrigins, "teams": teams, "team": team,
-		"organization": map[string]any{"id": idString(p.Org.ID), "slug": p.Org.Slug, "name": p.Org.Name},
-		"dataScrubber": p.Scrub.DataScrubber, "dataScrubberDefaults": p.Scrub.DataScrubberDefaults,
-		"sensitiveFields": nonNilStrings(p.Scrub.SensitiveFields), "safeFields": nonNilStrings(p.Scrub.SafeFields),
-		"scrubIPAddresses": p.Scrub.ScrubIPAddresses,
-	}
+	return Project{ID: idString(p.ID), Slug: p.Slug, Name: p.Name, Platform: strOrNil(p.Platform),
+		DateCreated: p.CreatedAt, IsMember: true, HasAccess: true, Features: []string{},
+		Status: "active", AllowedDomains: p.AllowedOrigins, Teams: teams, Team: team,
+		Organization: Ref{ID: idString(p.Org.ID), Slug: p.Org.Slug, Name: p.Org.Name},
+		DataScrubber: p.Scrub.DataScrubber, DataScrubberDefaults: p.Scrub.DataScrubberDefaults,
+		SensitiveFields: nonNilStrings(p.Scrub.SensitiveFields), SafeFields: nonNilStrings(p.Scrub.SafeFields),
+		ScrubIPAddresses: p.Scrub.ScrubIPAddresses}
+}
+
+// Project is a project as Sentry answers it; ProjectDetails only where one
+// project is read or written.
+type Project struct {
+	ID                   string    `json:"id"`
+	Slug                 string    `json:"slug"`
+	Name                 string    `json:"name"`
+	Platform             *string   `json:"platform"`
+	DateCreated          time.Time `json:"dateCreated"`
+	IsBookmarked         bool      `json:"isBookmarked"`
+	IsMember             bool      `json:"isMember"`
+	HasAccess            bool      `json:"hasAccess"`
+	Features             []string  `json:"features"`
+	Status               string    `json:"status"`
+	AllowedDomains       []string  `json:"allowedDomains"`
+	Teams                []Ref     `json:"teams"`
+	Team                 *Ref      `json:"team"`
+	Organization         Ref       `json:"organization"`
+	DataScrubber         bool      `json:"dataScrubber"`
+	DataScrubberDefaults bool      `json:"dataScrubberDefaults"`
+	SensitiveFields      []string  `json:"sensitiveFields"`
+	SafeFields           []string  `json:"safeFields"`
+	ScrubIPAddresses     bool      `json:"scrubIPAddresses"`
+	*ProjectDetails
+}
+
+// ProjectDetails are a project's settings and grouping rules, and for
+// admins the token of its security-report endpoint.
+type ProjectDetails struct {
+	*accounts.ProjectSettings
+	FingerprintingRules  string `json:"fingerprintingRules"`
+	GroupingEnhancements string `json:"groupingEnhancements"`
+	SecurityToken        string `json:"securityToken,omitempty"`
+}
+
+// Ref names a team or an organisation.
+type Ref struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
 }
 
 func (a *API) listOrgProjects(c *call) (any, error) {

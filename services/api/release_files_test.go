@@ -143,7 +143,8 @@ func TestReleaseFileUpload(t *testing.T) {
 // deletes a file by the id the listing gives, through the project's route
 // or the organisation's; the listing no longer shows it when the DELETE is
 // answered; an unknown id is 404, a read-only token 403, and another
-// organisation's member reaches nothing.
+// organisation's member reaches nothing. The organisation's listing and its
+// delete --all (files/source-maps/?name=) reach the same files.
 func TestReleaseFileDelete(t *testing.T) {
 	e, f := uploadEnv(t)
 	tok, _ := e.token(f.users["member"], "read", "write")
@@ -199,6 +200,27 @@ func TestReleaseFileDelete(t *testing.T) {
 	}
 	if res := cli.do("GET", files, nil); res.status != 200 || len(res.list(t)) != 0 {
 		t.Fatalf("after both deletes: %d %s", res.status, res.body)
+	}
+
+	// The organisation's routes: its listing shows a new upload, and
+	// sentry-cli's `delete --all` through it takes every file of the release.
+	if res := cli.postReleaseFile(files, "~/c.js", []byte("function c(){}\n"), ""); res.status != 201 {
+		t.Fatalf("upload ~/c.js: %d %s", res.status, res.body)
+	}
+	const orgFiles = "/api/0/organizations/acme/releases/3.0/files/"
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cli.do("GET", orgFiles, nil).json(t, &list); len(list) > 0 {
+			break
+		}
+	}
+	if len(list) != 1 || list[0].Name != "~/c.js" {
+		t.Fatalf("the organisation's listing: %+v, want ~/c.js", list)
+	}
+	if res := cli.do("DELETE", "/api/0/organizations/acme/files/source-maps/?name=3.0", nil); res.status != 204 {
+		t.Fatalf("delete --all through the organisation: %d %s", res.status, res.body)
+	}
+	if res := cli.do("GET", orgFiles, nil); res.status != 200 || len(res.list(t)) != 0 {
+		t.Fatalf("after delete --all: %d %s", res.status, res.body)
 	}
 	var bundles int
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sourcemaps.bundles`).Scan(&bundles); err != nil || bundles != 0 {

@@ -23,8 +23,20 @@ var sentryScopes = map[string][]string{
 	accounts.ScopeAdmin: {"event:admin", "member:admin", "org:admin", "project:admin", "team:admin"},
 }
 
+// Index is the API root: who is asking, with what scopes.
+type Index struct {
+	Version string     `json:"version"`
+	Auth    *IndexAuth `json:"auth"`
+	User    *User      `json:"user"`
+}
+
+// IndexAuth is the caller's scopes, in Sentry's names.
+type IndexAuth struct {
+	Scopes []string `json:"scopes"`
+}
+
 func (a *API) index(c *call) (any, error) {
-	body := map[string]any{"version": "0", "auth": nil, "user": nil}
+	body := Index{Version: "0"}
 	p, err := a.acc.Auth().Principal(c.r.Context(), c.r)
 	switch {
 	case errors.Is(err, accounts.ErrUnauthenticated) && c.r.Header.Get("Authorization") == "":
@@ -41,7 +53,7 @@ func (a *API) index(c *call) (any, error) {
 		scopes = append(scopes, sentryScopes[l]...)
 	}
 	slices.Sort(scopes)
-	body["auth"] = map[string]any{"scopes": scopes}
-	body["user"] = userJSON(p.User)
+	u := userJSON(p.User)
+	body.Auth, body.User = &IndexAuth{Scopes: scopes}, &u
 	return body, nil
 }

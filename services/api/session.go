@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/faultline/faultline/libs/accounts"
 )
 
@@ -14,8 +16,37 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-func (a *API) sessionJSON(u *accounts.User, session string) map[string]any {
-	return map[string]any{"user": userJSON(u), "csrfToken": a.acc.Auth().CSRFToken(session)}
+// Session is a new browser session: its user and the CSRF token its
+// state-changing requests send; Organization is the one an accepted
+// invitation joined.
+type Session struct {
+	User         User          `json:"user"`
+	CSRFToken    string        `json:"csrfToken"`
+	Organization *Organization `json:"organization,omitempty"`
+}
+
+// User is a user as Sentry answers it.
+type User struct {
+	ID          string      `json:"id"`
+	Email       string      `json:"email"`
+	Username    string      `json:"username"`
+	Name        string      `json:"name"`
+	IsSuperuser bool        `json:"isSuperuser"`
+	IsActive    bool        `json:"isActive"`
+	DateJoined  time.Time   `json:"dateJoined"`
+	LastLogin   *time.Time  `json:"lastLogin"`
+	Has2fa      bool        `json:"has2fa"`
+	Emails      []UserEmail `json:"emails"`
+}
+
+// UserEmail is one of a user's addresses.
+type UserEmail struct {
+	Email      string `json:"email"`
+	IsVerified bool   `json:"is_verified"`
+}
+
+func (a *API) sessionJSON(u *accounts.User, session string) Session {
+	return Session{User: userJSON(u), CSRFToken: a.acc.Auth().CSRFToken(session)}
 }
 
 func (a *API) login(c *call) (any, error) {
@@ -33,12 +64,13 @@ func (a *API) login(c *call) (any, error) {
 	return a.startSession(c, u)
 }
 
-func (a *API) startSession(c *call, u *accounts.User) (any, error) {
+func (a *API) startSession(c *call, u *accounts.User) (*Session, error) {
 	tok, err := a.acc.StartSession(c.w, c.r, u)
 	if err != nil {
 		return nil, err
 	}
-	return a.sessionJSON(u, tok), nil
+	s := a.sessionJSON(u, tok)
+	return &s, nil
 }
 
 func (a *API) logout(c *call) (any, error) {
@@ -131,15 +163,13 @@ func (a *API) acceptInvite(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := body.(map[string]any)
-	m["organization"] = orgJSON(inv.Org, accounts.RoleLevel(inv.Role), inv.Role)
-	return m, nil
+	org := orgJSON(inv.Org, accounts.RoleLevel(inv.Role), inv.Role)
+	body.Organization = &org
+	return body, nil
 }
 
-func userJSON(u *accounts.User) map[string]any {
-	return map[string]any{
-		"id": idString(u.ID), "email": u.Email, "username": u.Email, "name": u.Name,
-		"isSuperuser": u.IsSuperuser, "isActive": u.IsActive, "dateJoined": u.CreatedAt, "lastLogin": u.LastLoginAt,
-		"has2fa": false, "emails": []map[string]any{{"email": u.Email, "is_verified": true}},
-	}
+func userJSON(u *accounts.User) User {
+	return User{ID: idString(u.ID), Email: u.Email, Username: u.Email, Name: u.Name,
+		IsSuperuser: u.IsSuperuser, IsActive: u.IsActive, DateJoined: u.CreatedAt, LastLogin: u.LastLoginAt,
+		Emails: []UserEmail{{Email: u.Email, IsVerified: true}}}
 }

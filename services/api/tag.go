@@ -2,13 +2,32 @@ package api
 
 import (
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/libs/issues"
 )
 
-func tagValueJSON(v issues.TagValue) map[string]any {
-	return map[string]any{"key": v.Key, "name": v.Value, "value": v.Value, "count": v.Count,
-		"firstSeen": v.FirstSeen.UTC(), "lastSeen": v.LastSeen.UTC()}
+// TagValue is one value of an issue's tag.
+type TagValue struct {
+	Key       string    `json:"key"`
+	Name      string    `json:"name"`
+	Value     string    `json:"value"`
+	Count     int64     `json:"count"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// TagKey is one tag key of an issue with its most frequent values.
+type TagKey struct {
+	Key          string     `json:"key"`
+	Name         string     `json:"name"`
+	TotalValues  int64      `json:"totalValues"`
+	UniqueValues int64      `json:"uniqueValues"`
+	TopValues    []TagValue `json:"topValues"`
+}
+
+func tagValueJSON(v issues.TagValue) TagValue {
+	return TagValue{Key: v.Key, Name: v.Value, Value: v.Value, Count: v.Count, FirstSeen: v.FirstSeen.UTC(), LastSeen: v.LastSeen.UTC()}
 }
 
 func tagName(key string) string {
@@ -27,14 +46,13 @@ func (a *API) issueTags(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]any, 0, len(keys))
+	out := make([]TagKey, 0, len(keys))
 	for _, k := range keys {
-		top := make([]map[string]any, 0, len(k.TopValues))
+		top := make([]TagValue, 0, len(k.TopValues))
 		for _, v := range k.TopValues {
 			top = append(top, tagValueJSON(v))
 		}
-		out = append(out, map[string]any{"key": k.Key, "name": tagName(k.Key), "totalValues": k.TotalValues,
-			"uniqueValues": k.UniqueValues, "topValues": top})
+		out = append(out, TagKey{Key: k.Key, Name: tagName(k.Key), TotalValues: k.TotalValues, UniqueValues: k.UniqueValues, TopValues: top})
 	}
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package api
 
-import "github.com/faultline/faultline/libs/accounts"
+import (
+	"time"
+
+	"github.com/faultline/faultline/libs/accounts"
+)
 
 func (a *API) listTeams(c *call) (any, error) {
 	return listOf(c, func(limit, offset int) ([]*accounts.Team, error) {
@@ -43,11 +47,29 @@ func (a *API) deleteTeam(c *call) (any, error) {
 	return nil, c.store.DeleteTeam(c.r.Context(), c.team.ID)
 }
 
-func teamJSON(t *accounts.Team) map[string]any {
-	return map[string]any{
-		"id": idString(t.ID), "slug": t.Slug, "name": t.Name, "dateCreated": t.CreatedAt,
-		"isMember": t.IsMember, "memberCount": t.MemberCount, "hasAccess": true, "isPending": false,
-		"teamRole": t.TeamRole, // the caller's, null when not a member
-		"avatar":   map[string]any{"avatarType": "letter_avatar", "avatarUuid": nil},
-	}
+// Team is a team as Sentry answers it.
+type Team struct {
+	ID          string    `json:"id"`
+	Slug        string    `json:"slug"`
+	Name        string    `json:"name"`
+	DateCreated time.Time `json:"dateCreated"`
+	IsMember    bool      `json:"isMember"`
+	MemberCount int       `json:"memberCount"`
+	HasAccess   bool      `json:"hasAccess"`
+	IsPending   bool      `json:"isPending"`
+	TeamRole    *string   `json:"teamRole"` // the caller's, null when not a member
+	Avatar      Avatar    `json:"avatar"`
+}
+
+// Avatar is Sentry's avatar of a team or organisation: always the letters.
+type Avatar struct {
+	AvatarType string  `json:"avatarType"`
+	AvatarUUID *string `json:"avatarUuid"`
+}
+
+var letterAvatar = Avatar{AvatarType: "letter_avatar"}
+
+func teamJSON(t *accounts.Team) Team {
+	return Team{ID: idString(t.ID), Slug: t.Slug, Name: t.Name, DateCreated: t.CreatedAt,
+		IsMember: t.IsMember, MemberCount: t.MemberCount, HasAccess: true, TeamRole: t.TeamRole, Avatar: letterAvatar}
 }

@@ -49,7 +49,7 @@ func (a *API) createToken(c *call) (any, error) {
 		return nil, err
 	}
 	m := tokenJSON(t)
-	m["token"] = tok
+	m.Token = tok
 	return m, nil
 }
 
@@ -61,10 +61,21 @@ func (a *API) revokeToken(c *call) (any, error) {
 	return nil, c.store.RevokeToken(c.r.Context(), c.p.User.ID, id)
 }
 
-func tokenJSON(t *accounts.Token) map[string]any {
-	m := map[string]any{
-		"id": idString(t.ID), "name": t.Name, "scopes": t.Scopes, "dateCreated": t.CreatedAt, "expiresAt": t.ExpiresAt,
-		"lastUsedAt": t.LastUsedAt, "tokenLastCharacters": t.LastChars, "organization": nilIfEmpty(t.OrgSlug), "project": nilIfEmpty(t.Project),
-	}
-	return m
+// ApiToken is an API token as Sentry answers it; Token only when created.
+type ApiToken struct {
+	ID                  string     `json:"id"`
+	Name                string     `json:"name"`
+	Scopes              []string   `json:"scopes"`
+	DateCreated         time.Time  `json:"dateCreated"`
+	ExpiresAt           *time.Time `json:"expiresAt"`
+	LastUsedAt          *time.Time `json:"lastUsedAt"`
+	TokenLastCharacters string     `json:"tokenLastCharacters"`
+	Organization        *string    `json:"organization"`
+	Project             *string    `json:"project"`
+	Token               string     `json:"token,omitempty"`
+}
+
+func tokenJSON(t *accounts.Token) ApiToken {
+	return ApiToken{ID: idString(t.ID), Name: t.Name, Scopes: t.Scopes, DateCreated: t.CreatedAt, ExpiresAt: t.ExpiresAt,
+		LastUsedAt: t.LastUsedAt, TokenLastCharacters: t.LastChars, Organization: strOrNil(t.OrgSlug), Project: strOrNil(t.Project)}
 }

@@ -43,41 +43,7 @@ func (e *env) withAnalytics() *analyticsEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
-
-	// The keys of the projects created so far, as the api's key sync
-	// writes them; then a gateway that knows them.
-	kv, err := e.nc.JS.KeyValue(ctx, streams.KeysBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := accounts.NewKeySync(e.store, kv, log).Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(ctx, gateway.OptionsFrom(cfg), e.nc, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gdone := make(chan error, 1)
-	go func() { gdone <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-gdone; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
-	select {
-	case <-g.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("gateway not ready after 20s")
-	}
-	r := chi.NewRouter()
-	g.Mount(r)
-	gs := httptest.NewServer(r)
-	t.Cleanup(gs.Close)
+	gatewayURL := e.startGateway()
 
 	u := chtest.NewDatabaseT(t)
 	open := func() clickhouse.Conn {
@@ -116,7 +82,57 @@ func (e *env) withAnalytics() *analyticsEnv {
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.dash.SetAnalytics(conn)
-	return &analyticsEnv{env: e, gatewayURL: gs.URL, svc: svc, ch: conn}
+	return &analyticsEnv{env: e, gatewayURL: gatewayURL, svc: svc, ch: conn}
+}
+
+// startGateway starts a real gateway on e's JetStream and returns its URL.
+// It knows the keys of the projects created so far, as the api's key sync
+// writes them; syncKeys brings it later changes.
+func (e *env) startGateway() string {
+	t := e.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e.syncKeys()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(ctx, gateway.OptionsFrom(cfg), e.nc, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gdone := make(chan error, 1)
+	go func() { gdone <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-gdone; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	select {
+	case <-g.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway not ready after 20s")
+	}
+	r := chi.NewRouter()
+	g.Mount(r)
+	gs := httptest.NewServer(r)
+	t.Cleanup(gs.Close)
+	return gs.URL
+}
+
+// syncKeys writes the projects' keys to the gateway's bucket, as the api's
+// key sync does.
+func (e *env) syncKeys() {
+	e.t.Helper()
+	kv, err := e.nc.JS.KeyValue(context.Background(), streams.KeysBucket)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := accounts.NewKeySync(e.store, kv, slog.New(slog.DiscardHandler)).Reconcile(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // hub is a sentry-go hub sending to p's DSN on the gateway, tracing every

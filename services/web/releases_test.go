@@ -30,8 +30,9 @@ type releaseFixture struct {
 	unrecorded       int64 // first seen in 3.0, a release no one recorded
 }
 
-// apiCall sends a JSON request to the REST API with token.
-func (e *env) apiCall(token, method, path, body string) {
+// apiCall sends a JSON request to the REST API with token and returns the
+// answer's body.
+func (e *env) apiCall(token, method, path, body string) []byte {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -48,6 +49,7 @@ func (e *env) apiCall(token, method, path, body string) {
 	if res.StatusCode/100 != 2 {
 		e.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
 	}
+	return raw
 }
 
 func newReleaseFixture(e *env) *releaseFixture {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/faultline/faultline/libs/accounts"
 	"github.com/faultline/faultline/libs/inboundfilter"
+	"github.com/faultline/faultline/libs/projectkeys"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -34,6 +35,86 @@ type filterView struct {
 type keyView struct {
 	*accounts.ProjectKey
 	Snippets []snippet
+	Limit    projectkeys.RateLimit // as the API shows it; a zero count is none
+	Windows  []windowOption        // the form's choice of Limit.Window
+	// MoreLimits says the key has limits besides Limit (set through the
+	// API's rateLimits), which saving the form replaces.
+	MoreLimits bool
+}
+
+// windowOption is one choice of a rate limit's window.
+type windowOption struct {
+	Seconds  int64
+	Label    string
+	Selected bool
+}
+
+// rateLimitWindows are the form's common windows, a minute to a day.
+var rateLimitWindows = []int64{60, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400}
+
+// newKeyView shows k with its setup snippets and its rate limit's form.
+func newKeyView(k *accounts.ProjectKey) *keyView {
+	v := &keyView{ProjectKey: k, Snippets: Snippets(k.DSN, k.ID), Limit: k.SentryRateLimit()}
+	n := 0
+	for _, c := range []int64{k.RateLimitCount, k.RateLimitPerMinute, k.RateLimitPerHour} {
+		if c > 0 {
+			n++
+		}
+	}
+	v.MoreLimits = n > 1
+	selected := v.Limit.Window
+	if selected == 0 {
+		selected = 60
+	}
+	ws := rateLimitWindows
+	if !slices.Contains(ws, selected) {
+		ws = append(slices.Clone(ws), selected)
+		slices.Sort(ws)
+	}
+	for _, s := range ws {
+		v.Windows = append(v.Windows, windowOption{Seconds: s, Label: windowLabel(s), Selected: s == selected})
+	}
+	return v
+}
+
+// WindowLabel names the window of the key's rate limit.
+func (v *keyView) WindowLabel() string { return windowLabel(v.Limit.Window) }
+
+// windowLabel names a window of s seconds in its largest whole unit.
+func windowLabel(s int64) string {
+	for _, u := range []struct {
+		secs int64
+		name string
+	}{{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}} {
+		if s%u.secs == 0 {
+			if n := s / u.secs; n != 1 {
+				return fmt.Sprintf("%d %ss", n, u.name)
+			}
+			return "1 " + u.name
+		}
+	}
+	return ""
+}
+
+// formRateLimit reads the key form's rate limit: a count of events (empty
+// or 0 is none) per a window of 60 to 86400 seconds.
+func formRateLimit(r *http.Request) (projectkeys.RateLimit, error) {
+	count, err := formInt(r, "rate_limit_count")
+	if err != nil {
+		return projectkeys.RateLimit{}, err
+	}
+	var rl projectkeys.RateLimit
+	if count != nil {
+		rl.Count = *count
+	}
+	w := strings.TrimSpace(r.PostFormValue("rate_limit_window"))
+	if w == "" && rl.Count == 0 {
+		return rl, nil
+	}
+	if rl.Window, err = strconv.ParseInt(w, 10, 64); err != nil || rl.Window < projectkeys.MinRateLimitWindow || rl.Window > projectkeys.MaxRateLimitWindow {
+		return projectkeys.RateLimit{}, fmt.Errorf("rate limit window: want %d to %d seconds", projectkeys.MinRateLimitWindow, projectkeys.MaxRateLimitWindow)
+	}
+	return rl, nil
 }
 
 // snippet is a copy-ready SDK setup.
@@ -117,7 +198,7 @@ func (w *Web) renderSettings(rw http.ResponseWriter, r *http.Request, pr *accoun
 		d.Filters = append(d.Filters, filterView{ID: id, Name: inboundfilter.About[id][0], On: fs.On(id)})
 	}
 	for _, k := range keys {
-		d.Keys = append(d.Keys, &keyView{ProjectKey: k, Snippets: Snippets(k.DSN, k.ID)})
+		d.Keys = append(d.Keys, newKeyView(k))
 	}
 	for _, t := range teams {
 		for _, ref := range pr.Teams {
@@ -181,21 +262,15 @@ func (w *Web) keyChange(rw http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("action") {
 	case "save":
 		label := r.PostFormValue("label")
-		u := accounts.KeyUpdate{Label: &label}
-		if u.RateLimitPerMinute, err = formInt(r, "rate_limit_per_minute"); err == nil {
-			u.RateLimitPerHour, err = formInt(r, "rate_limit_per_hour")
-		}
-		if err != nil {
+		var rl projectkeys.RateLimit
+		if rl, err = formRateLimit(r); err != nil {
 			w.refuse(rw, r, http.StatusBadRequest, err)
 			return
 		}
+		// As the API's rateLimit does: the Sentry limit replaces the
+		// per-minute and per-hour ones.
 		zero := int64(0)
-		if u.RateLimitPerMinute == nil {
-			u.RateLimitPerMinute = &zero
-		}
-		if u.RateLimitPerHour == nil {
-			u.RateLimitPerHour = &zero
-		}
+		u := accounts.KeyUpdate{Label: &label, RateLimit: &rl, RateLimitPerMinute: &zero, RateLimitPerHour: &zero}
 		_, err = st.UpdateKey(ctx, pr.ID, key, u)
 	case "disable", "enable":
 		off := r.PostFormValue("action") == "disable"

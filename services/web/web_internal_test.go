@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -142,4 +143,27 @@ func TestSnippetsHoldTheDSN(t *testing.T) {
 			t.Errorf("%s: no DSN in %q", s.SDK, s.Code)
 		}
 	}
+}
+
+// FuzzFormRateLimit: the key form's rate limit never panics, and what it
+// accepts is no limit, or a count of 0 or more per a window of 60 to 86400
+// seconds; what it refuses names the field.
+func FuzzFormRateLimit(f *testing.F) {
+	for _, s := range [][2]string{{"2", "21600"}, {"", ""}, {"0", "59"}, {"5", "86401"}, {"-1", "60"}, {"9", "a day"}, {"1e3", "60"}, {" 7 ", " 5400 "}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, count, window string) {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(url.Values{"rate_limit_count": {count}, "rate_limit_window": {window}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rl, err := formRateLimit(r)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "rate limit ") {
+				t.Errorf("refusal %q does not name the field", err)
+			}
+			return
+		}
+		if rl.Count < 0 || (rl.Count > 0 || rl.Window != 0) && (rl.Window < 60 || rl.Window > 86400) {
+			t.Errorf("accepted %q per %q as %+v", count, window, rl)
+		}
+	})
 }

@@ -459,14 +459,14 @@ func TestDashboard(t *testing.T) {
 		if p := ownerB.do("POST", kpath, url.Values{"action": {"disable"}}); p.status != http.StatusForbidden {
 			t.Errorf("disable without CSRF: %d", p.status)
 		}
-		if p := ownerB.submit(path, kpath, url.Values{"action": {"save"}, "label": {"Prod <b>"}, "rate_limit_per_minute": {"60"}, "rate_limit_per_hour": {""}}); p.status != http.StatusSeeOther {
+		if p := ownerB.submit(path, kpath, url.Values{"action": {"save"}, "label": {"Prod <b>"}, "rate_limit_count": {"60"}, "rate_limit_window": {"60"}}); p.status != http.StatusSeeOther {
 			t.Fatalf("save key: %d\n%s", p.status, p.body)
 		}
 		if p := ownerB.submit(path, kpath, url.Values{"action": {"disable"}}); p.status != http.StatusSeeOther {
 			t.Fatalf("disable key: %d", p.status)
 		}
 		body := ownerB.get(path).body
-		if !strings.Contains(body, "Prod &lt;b&gt;") || !strings.Contains(body, `value="60"`) || !strings.Contains(body, `value="enable"`) {
+		if !strings.Contains(body, "Prod &lt;b&gt;") || !strings.Contains(body, `placeholder="none" value="60"`) || !strings.Contains(body, `value="enable"`) {
 			t.Error("the key's new name, limit and state are not shown")
 		}
 		if p := ownerB.submit(path, kpath, url.Values{"action": {"rotate"}}); p.status != http.StatusSeeOther {
