@@ -45,57 +45,65 @@ var txWalkers = sync.Pool{New: func() any {
 	return w
 }}
 
+// The members each object of a transaction is read for, in the order of
+// the walk's field numbers.
+var (
+	txMembers    = []string{"event_id", "timestamp", "start_timestamp", "transaction", "release", "environment", "platform", "user", "tags", "contexts", "spans"}
+	userMembers  = []string{"id", "email", "username", "ip_address"}
+	ctxMembers   = []string{"trace"}
+	traceMembers = []string{"trace_id", "span_id", "parent_span_id", "op", "status"}
+	spanMembers  = []string{"trace_id", "span_id", "parent_span_id", "op", "description", "status", "start_timestamp", "timestamp"}
+)
+
 // transaction walks payload into tx; false when it gave up.
 func (w *txWalker) transaction(payload []byte, tx *transactionPayload) bool {
 	w.r.Reset(payload)
 	// As encoding/json reads: repeated names are not an error (they make
 	// this walk give up), nor is invalid UTF-8 (lstring replaces it).
 	w.d.Reset(&w.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	ok := w.object(txMembers, func(f int) bool {
+		switch f {
+		case 7:
+			return w.user(&tx.User)
+		case 9:
+			return w.contexts(tx)
+		case 10:
+			return w.spans(&tx.Spans)
+		}
+		return w.scalar([...]json.Unmarshaler{&tx.EventID, &tx.Timestamp, &tx.StartTimestamp, &tx.Transaction,
+			&tx.Release, &tx.Environment, &tx.Platform, 8: &tx.Tags}[f])
+	})
+	if !ok {
+		return false
+	}
+	_, err := w.d.ReadToken()
+	return err == io.EOF // nothing after the object
+}
+
+// object reads an object, handing each member named in names to member
+// with its index and skipping the others; false to give up (not an
+// object, a member that gave up, a name to give up on).
+func (w *txWalker) object(names []string, member func(i int) bool) bool {
 	if !w.open('{') {
 		return false
 	}
 	var seen uint32
 	for w.d.PeekKind() != '}' {
-		f := w.name(&seen, "event_id", "timestamp", "start_timestamp", "transaction", "release", "environment", "platform",
-			"user", "tags", "contexts", "spans")
 		var ok bool
-		switch f {
-		case -1:
+		switch i := w.name(&seen, names...); {
+		case i < 0:
 			return false
-		case 0:
-			ok = w.scalar(&tx.EventID)
-		case 1:
-			ok = w.scalar(&tx.Timestamp)
-		case 2:
-			ok = w.scalar(&tx.StartTimestamp)
-		case 3:
-			ok = w.scalar(&tx.Transaction)
-		case 4:
-			ok = w.scalar(&tx.Release)
-		case 5:
-			ok = w.scalar(&tx.Environment)
-		case 6:
-			ok = w.scalar(&tx.Platform)
-		case 7:
-			ok = w.user(&tx.User)
-		case 8:
-			ok = w.scalar(&tx.Tags)
-		case 9:
-			ok = w.contexts(tx)
-		case 10:
-			ok = w.spans(&tx.Spans)
-		default:
+		case i == len(names):
 			ok = w.d.SkipValue() == nil
+		default:
+			ok = member(i)
 		}
 		if !ok {
 			return false
 		}
 	}
-	if _, err := w.d.ReadToken(); err != nil { // the closing brace
-		return false
-	}
-	_, err := w.d.ReadToken()
-	return err == io.EOF // nothing after the object
+	_, err := w.d.ReadToken() // the closing brace
+	return err == nil
 }
 
 // open reads the token that opens an object or an array, kind.
@@ -168,94 +176,28 @@ func (w *txWalker) user(u **userPayload) bool {
 		*u = nil
 		return true
 	}
-	if !w.open('{') {
+	p := &userPayload{}
+	into := [...]json.Unmarshaler{&p.ID, &p.Email, &p.Username, &p.IPAddress}
+	if !w.object(userMembers, func(i int) bool { return w.scalar(into[i]) }) {
 		return false
 	}
-	p := &userPayload{}
-	var seen uint32
-	for w.d.PeekKind() != '}' {
-		var ok bool
-		switch w.name(&seen, "id", "email", "username", "ip_address") {
-		case -1:
-			return false
-		case 0:
-			ok = w.scalar(&p.ID)
-		case 1:
-			ok = w.scalar(&p.Email)
-		case 2:
-			ok = w.scalar(&p.Username)
-		case 3:
-			ok = w.scalar(&p.IPAddress)
-		default:
-			ok = w.d.SkipValue() == nil
-		}
-		if !ok {
-			return false
-		}
-	}
-	_, err := w.d.ReadToken()
 	*u = p
-	return err == nil
+	return true
 }
 
 func (w *txWalker) contexts(tx *transactionPayload) bool {
 	if w.null() {
 		return true // null leaves a struct as it is
 	}
-	if !w.open('{') {
-		return false
-	}
-	var seen uint32
-	for w.d.PeekKind() != '}' {
-		var ok bool
-		switch w.name(&seen, "trace") {
-		case -1:
-			return false
-		case 0:
-			ok = w.trace(&tx.Contexts.Trace)
-		default:
-			ok = w.d.SkipValue() == nil
-		}
-		if !ok {
-			return false
-		}
-	}
-	_, err := w.d.ReadToken()
-	return err == nil
+	return w.object(ctxMembers, func(int) bool { return w.trace(&tx.Contexts.Trace) })
 }
 
 func (w *txWalker) trace(t *traceContext) bool {
 	if w.null() {
 		return true
 	}
-	if !w.open('{') {
-		return false
-	}
-	var seen uint32
-	for w.d.PeekKind() != '}' {
-		var ok bool
-		switch w.name(&seen, "trace_id", "span_id", "parent_span_id", "op", "status") {
-		case -1:
-			return false
-		case 0:
-			ok = w.scalar(&t.TraceID)
-		case 1:
-			ok = w.scalar(&t.SpanID)
-		case 2:
-			ok = w.scalar(&t.ParentSpanID)
-		case 3:
-			ok = w.scalar(&t.Op)
-		case 4:
-			ok = w.scalar(&t.Status)
-		default:
-			ok = w.d.SkipValue() == nil
-		}
-		if !ok {
-			return false
-		}
-	}
-	_, err := w.d.ReadToken()
-	return err == nil
+	into := [...]json.Unmarshaler{&t.TraceID, &t.SpanID, &t.ParentSpanID, &t.Op, &t.Status}
+	return w.object(traceMembers, func(i int) bool { return w.scalar(into[i]) })
 }
 
 func (w *txWalker) spans(out *[]spanPayload) bool {
@@ -268,43 +210,13 @@ func (w *txWalker) spans(out *[]spanPayload) bool {
 	}
 	spans := []spanPayload{} // encoding/json makes an empty array an empty slice
 	for w.d.PeekKind() != ']' {
-		if !w.open('{') {
+		var sp spanPayload
+		into := [...]json.Unmarshaler{&sp.TraceID, &sp.SpanID, &sp.ParentSpanID, &sp.Op, &sp.Description, &sp.Status,
+			&sp.StartTimestamp, &sp.Timestamp}
+		if !w.object(spanMembers, func(i int) bool { return w.scalar(into[i]) }) {
 			return false
 		}
-		var s spanPayload
-		var seen uint32
-		for w.d.PeekKind() != '}' {
-			var ok bool
-			switch w.name(&seen, "trace_id", "span_id", "parent_span_id", "op", "description", "status", "start_timestamp", "timestamp") {
-			case -1:
-				return false
-			case 0:
-				ok = w.scalar(&s.TraceID)
-			case 1:
-				ok = w.scalar(&s.SpanID)
-			case 2:
-				ok = w.scalar(&s.ParentSpanID)
-			case 3:
-				ok = w.scalar(&s.Op)
-			case 4:
-				ok = w.scalar(&s.Description)
-			case 5:
-				ok = w.scalar(&s.Status)
-			case 6:
-				ok = w.scalar(&s.StartTimestamp)
-			case 7:
-				ok = w.scalar(&s.Timestamp)
-			default:
-				ok = w.d.SkipValue() == nil
-			}
-			if !ok {
-				return false
-			}
-		}
-		if _, err := w.d.ReadToken(); err != nil {
-			return false
-		}
-		spans = append(spans, s)
+		spans = append(spans, sp)
 	}
 	if _, err := w.d.ReadToken(); err != nil {
 		return false
