@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -47,4 +49,36 @@ func Chromium(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Conte
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// LogConsole collects what the page in ctx writes to its console; the
+// function it returns stops collecting and logs it, always or, with
+// onlyOnFailure, when the test failed.
+func LogConsole(t testing.TB, ctx context.Context, onlyOnFailure bool) func() {
+	t.Helper()
+	var mu sync.Mutex
+	var console []string
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	messages := chromedp.Console(cctx)
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			console = append(console, m.String())
+			mu.Unlock()
+		}
+	}()
+	return func() {
+		stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(console) > 0 && (!onlyOnFailure || t.Failed()) {
+			t.Logf("chromium console:\n%s", strings.Join(console, "\n"))
+		}
+	}
 }

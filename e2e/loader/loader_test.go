@@ -175,31 +175,7 @@ throw new Error(%q);</script>
 
 	ctx, cancel := context.WithTimeout(harness.Chromium(t), 2*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	var console []string
-	cctx, stopConsole := context.WithCancel(ctx)
-	consoleDone := make(chan struct{})
-	messages := chromedp.Console(cctx)
-	go func() {
-		defer close(consoleDone)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			console = append(console, m.String())
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		stopConsole()
-		<-consoleDone
-		mu.Lock()
-		defer mu.Unlock()
-		if t.Failed() && len(console) > 0 {
-			t.Logf("chromium console:\n%s", strings.Join(console, "\n"))
-		}
-	}()
+	defer harness.LogConsole(t, ctx, true)()
 	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/")); err != nil {
 		t.Fatalf("load page: %v", err)
 	}

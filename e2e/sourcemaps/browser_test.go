@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,31 +42,7 @@ func throwInChromium(t *testing.T, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(harness.Chromium(t), 2*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	var console []string
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	messages := chromedp.Console(cctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			console = append(console, m.String())
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		stop()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		if len(console) > 0 {
-			t.Logf("chromium console:\n%s", strings.Join(console, "\n"))
-		}
-	}()
+	defer harness.LogConsole(t, ctx, false)()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("load %s: %v", url, err)
 	}
