@@ -504,24 +504,42 @@ func TestOverloadAnswers503AtOnce(t *testing.T) {
 	g := c.startGateway(opt)
 
 	// One request whose body never ends holds the only slot.
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
-	req, _ := http.NewRequest(http.MethodPost, g.url+"/api/42/envelope/", pr)
-	req.Header.Set("X-Sentry-Auth", authHeader(key))
-	slow := make(chan *http.Response, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("slow request: %v", err)
-		}
-		slow <- res
-	}()
 	body := eventEnvelope(eventID(1))
-	if _, err := pw.Write(body[:10]); err != nil {
-		t.Fatal(err)
+	var pw *io.PipeWriter
+	var slow chan *http.Response
+	startSlow := func() {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		w := pw
+		t.Cleanup(func() { w.CloseWithError(io.ErrUnexpectedEOF) })
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/api/42/envelope/", pr)
+		req.Header.Set("X-Sentry-Auth", authHeader(key))
+		slow = make(chan *http.Response, 1)
+		go func(slow chan<- *http.Response) {
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				res = nil
+			}
+			slow <- res
+		}(slow)
+		if _, err := pw.Write(body[:10]); err != nil {
+			t.Fatal(err)
+		}
 	}
+	startSlow()
 	var res *response
 	eventually(t, "a second request is shed", func() bool {
+		select {
+		case r := <-slow:
+			// The probe below took the slot first and the slow request
+			// was the one shed (a loaded machine): start it again.
+			if r != nil {
+				r.Body.Close()
+			}
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+			startSlow()
+		default:
+		}
 		res = g.send(t, project, key, eventEnvelope(eventID(2)))
 		return res.status == http.StatusServiceUnavailable
 	})
