@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/sourcemap/sourcemaptest"
+	"github.com/faultline/faultline/services/sourcemaps"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -55,10 +56,20 @@ func (e *env) delete(cmd streams.DeleteCommand, want int) {
 	if _, err := e.nc.JS.PublishMsg(e.ctx, msg); err != nil {
 		e.t.Fatal(err)
 	}
+	// Done when the files are gone and the command is acknowledged: the
+	// role sweeps the objects after the files' transaction commits.
+	cons, err := e.nc.JS.Consumer(e.ctx, streams.Sourcemaps, sourcemaps.DefaultOptions().Consumer)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n := e.count(`SELECT count(*) FROM sourcemaps.files WHERE release = $1`, cmd.Release)
-		if n == want {
+		info, err := cons.Info(e.ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n == want && info.NumPending == 0 && info.NumAckPending == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
