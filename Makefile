@@ -1,7 +1,7 @@
 # Faultline: make run starts everything in one process; make test proves it.
 GO      ?= go
 BIN     := bin/faultline
-FUZZTIME ?= 6s
+FUZZTIME ?= 4s
 
 .PHONY: run build test test-unit test-deploy test-e2e fuzz bench soak lint fmt deps clean
 
