@@ -84,11 +84,17 @@ func Get(t testing.TB) *Server {
 	if os.Getenv("FAULTLINE_NO_CLICKHOUSE") == "1" {
 		t.Skip("FAULTLINE_NO_CLICKHOUSE=1: ClickHouse tests skipped")
 	}
-	once.Do(func() { shared, sharedErr = start() })
-	if sharedErr != nil {
-		t.Fatalf("chtest: no ClickHouse server: %v\n(install it with scripts/deps.sh, point TEST_CLICKHOUSE_URL at one, or set FAULTLINE_NO_CLICKHOUSE=1 to skip)", sharedErr)
+	if _, err := Shared(); err != nil {
+		t.Fatalf("chtest: no ClickHouse server: %v\n(install it with scripts/deps.sh, point TEST_CLICKHOUSE_URL at one, or set FAULTLINE_NO_CLICKHOUSE=1 to skip)", err)
 	}
 	return shared
+}
+
+// Shared returns the binary's server, starting it on first use, for
+// programs that are not tests (the load generator); Close stops it.
+func Shared() (*Server, error) {
+	once.Do(func() { shared, sharedErr = start() })
+	return shared, sharedErr
 }
 
 // URL is the DSN of the test package's database, created on first use.
