@@ -183,26 +183,19 @@ func (a *analyticsServer) sample(ctx context.Context) lagSample {
 	s.err = errors.Join(err1, err2)
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, t := range []string{"transactions", "spans", "errors", "outcomes"} {
-		var n uint64
-		// Rows inserted, before ReplacingMergeTree merges any away: what the
-		// role wrote.
-		if err := a.ch.QueryRow(qctx, "SELECT count() FROM "+t).Scan(&n); err != nil {
-			s.err = errors.Join(s.err, err)
-			continue
-		}
-		s.rows[t] = n
+	// Rows inserted (the server's own counter: merges that collapse
+	// redelivered rows do not lower it) and distinct rows stored.
+	var tx, spans, errs, inserted uint64
+	if err := a.ch.QueryRow(qctx, `SELECT (SELECT uniqExact(event_id) FROM transactions), (SELECT uniqExact(span_id) FROM spans),
+		(SELECT uniqExact(event_id) FROM errors), (SELECT sum(value) FROM system.events WHERE event = 'InsertedRows')`).Scan(&tx, &spans, &errs, &inserted); err != nil {
+		s.err = errors.Join(s.err, err)
+		return s
 	}
+	s.rows = map[string]uint64{"transactions": tx, "spans": spans, "errors": errs, "inserted": inserted}
 	return s
 }
 
-func (s lagSample) total() uint64 {
-	var n uint64
-	for _, v := range s.rows {
-		n += v
-	}
-	return n
-}
+func (s lagSample) total() uint64 { return s.rows["inserted"] }
 
 // analyticsTransaction is a transaction event with every id distinct to
 // request seq, shaped like BenchmarkAnalyticsInsert's: a trace context and
@@ -301,6 +294,10 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 	defer scancel()
 	go samples.poll(sctx, a.ch)
 
+	baseline := a.sample(ctx)
+	if baseline.err != nil {
+		return fmt.Errorf("look at the role's consumers and tables: %w", baseline.err)
+	}
 	interval := time.Second / time.Duration(ao.rate)
 	sampleEvery := uint64(max(ao.rate/max(ao.samples, 1), 1))
 	base := uint64(1) << 42
@@ -343,25 +340,28 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 					b = &tb
 				}
 				buf = request(buf[:0], p.target, b, seq)
-				sec := int64(time.Since(begin) / time.Second)
-				count(&sentSec, sec)
-				status, err := c.do(buf, o.timeout)
-				okAt := time.Now()
+				sentAt := time.Now()
+				count(&sentSec, int64(sentAt.Sub(begin)/time.Second))
 				k := 1
 				if isErr {
 					k = 0
 				}
-				inWindow := !due.Before(from)
-				if inWindow {
+				if !sentAt.Before(from) && sentAt.Before(until) {
 					sentN[k].Add(1)
+				}
+				status, err := c.do(buf, o.timeout)
+				okAt := time.Now()
+				if !due.Before(from) {
 					r.add(status, okAt.Sub(due), err)
 				}
 				if err != nil || status != http.StatusOK {
 					continue
 				}
-				count(&okSec, sec)
-				if inWindow {
+				count(&okSec, int64(okAt.Sub(begin)/time.Second))
+				if !okAt.Before(from) && okAt.Before(until) {
 					okN[k].Add(1)
+				}
+				if !due.Before(from) {
 					if i%sampleEvery == (i/sampleEvery*7919)%sampleEvery { // offsets vary: both kinds
 						samples.add(eventID(seq), table, okAt)
 					}
@@ -381,17 +381,15 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 		if v, found := okSec.Load(sec - 1); found {
 			ok = v.(*atomic.Int64).Load()
 		}
-		var d uint64
-		if prev != nil {
-			d = s.total() - prev.total()
-		}
-		errs := ""
 		if s.err != nil {
-			errs = "  (" + s.err.Error() + ")"
+			// A failed look prints its error, not numbers.
+			fmt.Printf("%-34s sent %4d ok %4d | look failed: %v\n", fmt.Sprintf("analytics t=%3.0fs", s.at.Sub(begin).Seconds()), sent, ok, s.err)
+			return
 		}
-		fmt.Printf("%-34s sent %4d ok %4d | INGEST backlog %6d oldest %6s | EVENTS backlog %6d oldest %6s | rows +%6d (%d tx, %d spans, %d errors)%s\n",
+		d := s.total() - prev.total()
+		fmt.Printf("%-34s sent %4d ok %4d | INGEST backlog %6d oldest %6s | EVENTS backlog %6d oldest %6s | rows inserted +%6d, stored %d tx, %d spans, %d errors\n",
 			fmt.Sprintf("analytics t=%3.0fs", s.at.Sub(begin).Seconds()), sent, ok, s.ingest, secs(s.ingestAge), s.events, secs(s.eventsAge), d,
-			s.rows["transactions"], s.rows["spans"], s.rows["errors"], errs)
+			s.rows["transactions"], s.rows["spans"], s.rows["errors"])
 	}
 	sendDone := make(chan struct{})
 	go func() { wg.Wait(); close(sendDone) }()
@@ -399,7 +397,7 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 	// samples every 100ms too, so the drain time is good to about 100ms.
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var prev *lagSample
+	prev := &baseline
 	atFrom, atUntil := -1, -1
 	sending := true
 	var sendEnd time.Time
@@ -425,11 +423,13 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 			s := a.sample(ctx)
 			looks = append(looks, s)
 			printLook(s, prev)
-			prev = &s
-			if atFrom < 0 && !s.at.Before(from) {
+			if s.err == nil {
+				prev = &s
+			}
+			if atFrom < 0 && s.err == nil && !s.at.Before(from) {
 				atFrom = len(looks) - 1
 			}
-			if atUntil < 0 && !s.at.Before(until) {
+			if atUntil < 0 && s.err == nil && !s.at.Before(until) {
 				atUntil = len(looks) - 1
 			}
 			at, ing, ev, err = s.at, s.ingest, s.events, s.err
@@ -455,18 +455,26 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 	// Summary.
 	d := o.duration.Seconds()
 	samples.mu.Lock()
-	var lat []time.Duration
+	var lat, latTx, latErr []time.Duration
 	unseen := 0
 	for _, c := range samples.all {
 		if c.seen.IsZero() {
 			unseen++
 			continue
 		}
-		lat = append(lat, c.seen.Sub(c.ok))
+		l := c.seen.Sub(c.ok)
+		lat = append(lat, l)
+		if c.table == "transactions" {
+			latTx = append(latTx, l)
+		} else {
+			latErr = append(latErr, l)
+		}
 	}
 	sampled, pollErrs, lastPollErr := len(samples.all), samples.errs, samples.lastErr
 	samples.mu.Unlock()
 	slices.Sort(lat)
+	slices.Sort(latTx)
+	slices.Sort(latErr)
 	name := fmt.Sprintf("analytics %d/s", ao.rate)
 	sent := sentN[0].Load() + sentN[1].Load()
 	ok := okN[0].Load() + okN[1].Load()
@@ -475,11 +483,14 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 	if atFrom >= 0 && atUntil > atFrom {
 		f, u := looks[atFrom], looks[atUntil]
 		w := u.at.Sub(f.at).Seconds()
-		fmt.Printf("%-34s rows into ClickHouse %.0f/s over the window (%.0f transactions/s, %.0f spans/s, %.0f errors/s, %.0f outcomes/s)\n", "",
+		fmt.Printf("%-34s rows inserted into ClickHouse %.0f/s over the window; stored %.0f transactions/s, %.0f spans/s, %.0f error events/s (distinct)\n", "",
 			float64(u.total()-f.total())/w, float64(u.rows["transactions"]-f.rows["transactions"])/w, float64(u.rows["spans"]-f.rows["spans"])/w,
-			float64(u.rows["errors"]-f.rows["errors"])/w, float64(u.rows["outcomes"]-f.rows["outcomes"])/w)
+			float64(u.rows["errors"]-f.rows["errors"])/w)
 		var backlog, ages []int
 		for _, s := range looks[atFrom : atUntil+1] {
+			if s.err != nil {
+				continue
+			}
 			backlog = append(backlog, s.ingest+s.events)
 			ages = append(ages, int(max(s.ingestAge, s.eventsAge)/time.Millisecond))
 		}
@@ -492,19 +503,19 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 	}
 	fmt.Printf("%-34s 200 to queryable in ClickHouse p50 %s p99 %s max %s (%d sampled events, %d never seen; polled every 100ms)\n", "",
 		ms(quantile(lat, .5)), ms(quantile(lat, .99)), ms(quantile(lat, 1)), sampled, unseen)
+	fmt.Printf("%-34s of which %d transactions p50 %s p99 %s, %d error events (through grouping) p50 %s p99 %s\n", "",
+		len(latTx), ms(quantile(latTx, .5)), ms(quantile(latTx, .99)), len(latErr), ms(quantile(latErr, .5)), ms(quantile(latErr, .99)))
 	if drained >= 0 {
 		fmt.Printf("%-34s drained %s after sending stopped (both backlogs 0, every sample queryable; looked at every 100ms)\n", "", secs(drained))
 	} else {
 		fmt.Printf("%-34s NOT drained %s after sending stopped\n", "", ao.drain)
 	}
-	var txRows, errRows uint64
-	if err := a.ch.QueryRow(ctx, "SELECT uniqExact(event_id) FROM transactions").Scan(&txRows); err != nil {
-		return err
+	end := a.sample(ctx)
+	if end.err != nil {
+		return end.err
 	}
-	if err := a.ch.QueryRow(ctx, "SELECT uniqExact(event_id) FROM errors").Scan(&errRows); err != nil {
-		return err
-	}
-	fmt.Printf("%-34s distinct events in ClickHouse: %d transactions, %d errors (the whole run, warmup and probe included)\n", "", txRows, errRows)
+	fmt.Printf("%-34s distinct rows in ClickHouse: %d transactions, %d spans, %d error events, of %d rows inserted (the whole run, warmup and probes included)\n", "",
+		end.rows["transactions"], end.rows["spans"], end.rows["errors"], end.rows["inserted"])
 	if k := len(gw.ok); k > 0 {
 		fmt.Printf("%-34s server CPU %.0f µs per request (%.2f cores); server %s\n", "",
 			float64(serverCPU.Microseconds())/float64(k), serverCPU.Seconds()/d, p.rss())
