@@ -419,6 +419,17 @@ func (s *Server) HTTP() string {
 // stop.
 func (s *Server) External() bool { return s.external != "" }
 
+// Pid is the started server's process id, for its CPU time and memory;
+// 0 when it is external or stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 func (s *Server) close() {
 	if s.external != "" {
 		return
