@@ -541,8 +541,12 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 		fmt.Printf("%-34s server CPU %.0f µs per request (%.2f cores); server %s\n", "",
 			float64(serverCPU.Microseconds())/float64(k), serverCPU.Seconds()/d, p.rss())
 	}
-	fmt.Printf("%-34s CPU in the window: server %.2f cores, ClickHouse %.2f, its Postgres backends %.2f, the load generator %.2f (of %d)\n", "",
-		serverCPU.Seconds()/d, clickhouseCPU.Seconds()/d, pgCPU.Seconds()/d, selfCPU.Seconds()/d, runtime.NumCPU())
+	chCores := "n/a (external)"
+	if chs.Pid() != 0 {
+		chCores = fmt.Sprintf("%.2f", clickhouseCPU.Seconds()/d)
+	}
+	fmt.Printf("%-34s CPU in the window: server %.2f cores, ClickHouse %s, its Postgres backends %.2f, the load generator %.2f (of %d)\n", "",
+		serverCPU.Seconds()/d, chCores, pgCPU.Seconds()/d, selfCPU.Seconds()/d, runtime.NumCPU())
 	if gw.errors > 0 || len(gw.statuses) > 1 {
 		fmt.Printf("%-34s gateway statuses %v, %d transport errors (last: %v)\n", "", gw.statuses, gw.errors, gw.lastErr)
 	}
