@@ -7,6 +7,7 @@
 #   BENCH_FLAGS=...      more loadgen flags for the gateway run (go run ./e2e/cmd/loadgen -h)
 #   PIPELINE_FLAGS=...   more loadgen flags for the pipeline run (e.g. -pipeline-rates 1000,2000)
 #   ALERTING_FLAGS=...   more loadgen flags for the alerting run (e.g. -alerting-rate 2000)
+#   ANALYTICS_FLAGS=...  more loadgen flags for the analytics run (e.g. -analytics-errors-percent 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -84,4 +85,18 @@ echo "== alerting: notification latency at 1,000 events/s, $duration; load avera
 # gateway's 200 for its event to the webhook's arrival.
 # shellcheck disable=SC2086
 bin/loadgen -faultline bin/faultline -duration "$duration" -scenarios alerting ${ALERTING_FLAGS:-}
+echo "== analytics: lag at 2,500 events/s in the all-in-one, $duration; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# analytics: a ClickHouse server of the run's own (libs/clickhouse/chtest
+# starts it) and the all-in-one with CLICKHOUSE_URL; 2,500 requests/s open
+# loop, 20% error events and 80% distinct transactions of two spans each.
+# Per second: the backlog of the role's consumers on INGEST and EVENTS and
+# the age of their oldest unacknowledged message, rows into ClickHouse;
+# then sent/accepted/rows per second, 200-to-queryable p50/p99 of 5 events
+# a second, the backlog at the end, drain time and the server's RSS.
+if [ "${FAULTLINE_NO_CLICKHOUSE:-}" = 1 ]; then
+	echo "analytics: skipped (FAULTLINE_NO_CLICKHOUSE=1)"
+else
+	# shellcheck disable=SC2086
+	bin/loadgen -faultline bin/faultline -duration "$duration" -scenarios analytics -analytics-rate 2500 ${ANALYTICS_FLAGS:-}
+fi
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -50,6 +50,7 @@ type options struct {
 	pipeline      pipelineOptions
 	soak          soakOptions
 	alerting      alertingOptions
+	analytics     analyticsOptions
 	serverRoles   string
 }
 
@@ -59,7 +60,7 @@ func main() {
 	flag.StringVar(&o.binary, "faultline", "bin/faultline", "faultline binary to start (ignored with -target)")
 	flag.StringVar(&o.targetURL, "target", "", "URL of a running faultline (e.g. http://127.0.0.1:8080); needs -dsn")
 	flag.StringVar(&o.dsn, "dsn", "", "DSN of a project on -target")
-	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog), soak (make soak: a long fixed rate, watched for growth), alerting (notification latency: the gateway's 200 to a webhook received)")
+	flag.StringVar(&scen, "scenarios", "rss,flat,bare,rate,overload", "comma-separated: flat (flat out), bare (flat out against a decompress-only handler), rate (fixed rate), overload, rss, pipeline (gateway to grouped at fixed rates), backlog (grouping clearing a queued backlog), soak (make soak: a long fixed rate, watched for growth), alerting (notification latency: the gateway's 200 to a webhook received), analytics (the analytics role's lag with a ClickHouse of the run's own)")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured time of each scenario")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each scenario")
 	flag.IntVar(&o.conns, "conns", 64, "keep-alive connections, flat out")
@@ -90,6 +91,10 @@ func main() {
 	flag.IntVar(&o.alerting.freshEvery, "alerting-new-every", 20, "one request in this many starts an issue, which a first-seen rule notifies, in the alerting scenario")
 	flag.IntVar(&o.alerting.rules, "alerting-rules", 50, "rules of the project in the alerting scenario: one first-seen rule and others that never fire")
 	flag.IntVar(&o.alerting.issues, "alerting-issues", 100, "issues the other events of the alerting scenario are drawn from")
+	flag.IntVar(&o.analytics.rate, "analytics-rate", 2500, "requests per second in the analytics scenario")
+	flag.IntVar(&o.analytics.errorsPercent, "analytics-errors-percent", 20, "percent of the analytics scenario's requests that are error events; the rest are transactions with two spans")
+	flag.IntVar(&o.analytics.samples, "analytics-samples", 5, "events per second timed from the gateway's 200 until queryable in ClickHouse, in the analytics scenario")
+	flag.DurationVar(&o.analytics.drain, "analytics-drain", 60*time.Second, "how long the analytics scenario waits after sending for the backlog to clear")
 	flag.StringVar(&o.serverRoles, "server-roles", "", "serve --roles for the pipeline, backlog and soak servers (default: every role)")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
@@ -181,7 +186,9 @@ func run(ctx context.Context, o options) error {
 		if tgt, err = newTarget(o.targetURL, o.dsn); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.scenarios, func(s string) bool { return s != "pipeline" && s != "backlog" && s != "soak" && s != "alerting" }) {
+	} else if slices.ContainsFunc(o.scenarios, func(s string) bool {
+		return s != "pipeline" && s != "backlog" && s != "soak" && s != "alerting" && s != "analytics"
+	}) {
 		var err error
 		srv, err = startServer(ctx, o.binary, gatewayRoles, splitEnv(o.serverEnv), o.keep)
 		if err != nil {
@@ -264,6 +271,14 @@ func run(ctx context.Context, o options) error {
 			}
 			if err := runAlerting(ctx, o, o.alerting); err != nil {
 				return fmt.Errorf("alerting: %w", err)
+			}
+		case "analytics":
+			if o.targetURL != "" {
+				fmt.Println("analytics: skipped (needs a started server)")
+				continue
+			}
+			if err := runAnalytics(ctx, o, o.analytics); err != nil {
+				return fmt.Errorf("analytics: %w", err)
 			}
 		case "pipeline", "backlog":
 			if o.targetURL != "" {

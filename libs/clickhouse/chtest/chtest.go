@@ -84,11 +84,17 @@ func Get(t testing.TB) *Server {
 	if os.Getenv("FAULTLINE_NO_CLICKHOUSE") == "1" {
 		t.Skip("FAULTLINE_NO_CLICKHOUSE=1: ClickHouse tests skipped")
 	}
-	once.Do(func() { shared, sharedErr = start() })
-	if sharedErr != nil {
-		t.Fatalf("chtest: no ClickHouse server: %v\n(install it with scripts/deps.sh, point TEST_CLICKHOUSE_URL at one, or set FAULTLINE_NO_CLICKHOUSE=1 to skip)", sharedErr)
+	if _, err := Shared(); err != nil {
+		t.Fatalf("chtest: no ClickHouse server: %v\n(install it with scripts/deps.sh, point TEST_CLICKHOUSE_URL at one, or set FAULTLINE_NO_CLICKHOUSE=1 to skip)", err)
 	}
 	return shared
+}
+
+// Shared returns the binary's server, starting it on first use, for
+// programs that are not tests (the load generator); Close stops it.
+func Shared() (*Server, error) {
+	once.Do(func() { shared, sharedErr = start() })
+	return shared, sharedErr
 }
 
 // URL is the DSN of the test package's database, created on first use.
@@ -412,6 +418,17 @@ func (s *Server) HTTP() string {
 // External says whether the server is an external one, which tests cannot
 // stop.
 func (s *Server) External() bool { return s.external != "" }
+
+// Pid is the started server's process id, for its CPU time and memory;
+// 0 when it is external or stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
 func (s *Server) close() {
 	if s.external != "" {
