@@ -371,7 +371,7 @@ func (w *walker) object(c ctx) error {
 				continue
 			}
 		}
-		child := ctx{safe: c.safe || w.s.safe[strings.ToLower(name)]}
+		child := ctx{safe: c.safe || w.s.safe[strings.ToLower(name)] || idFields[name]}
 		if !child.safe {
 			child.rule = w.s.keyRule(name)
 			if w.s.ips && child.rule == "" && w.ipField(name) {
@@ -417,6 +417,14 @@ func (w *walker) array(c ctx) error {
 	_, err := w.d.ReadToken()
 	return err
 }
+
+// idFields are the protocol's identifiers, wherever they are: hex ids an
+// SDK draws at random, which are not personal data (Relay does not scrub
+// them either). A span id of 16 decimal digits would otherwise pass for
+// a card number about once in 18,000 spans and be filtered, and spans
+// that lost their ids collapse into one.
+var idFields = map[string]bool{"event_id": true, "trace_id": true, "span_id": true, "parent_span_id": true,
+	"segment_id": true, "profile_id": true, "replay_id": true, "sid": true, "check_in_id": true}
 
 // ipField reports whether name, at the walker's path, holds an IP address.
 func (w *walker) ipField(name string) bool {

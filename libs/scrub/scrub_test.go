@@ -76,6 +76,42 @@ func dig(m map[string]any, path ...string) any {
 	return cur
 }
 
+// Identifiers are never taken for card numbers: a Luhn-valid span id of
+// 16 digits stays, while the same digits in a message are filtered.
+func TestScrubLeavesIdentifiers(t *testing.T) {
+	in := `{"event_id":"4111111111111111","contexts":{"trace":{"trace_id":"41111111111111114111111111111111","span_id":"4111111111111111"}},` +
+		`"spans":[{"span_id":"4111111111111111","parent_span_id":"4111111111111111","description":"pay 4111111111111111"}]}`
+	out, changed, err := New(Defaults).Scrub([]byte(in))
+	if err != nil || !changed {
+		t.Fatalf("changed %v, err %v: want the description scrubbed", changed, err)
+	}
+	var got struct {
+		EventID  string `json:"event_id"`
+		Contexts struct {
+			Trace struct {
+				TraceID string `json:"trace_id"`
+				SpanID  string `json:"span_id"`
+			} `json:"trace"`
+		} `json:"contexts"`
+		Spans []struct {
+			SpanID       string `json:"span_id"`
+			ParentSpanID string `json:"parent_span_id"`
+			Description  string `json:"description"`
+		} `json:"spans"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	const card = "4111111111111111"
+	if got.EventID != card || got.Contexts.Trace.SpanID != card || got.Contexts.Trace.TraceID != card+card ||
+		got.Spans[0].SpanID != card || got.Spans[0].ParentSpanID != card {
+		t.Errorf("an identifier was scrubbed: %s", out)
+	}
+	if strings.Contains(got.Spans[0].Description, card) {
+		t.Errorf("the card number in the description stayed: %s", out)
+	}
+}
+
 func TestScrubSettings(t *testing.T) {
 	in := `{"password":"p","mysekret":"m","token":"t","card":"4242424242424242","user":{"ip_address":"1.2.3.4"},"sdk":{"client_ip":"1.2.3.5"}}`
 	tests := []struct {
