@@ -204,45 +204,28 @@ func runAlerting(ctx context.Context, o options, ao alertingOptions) error {
 		time.Sleep(o.duration)
 		pgDone <- pg()
 	}()
-	var next atomic.Uint64
-	recs := make([]*recorder, o.rateConns)
-	var wg sync.WaitGroup
-	for w := range o.rateConns {
-		r := newRecorder()
-		recs[w] = r
-		wg.Go(func() {
-			c := &conn{addr: p.target.host}
-			defer c.close()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= uint64(n) {
-					return
-				}
-				due := begin.Add(time.Duration(i) * interval)
-				seq := rec.base + i
-				b, isFresh := corpus.body(i+1, 0), false
-				if ao.freshEvery > 0 && (i+1)%uint64(ao.freshEvery) == 0 {
-					if k := corpus.nextFresh.Add(1) - 1; k < uint64(len(corpus.fresh)) {
-						b, isFresh = &corpus.fresh[k], true
-					}
-				}
-				buf = request(buf[:0], p.target, b, seq)
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
-				status, err := c.do(buf, o.timeout)
-				if err == nil && status == http.StatusOK {
-					rec.ok[i].Store(time.Now().UnixNano())
-					rec.fresh[i].Store(isFresh)
-				}
-				if !due.Before(from) {
-					r.add(status, time.Since(due), err)
+	recs, wait := openLoop(ctx, p.target.host, o.rateConns, uint64(n), begin, interval,
+		func(c *conn, r *recorder, i uint64, due time.Time, buf []byte) []byte {
+			seq := rec.base + i
+			b, isFresh := corpus.body(i+1, 0), false
+			if ao.freshEvery > 0 && (i+1)%uint64(ao.freshEvery) == 0 {
+				if k := corpus.nextFresh.Add(1) - 1; k < uint64(len(corpus.fresh)) {
+					b, isFresh = &corpus.fresh[k], true
 				}
 			}
+			buf = request(buf[:0], p.target, b, seq)
+			sleepUntil(due)
+			status, err := c.do(buf, o.timeout)
+			if err == nil && status == http.StatusOK {
+				rec.ok[i].Store(time.Now().UnixNano())
+				rec.fresh[i].Store(isFresh)
+			}
+			if !due.Before(from) {
+				r.add(status, time.Since(due), err)
+			}
+			return buf
 		})
-	}
-	wg.Wait()
+	wait()
 	gw := merge("alerting gateway", o.duration, recs)
 	serverCPU := cpu()
 	pg := <-pgDone

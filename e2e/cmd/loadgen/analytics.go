@@ -331,65 +331,46 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 		v, _ := m.LoadOrStore(sec, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
 	}
-	var next atomic.Uint64
-	recs := make([]*recorder, o.rateConns)
-	var wg sync.WaitGroup
-	for w := range o.rateConns {
-		r := newRecorder()
-		recs[w] = r
-		wg.Go(func() {
-			c := &conn{addr: p.target.host}
-			defer c.close()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= uint64(n) {
-					return
-				}
-				due := begin.Add(time.Duration(i) * interval)
-				seq := base + i
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
-				isErr := int(i%100) < ao.errorsPercent
-				var b *body
-				table := "transactions"
-				if isErr {
-					b, table = corpus.body(i+1, 100), "errors"
-				} else {
-					tb := analyticsTransaction(seq, time.Now())
-					b = &tb
-				}
-				buf = request(buf[:0], p.target, b, seq)
-				sentAt := time.Now()
-				count(&sentSec, int64(sentAt.Sub(begin)/time.Second))
-				k := 1
-				if isErr {
-					k = 0
-				}
-				if !sentAt.Before(from) && sentAt.Before(until) {
-					sentN[k].Add(1)
-				}
-				status, err := c.do(buf, o.timeout)
-				okAt := time.Now()
-				if !due.Before(from) {
-					r.add(status, okAt.Sub(due), err)
-				}
-				if err != nil || status != http.StatusOK {
-					continue
-				}
-				count(&okSec, int64(okAt.Sub(begin)/time.Second))
-				if !okAt.Before(from) && okAt.Before(until) {
-					okN[k].Add(1)
-				}
-				if !due.Before(from) {
-					if i%sampleEvery == (i/sampleEvery*7919)%sampleEvery { // offsets vary: both kinds
-						samples.add(eventID(seq), table, okAt)
-					}
-				}
+	recs, wait := openLoop(ctx, p.target.host, o.rateConns, uint64(n), begin, interval,
+		func(c *conn, r *recorder, i uint64, due time.Time, buf []byte) []byte {
+			seq := base + i
+			sleepUntil(due)
+			isErr := int(i%100) < ao.errorsPercent
+			var b *body
+			table := "transactions"
+			if isErr {
+				b, table = corpus.body(i+1, 100), "errors"
+			} else {
+				tb := analyticsTransaction(seq, time.Now())
+				b = &tb
 			}
+			buf = request(buf[:0], p.target, b, seq)
+			sentAt := time.Now()
+			count(&sentSec, int64(sentAt.Sub(begin)/time.Second))
+			k := 1
+			if isErr {
+				k = 0
+			}
+			if !sentAt.Before(from) && sentAt.Before(until) {
+				sentN[k].Add(1)
+			}
+			status, err := c.do(buf, o.timeout)
+			okAt := time.Now()
+			if !due.Before(from) {
+				r.add(status, okAt.Sub(due), err)
+			}
+			if err != nil || status != http.StatusOK {
+				return buf
+			}
+			count(&okSec, int64(okAt.Sub(begin)/time.Second))
+			if !okAt.Before(from) && okAt.Before(until) {
+				okN[k].Add(1)
+			}
+			if !due.Before(from) && i%sampleEvery == (i/sampleEvery*7919)%sampleEvery { // offsets vary: both kinds
+				samples.add(eventID(seq), table, okAt)
+			}
+			return buf
 		})
-	}
 
 	// One look a second while sending, then while draining.
 	var looks []lagSample
@@ -413,7 +394,7 @@ func runAnalytics(ctx context.Context, o options, ao analyticsOptions) error {
 			s.rows["transactions"], s.rows["spans"], s.rows["errors"])
 	}
 	sendDone := make(chan struct{})
-	go func() { wg.Wait(); close(sendDone) }()
+	go func() { wait(); close(sendDone) }()
 	// A full look every second; after sending stops, the consumers and the
 	// samples every 100ms too, so the drain time is good to about 100ms.
 	tick := time.NewTicker(100 * time.Millisecond)

@@ -461,46 +461,28 @@ func runStep(ctx context.Context, o options, po pipelineOptions, p *pipelineServ
 		runDecisions(ctx, p, client, s, po.decisions)
 	}()
 
-	var next atomic.Uint64
-	recs := make([]*recorder, o.rateConns)
-	var wg sync.WaitGroup
-	for w := range o.rateConns {
-		rec := newRecorder()
-		recs[w] = rec
-		wg.Go(func() {
-			c := &conn{addr: p.target.host}
-			defer c.close()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= n {
-					return
-				}
-				due := begin.Add(time.Duration(i) * interval)
-				seq := first + i
-				buf = request(buf[:0], p.target, corpus.body(seq, uint64(po.freshEvery)), seq)
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
-				t.due[seq-t.base].Store(due.UnixNano())
-				status, err := c.do(buf, o.timeout)
-				if err == nil && status == http.StatusOK {
-					s.sent.Add(1)
-					if due.After(s.from) && i%sampleEvery == 0 {
-						select {
-						case samples <- sample{eventID(seq), due}:
-						default:
-						}
+	recs, wait := openLoop(ctx, p.target.host, o.rateConns, n, begin, interval,
+		func(c *conn, rec *recorder, i uint64, due time.Time, buf []byte) []byte {
+			seq := first + i
+			buf = request(buf[:0], p.target, corpus.body(seq, uint64(po.freshEvery)), seq)
+			sleepUntil(due)
+			t.due[seq-t.base].Store(due.UnixNano())
+			status, err := c.do(buf, o.timeout)
+			if err == nil && status == http.StatusOK {
+				s.sent.Add(1)
+				if due.After(s.from) && i%sampleEvery == 0 {
+					select {
+					case samples <- sample{eventID(seq), due}:
+					default:
 					}
 				}
-				if due.Before(s.from) {
-					continue
-				}
+			}
+			if !due.Before(s.from) {
 				rec.add(status, time.Since(due), err)
 			}
+			return buf
 		})
-	}
-	wg.Wait()
+	wait()
 	s.gateway = merge(fmt.Sprintf("pipeline %d/s gateway", s.rate), po.duration, recs)
 	s.cpu, s.self = cpu(), self()
 	s.pgCPU = <-pgDone

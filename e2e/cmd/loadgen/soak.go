@@ -106,46 +106,32 @@ func runSoak(ctx context.Context, o options, so soakOptions) error {
 	sub.SetPendingLimits(-1, -1)
 
 	interval := time.Second / time.Duration(so.rate)
-	var next atomic.Uint64
-	var wg sync.WaitGroup
-	for range o.rateConns {
-		wg.Go(func() {
-			c := &conn{addr: p.target.host}
-			defer c.close()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= uint64(total) {
-					return
-				}
-				at := start.Add(time.Duration(i) * interval)
-				seq := base + i
-				buf = request(buf[:0], p.target, corpus.body(seq, uint64(o.pipeline.freshEvery)), seq)
-				if wait := time.Until(at); wait > 0 {
-					time.Sleep(wait)
-				}
-				due[i].Store(at.UnixNano())
-				status, err := c.do(buf, o.timeout)
-				lat := time.Since(at)
-				mu.Lock()
-				mm := minuteOf(at)
-				mm.sent++
-				if err == nil && status == http.StatusOK {
-					mm.gateway = append(mm.gateway, lat)
-				} else {
-					mm.non200++
-				}
-				mu.Unlock()
+	_, wait := openLoop(ctx, p.target.host, o.rateConns, uint64(total), start, interval,
+		func(c *conn, _ *recorder, i uint64, at time.Time, buf []byte) []byte {
+			seq := base + i
+			buf = request(buf[:0], p.target, corpus.body(seq, uint64(o.pipeline.freshEvery)), seq)
+			sleepUntil(at)
+			due[i].Store(at.UnixNano())
+			status, err := c.do(buf, o.timeout)
+			lat := time.Since(at)
+			mu.Lock()
+			mm := minuteOf(at)
+			mm.sent++
+			if err == nil && status == http.StatusOK {
+				mm.gateway = append(mm.gateway, lat)
+			} else {
+				mm.non200++
 			}
+			mu.Unlock()
+			return buf
 		})
-	}
 
 	// Once a minute: the server's state, and the minute before's numbers
 	// (its late announcements have arrived by then).
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wait(); close(done) }()
 	fmt.Printf("%6s %8s %8s %12s %12s %9s %10s %10s %8s\n", "minute", "sent/s", "grouped", "gateway p99", "e2e p99", "rss MB", "goroutines", "open files", "backlog")
 	printed, underLoad := 0, -1
 	sample := func(i int) {
