@@ -540,3 +540,20 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// OwnerToken makes a user who owns organisation e2e, named after name and
+// p, and returns an API token of theirs.
+func (s *Server) OwnerToken(t testing.TB, p Project, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	email := fmt.Sprintf("%s-%d@example.test", name, p.ID)
+	if out, err := s.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
+		t.Fatalf("user create: %v\n%s", err, out)
+	}
+	out, err := s.Run(ctx, "token", "create", "--user", email)
+	if err != nil {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}

@@ -91,22 +91,6 @@ func buildBundle(t *testing.T) []byte {
 	return b
 }
 
-// token creates an owner of the e2e organisation and returns an API token.
-func token(t *testing.T, p harness.Project) string {
-	t.Helper()
-	ctx := context.Background()
-	email := fmt.Sprintf("loader-%d@example.test", p.ID)
-	if out, err := srv.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
-		t.Fatalf("user create: %v\n%s", err, out)
-	}
-	out, err := srv.Run(ctx, "token", "create", "--user", email)
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
 type issue struct {
 	ID       string `json:"id"`
 	Title    string `json:"title"`
@@ -142,7 +126,7 @@ func TestLoaderScriptInChromium(t *testing.T) {
 	cdn.bundle = buildBundle(t)
 	cdn.mu.Unlock()
 	p := srv.CreateProjectT(t, "loader")
-	tok := token(t, p)
+	tok := srv.OwnerToken(t, p, "loader")
 
 	// The loader script itself: JavaScript, no secret.
 	res, err := http.Get(fmt.Sprintf("%s/js-sdk-loader/%s.min.js", srv.URL, p.PublicKey))

@@ -6,7 +6,6 @@ package native
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,22 +24,6 @@ import (
 var srv *harness.Server
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &srv)) }
-
-// token creates an owner of the e2e organisation and returns an API token.
-func token(t *testing.T, p harness.Project) string {
-	t.Helper()
-	ctx := context.Background()
-	email := fmt.Sprintf("native-%d@example.test", p.ID)
-	if out, err := srv.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
-		t.Fatalf("user create: %v\n%s", err, out)
-	}
-	out, err := srv.Run(ctx, "token", "create", "--user", email)
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
 
 func get(t *testing.T, tok, path string, v any) int {
 	t.Helper()
@@ -114,7 +97,7 @@ func (e storedEvent) tag(key string) string {
 // tags.
 func TestMinidumpBecomesIssue(t *testing.T) {
 	p := srv.CreateProjectT(t, "minidump")
-	tok := token(t, p)
+	tok := srv.OwnerToken(t, p, "native")
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
 	mw.WriteField("sentry[release]", "crashy@2.0.0")
@@ -144,7 +127,7 @@ func TestMinidumpBecomesIssue(t *testing.T) {
 // its event carrying the crash context's user and engine version.
 func TestUnrealCrashBecomesIssue(t *testing.T) {
 	p := srv.CreateProjectT(t, "unreal")
-	tok := token(t, p)
+	tok := srv.OwnerToken(t, p, "native")
 	body := unrealtest.Report("UE4CC-Windows-E2E",
 		unrealtest.File{Name: "CrashContext.runtime-xml", Data: unrealtest.Context("Assertion failed: Health > 0", "UE4CC-Windows-E2E",
 			"jane", "4f3e2d1c9b8a", "5.3.2-29314046+++UE5+Release-5.3")},

@@ -77,17 +77,7 @@ func buildPlain(t *testing.T, platform string) string {
 // theirs, with the environment sentry-cli needs to act for them on p.
 func owner(t *testing.T, p harness.Project, name string) (token string, cliEnv []string) {
 	t.Helper()
-	ctx := context.Background()
-	email := fmt.Sprintf("%s-%d@example.test", name, p.ID)
-	if out, err := srv.Run(ctx, "user", "create", "--email", email, "--password", "correct horse battery", "--org", "e2e", "--role", "owner"); err != nil {
-		t.Fatalf("user create: %v\n%s", err, out)
-	}
-	out, err := srv.Run(ctx, "token", "create", "--user", email)
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	token = strings.TrimSpace(lines[len(lines)-1])
+	token = srv.OwnerToken(t, p, name)
 	return token, []string{"SENTRY_URL=" + srv.URL, "SENTRY_AUTH_TOKEN=" + token, "SENTRY_ORG=e2e",
 		fmt.Sprintf("SENTRY_PROJECT=%d", p.ID), "SENTRY_LOG_LEVEL=warn"}
 }

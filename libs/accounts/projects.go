@@ -14,9 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -218,12 +216,5 @@ func (s *Store) projects(ctx context.Context, where string, args ...any) ([]*Pro
 // DSN builds the DSN SDKs are configured with:
 // scheme://public_key@host[:port][/path]/project_id.
 func DSN(publicURL, publicKey string, projectID int64) string {
-	u, err := url.Parse(publicURL)
-	if err != nil {
-		return ""
-	}
-	u.User = url.User(publicKey)
-	u.Path = strings.TrimRight(u.Path, "/") + "/" + strconv.FormatInt(projectID, 10)
-	u.RawQuery, u.Fragment = "", ""
-	return u.String()
+	return projectkeys.DSN(publicURL, publicKey, projectID)
 }

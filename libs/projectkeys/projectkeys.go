@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -236,4 +239,17 @@ func (c *Cache) applyTo(next map[string]*Key, e jetstream.KeyValueEntry) {
 		}
 		next[e.Key()] = &k
 	}
+}
+
+// DSN builds the DSN SDKs are configured with:
+// scheme://public_key@host[:port][/path]/project_id.
+func DSN(publicURL, publicKey string, projectID int64) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	u.User = url.User(publicKey)
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + strconv.FormatInt(projectID, 10)
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }

@@ -4,8 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -95,23 +93,11 @@ func (g *Gateway) loaderConfig(k *projectkeys.Key) loaderConfig {
 		cdn = "https://browser.sentry-cdn.com"
 	}
 	return loaderConfig{
-		DSN:         publicDSN(g.opt.PublicURL, k.PublicKey, k.ProjectID),
+		DSN:         projectkeys.DSN(g.opt.PublicURL, k.PublicKey, k.ProjectID),
 		URL:         cdn + "/" + version + "/" + bundle + ".min.js",
 		Lazy:        !l.Performance && !l.Replay,
 		Performance: l.Performance,
 		Replay:      l.Replay,
 		Debug:       l.Debug,
 	}
-}
-
-// publicDSN is a key's DSN under the public URL, as the api builds it.
-func publicDSN(publicURL, publicKey string, projectID int64) string {
-	u, err := url.Parse(publicURL)
-	if err != nil {
-		return ""
-	}
-	u.User = url.User(publicKey)
-	u.Path = strings.TrimRight(u.Path, "/") + "/" + strconv.FormatInt(projectID, 10)
-	u.RawQuery, u.Fragment = "", ""
-	return u.String()
 }

@@ -357,40 +357,22 @@ func flatOut(ctx context.Context, name string, t *target, pid int, bodies []body
 // begin + i/rate, and its latency counts from then, so requests that wait
 // for a free connection are charged for the wait.
 func fixedRate(ctx context.Context, name string, t *target, pid int, bodies []body, conns, rate int, warmup, d, timeout time.Duration) result {
-	var seq atomic.Uint64
 	interval := time.Second / time.Duration(rate)
 	begin := time.Now()
-	from, until := begin.Add(warmup), begin.Add(warmup+d)
+	from := begin.Add(warmup)
+	n := uint64((warmup + d + interval - 1) / interval) // those due before the end
 	cpu, self := measureCPU(pid, warmup, d), measureCPU(os.Getpid(), warmup, d)
-	recs := make([]*recorder, conns)
-	var wg sync.WaitGroup
-	for w := range conns {
-		rec := newRecorder()
-		recs[w] = rec
-		wg.Go(func() {
-			c := &conn{addr: t.host}
-			defer c.close()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := seq.Add(1) - 1
-				due := begin.Add(time.Duration(i) * interval)
-				if !due.Before(until) {
-					return
-				}
-				b := &bodies[i%uint64(len(bodies))]
-				buf = request(buf[:0], t, b, i+1)
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
-				status, err := c.do(buf, timeout)
-				if due.Before(from) {
-					continue
-				}
+	recs, wait := openLoop(ctx, t.host, conns, n, begin, interval,
+		func(c *conn, rec *recorder, i uint64, due time.Time, buf []byte) []byte {
+			buf = request(buf[:0], t, &bodies[i%uint64(len(bodies))], i+1)
+			sleepUntil(due)
+			status, err := c.do(buf, timeout)
+			if !due.Before(from) {
 				rec.add(status, time.Since(due), err)
 			}
+			return buf
 		})
-	}
-	wg.Wait()
+	wait()
 	r := merge(name, d, recs)
 	r.cpu, r.selfCPU = cpu(), self()
 	return r
