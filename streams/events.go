@@ -77,6 +77,14 @@ type GroupedMessage struct {
 	Hashes    []string        `json:"hashes"` // primary first
 	Received  time.Time       `json:"received"`
 	Event     json.RawMessage `json:"event"` // the normalized event
+	// Changes are the issue changes (created, regressed, unignored) the
+	// event caused; grouping publishes each as an issues.<project>.<change>
+	// message naming the event, before the event's own message. ChangesTold
+	// is false when the publisher did not say (HeaderChanges absent: a
+	// message republished by grouping's outbox sweeper, or from a grouping
+	// that predates the header): then any change may name the event.
+	Changes     []string `json:"changes,omitempty"`
+	ChangesTold bool     `json:"-"`
 }
 
 // IssueMessage is the body of issues.<project>.<change>.
@@ -110,6 +118,16 @@ func GroupedHeader(msgID string, project int64, eventID string, issueID int64, h
 	}
 }
 
+// SetChanges tells, in h, the issue changes a grouped event caused: none
+// when changes is empty.
+func SetChanges(h nats.Header, changes []string) {
+	v := "none"
+	if len(changes) > 0 {
+		v = strings.Join(changes, ",")
+	}
+	h[HeaderChanges] = []string{v}
+}
+
 // DecodeGrouped reads an events.<project>.grouped message. dec may be
 // shared; zstd.Decoder.DecodeAll is safe for concurrent use.
 //
@@ -129,6 +147,12 @@ func DecodeGrouped(h nats.Header, body []byte, dec *zstd.Decoder) (GroupedMessag
 	g.EventID = h.Get(HeaderEventID)
 	if hs := h.Get(HeaderHashes); hs != "" {
 		g.Hashes = strings.Split(hs, ",")
+	}
+	if v, ok := h[HeaderChanges]; ok && len(v) > 0 {
+		g.ChangesTold = true
+		if v[0] != "none" && v[0] != "" {
+			g.Changes = strings.Split(v[0], ",")
+		}
 	}
 	if dec == nil {
 		return g, nil // the headers only: the caller has no use for the event

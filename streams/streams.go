@@ -48,8 +48,9 @@ const (
 // JSON, compressed with zstd (HeaderContentEncoding "zstd"). INGEST
 // messages carry HeaderContentEncoding too (EnvelopeEncoding).
 const (
-	HeaderIssueID         = "Faultline-Issue-Id" // the issue the event joined, decimal
-	HeaderHashes          = "Faultline-Hashes"   // the event's grouping hashes, primary first, comma-separated
+	HeaderIssueID         = "Faultline-Issue-Id"      // the issue the event joined, decimal
+	HeaderHashes          = "Faultline-Hashes"        // the event's grouping hashes, primary first, comma-separated
+	HeaderChanges         = "Faultline-Issue-Changes" // the issue changes the event caused, comma-separated, or "none"; absent: not told
 	HeaderContentEncoding = "Content-Encoding"
 )
 

@@ -50,6 +50,7 @@ type Options struct {
 	CommandsName   string // durable consumer of ALERTING
 	BatchSize      int
 	Linger         time.Duration
+	InFlight       int // batches stored at once (each in its own transaction)
 	AckWait        time.Duration
 	PublicURL      string
 	AllowPrivate   bool            // ALLOW_PRIVATE_WEBHOOKS
@@ -75,6 +76,7 @@ func DefaultOptions() Options {
 		CommandsName:   "alerting",
 		BatchSize:      500,
 		Linger:         20 * time.Millisecond,
+		InFlight:       3,
 		AckWait:        natsx.MaxAckWait,
 		Backoff:        []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute},
 		Poll:           250 * time.Millisecond,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/libs/alertrules"
 	"github.com/faultline/faultline/libs/config"
 	"github.com/faultline/faultline/libs/mailer"
 	"github.com/faultline/faultline/libs/mailer/smtptest"
@@ -92,6 +93,63 @@ func TestFirstSeenExactlyOnceAcrossReplicas(t *testing.T) {
 
 // TestFrequencyFiresOnceAtThreshold: more than 5 events in an hour fires
 // at the sixth event, and not again within the rule's frequency.
+// TestToldChanges: grouped messages that tell which issue changes their
+// event caused. An event that caused none is kept without its body; one
+// that caused a change is kept whole, so its change is evaluated with it
+// whether it comes before or after the event; and a change naming an
+// event kept without its body (a reprocess's new issue) is evaluated with
+// what the change says.
+func TestToldChanges(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	hook := newReceiver(t, 0)
+	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
+		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL+"/hook\n"))}); ans.Errors != nil || ans.Detail != "" {
+		t.Fatalf("plugin refused: %+v", ans)
+	}
+	firstSeen := h.rule(`{"name":"new db timeouts","conditions":[{"id":"` + alertrules.CondFirstSeen + `"}],
+		"filters":[{"id":"` + alertrules.FilterAttribute + `","attribute":"message","match":"co","value":"db timeout"}],
+		"actions":[` + webhooksAction + `]}`)
+	regressed := h.rule(`{"name":"regressions","conditions":[{"id":"` + alertrules.CondRegression + `"}],"actions":[` + webhooksAction + `]}`)
+	now := time.Now().UTC()
+	created := []string{streams.ChangeCreated}
+
+	after, before, plain := newID(), newID(), newID()
+	h.groupedTelling(created, 201, after, now, event(after, "")) // its change comes in a later batch
+	h.waitCount(1, `SELECT count(*) FROM alerting.seen_events`)
+	h.issue(streams.IssueMessage{IssueID: 201, Change: streams.ChangeCreated, Title: "TimeoutError: db", Level: "error", EventID: after, At: now})
+	h.issue(streams.IssueMessage{IssueID: 202, Change: streams.ChangeCreated, Title: "TimeoutError: db", Level: "error", EventID: before, At: now})
+	h.groupedTelling(created, 202, before, now, event(before, ""))
+	h.groupedTelling(nil, 203, plain, now, event(plain, ""))
+	h.waitCount(2, `SELECT count(*) FROM alerting.notifications WHERE rule_id = $1`, firstSeen)
+	h.waitCount(3, `SELECT count(*) FROM alerting.seen_events`)
+	if n := h.count(`SELECT count(*) FROM alerting.seen_events WHERE event::text = '{}'`); n != 1 {
+		t.Fatalf("%d events kept without their body, want 1 (the one that caused no change)", n)
+	}
+	if n := h.count(`SELECT count(*) FROM alerting.seen_events WHERE event_id = $1::uuid AND event::text = '{}'`, plain); n != 1 {
+		t.Fatal("the event that caused no change is kept with its body")
+	}
+
+	// A change naming the event kept without its body.
+	h.issue(streams.IssueMessage{IssueID: 203, Change: streams.ChangeRegressed, Title: "TimeoutError: db (moved)", Culprit: "app/db",
+		Level: "error", EventID: plain, At: now.Add(time.Second)})
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications WHERE rule_id = $1 AND issue_id = 203`, regressed)
+	got := hook.waitOK(t, 3)
+	time.Sleep(200 * time.Millisecond)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 3 {
+		t.Fatalf("%d notifications, want 3", n)
+	}
+	ids := map[string]string{}
+	for _, r := range got {
+		var body struct{ ID, Message string }
+		json.Unmarshal(r.body, &body)
+		ids[body.ID] = body.Message
+	}
+	if ids["201"] != "db timeout" || ids["202"] != "db timeout" || ids["203"] != "TimeoutError: db (moved)" {
+		t.Fatalf("webhooks sent for %v, want 201 and 202 with the event's message and 203 with the change's title", ids)
+	}
+}
+
 func TestFrequencyFiresOnceAtThreshold(t *testing.T) {
 	h := newHarness(t)
 	h.start(1)

@@ -53,8 +53,9 @@ func benchRuleSpecs() []string {
 
 // benchGrouped is n grouped events of project 1 over issues issues (Zipf:
 // a few issues take most events) and 500 users, as grouping publishes
-// them (the normalized event, zstd-compressed), each issue's first event
-// followed by its issues.1.created message.
+// them: the normalized event, zstd-compressed, telling the issue changes
+// it caused, each issue's first event preceded by its issues.1.created
+// message.
 func (h *harness) benchGrouped(n, issues int) []*nats.Msg {
 	r := rand.New(rand.NewPCG(3, 4))
 	zipf := rand.NewZipf(r, 1.1, 2, uint64(issues-1))
@@ -83,15 +84,18 @@ func (h *harness) benchGrouped(n, issues int) []*nats.Msg {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		out = append(out, &nats.Msg{Subject: streams.GroupedSubject(1), Data: h.zenc.EncodeAll(js, nil),
-			Header: streams.GroupedHeader(newID(), 1, id, issue, []string{fmt.Sprintf("%032x", issue)}, received)})
+		var changes []string
 		if !seen[issue] {
 			seen[issue] = true
+			changes = []string{streams.ChangeCreated}
 			b, _ := json.Marshal(streams.IssueMessage{ProjectID: 1, IssueID: issue, Change: streams.ChangeCreated, Status: streams.StatusUnresolved,
 				Title: "RuntimeError: database timeout", Level: "error", EventID: id, At: received})
 			out = append(out, &nats.Msg{Subject: streams.IssueSubject(1, streams.ChangeCreated), Data: b,
 				Header: nats.Header{"Nats-Msg-Id": {newID()}}})
 		}
+		hdr := streams.GroupedHeader(newID(), 1, id, issue, []string{fmt.Sprintf("%032x", issue)}, received)
+		streams.SetChanges(hdr, changes)
+		out = append(out, &nats.Msg{Subject: streams.GroupedSubject(1), Data: h.zenc.EncodeAll(js, nil), Header: hdr})
 	}
 	return out
 }
@@ -117,6 +121,12 @@ func observed(hg prometheus.Histogram) float64 {
 	var m dto.Metric
 	hg.Write(&m)
 	return m.GetHistogram().GetSampleSum()
+}
+
+func counted(c prometheus.Counter) float64 {
+	var m dto.Metric
+	c.Write(&m)
+	return m.GetCounter().GetValue()
 }
 
 // vmRSS is this process's resident set in MB.
@@ -194,6 +204,7 @@ func BenchmarkAlertingBacklog(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/took.Seconds(), "events/s")
 	b.ReportMetric(float64(notified), "notifications")
+	b.ReportMetric(counted(s.m.retries), "retries")
 	b.ReportMetric(peak, "rss_MB")
 	b.ReportMetric(peak-rss0, "rss_growth_MB")
 	b.ReportMetric(0, "ns/op")

@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -8,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +39,9 @@ var testHookDecode atomic.Pointer[func(jetstream.Msg)]
 // committed batches with it).
 var testHookCommitted atomic.Pointer[func() bool]
 
-// emptyEvent is what seen_events keeps of an event no rule looks at.
+// emptyEvent is what seen_events keeps of an event no rule looks at, or
+// of one whose grouped message told it caused no issue change (nothing
+// will come to be evaluated with it).
 var emptyEvent = []byte("{}")
 
 // item is one EVENTS message of a batch.
@@ -45,9 +50,15 @@ type item struct {
 	history bool // stored before the consumer existed: counted, never notified
 	g       *streams.GroupedMessage
 	ev      *alertrules.Event
-	compact []byte // ev as JSON, kept in seen_events
+	compact []byte // ev as JSON, kept in seen_events; emptyEvent when no change will name it
 	im      *streams.IssueMessage
 	fresh   bool // a grouped event not counted before
+}
+
+// mayTrigger tells whether an issue change may name the grouped event of
+// g: one it told it caused, or any when it did not tell.
+func mayTrigger(g *streams.GroupedMessage) bool {
+	return !g.ChangesTold || len(g.Changes) > 0
 }
 
 // evaluation is one thing rules are evaluated on.
@@ -108,34 +119,51 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 			}
 		}
 	}()
-	failures := 0
+	// Batches are stored InFlight at a time: while one waits on Postgres,
+	// the next claims its events. Concurrent batches are as safe as
+	// concurrent replicas: rows are taken in key order, and a deadlock
+	// that a redelivered event could still cause is retried (handle).
+	var failures atomic.Int32
+	inflight := make(chan struct{}, max(s.opt.InFlight, 1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for b := range ready {
-		start := time.Now()
-		span := s.startBatch(ctx, b.msgs)
-		err := s.handle(ctx, b)
-		if span != nil {
-			telemetry.EndBatch(span, err)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				for _, m := range b.msgs {
-					m.Nak()
-				}
-				return nil
-			}
-			failures++
-			wait := min(250*time.Millisecond<<min(failures, 8), 10*time.Second)
-			s.log.Warn("alerting batch failed; nak'ed for redelivery", slog.Int("messages", len(b.msgs)), slog.Any("error", err))
-			for _, m := range b.msgs {
-				m.NakWithDelay(wait)
-			}
-			continue
-		}
-		s.m.batch.Observe(time.Since(start).Seconds())
-		s.m.batchSize.Observe(float64(len(b.msgs)))
-		failures = 0
+		inflight <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-inflight }()
+			s.store1(ctx, b, &failures)
+		})
 	}
 	return nil
+}
+
+// store1 stores one batch and settles its messages: acknowledged once
+// stored, nak'ed with a growing delay when storing failed.
+func (s *Service) store1(ctx context.Context, b *batch, failures *atomic.Int32) {
+	start := time.Now()
+	span := s.startBatch(ctx, b.msgs)
+	err := s.handle(ctx, b)
+	if span != nil {
+		telemetry.EndBatch(span, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			for _, m := range b.msgs {
+				m.Nak()
+			}
+			return
+		}
+		n := failures.Add(1)
+		wait := min(250*time.Millisecond<<min(n, 8), 10*time.Second)
+		s.log.Warn("alerting batch failed; nak'ed for redelivery", slog.Int("messages", len(b.msgs)), slog.Any("error", err))
+		for _, m := range b.msgs {
+			m.NakWithDelay(wait)
+		}
+		return
+	}
+	s.m.batch.Observe(time.Since(start).Seconds())
+	s.m.batchSize.Observe(float64(len(b.msgs)))
+	failures.Store(0)
 }
 
 // batch is a batch of EVENTS messages, decoded with the rules it is
@@ -244,7 +272,13 @@ func (s *Service) decodeOne(m jetstream.Msg, since time.Time, rules map[int64][]
 					owned := ownership.SubjectOf(g.Event)
 					it.ev.Owned = &owned
 				}
-				it.compact, err = json.Marshal(it.ev)
+				// Kept for an issue change that comes after its event.
+				// Grouping publishes changes first, and tells which an event
+				// caused; an event that caused none is kept without a body.
+				it.compact = emptyEvent
+				if mayTrigger(&g) {
+					it.compact, err = json.Marshal(it.ev)
+				}
 			}
 		}
 	} else {
@@ -284,6 +318,7 @@ func (s *Service) handle(ctx context.Context, b *batch) error {
 		if err == nil || attempt >= 4 || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
 			break
 		}
+		s.m.retries.Inc()
 	}
 	if err != nil {
 		return err
@@ -438,19 +473,33 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			if it := byID[id]; it != nil && it.fresh {
 				continue // evaluated below, with the fresh event
 			}
+			im := trigItems[i].im
 			ev, err := alertrules.DecodeEvent(raw)
 			if err != nil {
 				continue
 			}
+			if bytes.Equal(raw, emptyEvent) {
+				// Kept without its body (its grouped message told no
+				// change, as a reprocess's new issue does not): what the
+				// issue change says of it.
+				ev, raw = &alertrules.Event{Level: im.Level, Title: im.Title, Culprit: im.Culprit}, nil
+			}
 			seen[id+k.Change] = true
-			im := trigItems[i].im
 			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[k.Change], change: k.Change,
 				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID})
 		}
 	}
-	// 4. Fresh events: every event, and the issue changes waiting for them.
-	if len(freshIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT event_id::text, change FROM alerting.triggers WHERE event_id = ANY($1::uuid[])`, freshIDs)
+	// 4. Fresh events: every event, and the issue changes waiting for
+	// them, looked for only for events a change may name.
+	var named []string
+	for _, id := range freshIDs {
+		if it := byID[id]; !it.history && (mayTrigger(it.g) || slices.Contains(trigIDs, id)) {
+			named = append(named, id)
+		}
+	}
+	changes := map[string][]string{}
+	if len(named) > 0 {
+		rows, err := tx.Query(ctx, `SELECT event_id::text, change FROM alerting.triggers WHERE event_id = ANY($1::uuid[])`, named)
 		if err != nil {
 			return 0, fmt.Errorf("waiting triggers: %w", err)
 		}
@@ -459,30 +508,29 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 		if err != nil {
 			return 0, fmt.Errorf("waiting triggers: %w", err)
 		}
-		changes := map[string][]string{}
 		for _, w := range ws {
 			changes[w.ID] = append(changes[w.ID], w.Change)
 		}
-		for _, id := range freshIDs {
-			it := byID[id]
-			if it.history {
+	}
+	for _, id := range freshIDs {
+		it := byID[id]
+		if it.history {
+			continue
+		}
+		g := it.g
+		base := evaluation{project: g.ProjectID, issue: g.IssueID, ev: it.ev, raw: g.Event, eventID: g.EventID, now: g.Received}
+		for _, c := range changes[id] {
+			if seen[id+c] {
 				continue
 			}
-			g := it.g
-			base := evaluation{project: g.ProjectID, issue: g.IssueID, ev: it.ev, raw: g.Event, eventID: g.EventID, now: g.Received}
-			for _, c := range changes[id] {
-				if seen[id+c] {
-					continue
-				}
-				seen[id+c] = true
-				e := base
-				e.trigger, e.change, e.triggerID = triggerOf[c], c, c+":"+g.EventID
-				evals = append(evals, e)
-			}
+			seen[id+c] = true
 			e := base
-			e.trigger, e.triggerID = alertrules.TriggerEvent, "event:"+g.EventID
+			e.trigger, e.change, e.triggerID = triggerOf[c], c, c+":"+g.EventID
 			evals = append(evals, e)
 		}
+		e := base
+		e.trigger, e.triggerID = alertrules.TriggerEvent, "event:"+g.EventID
+		evals = append(evals, e)
 	}
 	if len(evals) == 0 {
 		return 0, nil

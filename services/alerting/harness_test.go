@@ -144,10 +144,24 @@ func (h *harness) rule(js string) int64 {
 	return ans.RuleID
 }
 
-// grouped publishes an events.1.grouped message.
+// grouped publishes an events.1.grouped message that does not tell the
+// issue changes its event caused (as the outbox sweeper republishes them).
 func (h *harness) grouped(issue int64, eventID string, received time.Time, event string) {
 	h.t.Helper()
+	h.publishGrouped(streams.GroupedHeader(newID(), 1, eventID, issue, []string{"h"}, received), event)
+}
+
+// groupedTelling publishes an events.1.grouped message that tells the
+// issue changes its event caused, as grouping does.
+func (h *harness) groupedTelling(changes []string, issue int64, eventID string, received time.Time, event string) {
+	h.t.Helper()
 	hdr := streams.GroupedHeader(newID(), 1, eventID, issue, []string{"h"}, received)
+	streams.SetChanges(hdr, changes)
+	h.publishGrouped(hdr, event)
+}
+
+func (h *harness) publishGrouped(hdr nats.Header, event string) {
+	h.t.Helper()
 	if _, err := h.nc.JS.PublishMsg(h.ctx, &nats.Msg{Subject: streams.GroupedSubject(1), Header: hdr,
 		Data: h.zenc.EncodeAll([]byte(event), nil)}); err != nil {
 		h.t.Fatal(err)

@@ -98,6 +98,37 @@ func TestLifecycle(t *testing.T) {
 		got := eventsSubjects(t, e.nc)
 		return got["issues.9.created"] == 1 && got["issues.9.regressed"] == 2 && got["issues.9.unignored"] == 3, fmt.Sprint(got)
 	})
+	// Each change came before its event's grouped message, which tells
+	// it; every other grouped message tells none.
+	changesOf := map[string][]string{} // event id → what its issue messages say it caused
+	told := map[string][]string{}      // event id → what its grouped message says
+	cons, err := e.nc.JS.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{})
+	must(err)
+	for range seen + 6 {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		must(err)
+		if g, err := streams.DecodeGrouped(m.Headers(), nil, nil); err == nil {
+			if !g.ChangesTold {
+				t.Errorf("event %s: grouped message without %s", g.EventID, streams.HeaderChanges)
+			}
+			told[g.EventID] = g.Changes
+			continue
+		}
+		im, err := streams.DecodeIssue(m.Data())
+		must(err)
+		if told[im.EventID] != nil {
+			t.Errorf("%s of event %s published after the event", im.Change, im.EventID)
+		}
+		changesOf[im.EventID] = append(changesOf[im.EventID], im.Change)
+	}
+	if len(told) != int(seen) || len(changesOf) != 6 {
+		t.Fatalf("%d grouped events, %d events with changes; want %d and 6", len(told), len(changesOf), seen)
+	}
+	for id, cs := range told {
+		if !slices.Equal(cs, changesOf[id]) {
+			t.Errorf("event %s: grouped message tells %q, issue messages say %q", id, cs, changesOf[id])
+		}
+	}
 	if err := Resolve(ctx, e.pool, id+1000, false); err == nil {
 		t.Error("resolving a missing issue: want an error")
 	}

@@ -43,6 +43,10 @@ type prepared struct {
 	data        []byte // the normalized event as JSON, zstd-compressed
 
 	issueID int64 // assigned while storing
+	// The issue changes this event caused, once its batch decided them
+	// (told); a grouped message republished from the outbox does not know.
+	changes []string
+	told    bool
 }
 
 // message is one INGEST message and what became of it.

@@ -114,6 +114,9 @@ func (s *Service) storeTx(ctx context.Context, msgs []*message, published []int6
 	if len(events) == 0 {
 		return nil, 0, commit(ctx, tx)
 	}
+	for _, p := range events { // a retried transaction decides again
+		p.changes, p.told = nil, false
+	}
 	aggs, err := s.assign(ctx, tx, events)
 	if err != nil {
 		return nil, 0, err
@@ -153,6 +156,7 @@ func (s *Service) storeTx(ctx context.Context, msgs []*message, published []int6
 		return nil, 0, commit(ctx, tx)
 	}
 	for _, p := range events {
+		p.told = true // every issue change of the batch is decided: it named its event
 		pubs = append(pubs, groupedPublication(p))
 	}
 	outboxID, err := s.writeOutbox(ctx, tx, pubs)
@@ -860,10 +864,17 @@ func groupedPublication(p *prepared) publication {
 
 // groupedHeader is the header of p's events.<project>.grouped message.
 func groupedHeader(p *prepared, msgID string) nats.Header {
-	return streams.GroupedHeader(msgID, p.projectID, hex.EncodeToString(p.eventID[:]), p.issueID, p.hashes, p.received)
+	h := streams.GroupedHeader(msgID, p.projectID, hex.EncodeToString(p.eventID[:]), p.issueID, p.hashes, p.received)
+	if p.told {
+		streams.SetChanges(h, p.changes)
+	}
+	return h
 }
 
+// issuePublication is a's issues.<project>.<change> message, caused by
+// trigger, which learns that it caused it.
 func issuePublication(a *issueAgg, change string, trigger *prepared, status string) publication {
+	trigger.changes = append(trigger.changes, change)
 	l := a.last
 	b, _ := json.Marshal(streams.IssueMessage{ProjectID: a.projectID, IssueID: a.id, Change: change, Status: status,
 		Title: l.title, Culprit: l.culprit, Level: l.level, EventID: hex.EncodeToString(trigger.eventID[:]), At: trigger.received})
