@@ -15,13 +15,37 @@ import (
 // issues' times seen and the users are exact, and a frequency rule fires
 // once per issue.
 func TestCountsExactUnderRedelivery(t *testing.T) {
+	countsExact(t, 2, func(*Options) {})
+}
+
+// TestConcurrentBatchesExact: the same with one replica storing small
+// batches three at a time: concurrent batches of one replica are as
+// exact as concurrent replicas.
+func TestConcurrentBatchesExact(t *testing.T) {
+	var storing, peak atomic.Int32
+	hook := func() func() {
+		n := storing.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		return func() { storing.Add(-1) }
+	}
+	testHookStoring.Store(&hook)
+	t.Cleanup(func() { testHookStoring.Store(nil) })
+	countsExact(t, 1, func(o *Options) { o.BatchSize, o.InFlight = 10, 3 })
+	if peak.Load() < 2 {
+		t.Fatalf("at most %d batch stored at once: nothing was concurrent", peak.Load())
+	}
+}
+
+func countsExact(t *testing.T, replicas int, tune func(*Options)) {
 	var lost atomic.Int32
 	hook := func() bool { return lost.Add(1) <= 6 }
 	testHookCommitted.Store(&hook)
 	t.Cleanup(func() { testHookCommitted.Store(nil) })
 
 	h := newHarness(t)
-	h.start(2)
+	tune(&h.opt)
+	h.start(replicas)
 	recv := newReceiver(t, 0)
 	h.rule(`{"name":"busy","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":30,"interval":"1h"}],
 		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + recv.URL + `/slack"}]}`)

@@ -39,6 +39,11 @@ var testHookDecode atomic.Pointer[func(jetstream.Msg)]
 // committed batches with it).
 var testHookCommitted atomic.Pointer[func() bool]
 
+// testHookStoring, when set, is called as a batch starts being stored;
+// what it returns is called when the batch is settled (tests measure how
+// many batches a replica stores at once).
+var testHookStoring atomic.Pointer[func() func()]
+
 // emptyEvent is what seen_events keeps of an event no rule looks at, or
 // of one whose grouped message told it caused no issue change (nothing
 // will come to be evaluated with it).
@@ -140,6 +145,9 @@ func (s *Service) consume(ctx context.Context, cons jetstream.Consumer) error {
 // store1 stores one batch and settles its messages: acknowledged once
 // stored, nak'ed with a growing delay when storing failed.
 func (s *Service) store1(ctx context.Context, b *batch, failures *atomic.Int32) {
+	if hook := testHookStoring.Load(); hook != nil {
+		defer (*hook)()()
+	}
 	start := time.Now()
 	span := s.startBatch(ctx, b.msgs)
 	err := s.handle(ctx, b)
