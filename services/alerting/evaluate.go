@@ -682,10 +682,24 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 	return br.Close()
 }
 
-// windowCounts is a Counter over counts fetched for one evaluation.
-type windowCounts map[alertrules.Window]int64
+// windowCounts is a Counter over counts fetched for one evaluation: the
+// few windows its project's rules read, looked through in order (cheaper
+// than hashing a Window for each of 50 rules' conditions).
+type windowCounts []windowCount
 
-func (w windowCounts) Count(x alertrules.Window) int64 { return w[x] }
+type windowCount struct {
+	w alertrules.Window
+	n int64
+}
+
+func (c windowCounts) Count(w alertrules.Window) int64 {
+	for _, x := range c {
+		if x.w == w {
+			return x.n
+		}
+	}
+	return 0
+}
 
 // countKey names the counts of an issue at a minute.
 type countKey struct {
@@ -716,7 +730,7 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 		if _, ok := out[k]; ok {
 			continue
 		}
-		out[k] = windowCounts{}
+		out[k] = nil
 		ws, ok := windows[e.project]
 		if !ok {
 			seen := map[alertrules.Window]bool{}
@@ -758,7 +772,7 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 		return nil, fmt.Errorf("counts: %d windows answered, want %d", len(ns), len(refs))
 	}
 	for i, r := range refs {
-		out[r.key][r.w] = ns[i]
+		out[r.key] = append(out[r.key], windowCount{r.w, ns[i]})
 	}
 	return out, nil
 }
