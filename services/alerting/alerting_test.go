@@ -26,10 +26,7 @@ func TestFirstSeenExactlyOnceAcrossReplicas(t *testing.T) {
 	h := newHarness(t)
 	h.start(3)
 	hook := newReceiver(t, 2)
-	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
-		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL+"/hook\n"))}); ans.Errors != nil || ans.Detail != "" {
-		t.Fatalf("plugin refused: %+v", ans)
-	}
+	h.webhooks(hook.URL + "/hook")
 	rule := h.rule(`{"name":"new issues","actionMatch":"all","frequency":30,"environment":"prod",
 		"conditions":[{"id":"sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
 		"filters":[{"id":"sentry.rules.filters.level.LevelFilter","match":"gte","level":"40"}],
@@ -103,10 +100,7 @@ func TestToldChanges(t *testing.T) {
 	h := newHarness(t)
 	h.start(1)
 	hook := newReceiver(t, 0)
-	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
-		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL+"/hook\n"))}); ans.Errors != nil || ans.Detail != "" {
-		t.Fatalf("plugin refused: %+v", ans)
-	}
+	h.webhooks(hook.URL + "/hook")
 	firstSeen := h.rule(`{"name":"new db timeouts","conditions":[{"id":"` + alertrules.CondFirstSeen + `"}],
 		"filters":[{"id":"` + alertrules.FilterAttribute + `","attribute":"message","match":"co","value":"db timeout"}],
 		"actions":[` + webhooksAction + `]}`)

@@ -155,10 +155,7 @@ func BenchmarkAlertingBacklog(b *testing.B) {
 	h.opt.Linger = 20 * time.Millisecond
 	hook := newReceiver(b, 0)
 	_, stop := h.replica() // creates the consumers and applies the commands
-	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
-		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, hook.URL+"/hook\n"))}); ans.Errors != nil || ans.Detail != "" {
-		b.Fatalf("plugin refused: %+v", ans)
-	}
+	h.webhooks(hook.URL + "/hook")
 	for _, spec := range benchRuleSpecs() {
 		if ans := h.command(streams.AlertCommand{Kind: streams.AlertRuleCreate, Rule: json.RawMessage(spec)}); ans.RuleID == 0 {
 			b.Fatalf("rule refused: %+v", ans)

@@ -134,6 +134,15 @@ func (h *harness) command(c streams.AlertCommand) streams.AlertApplied {
 	return ans
 }
 
+// webhooks sets project 1's webhooks plugin to url.
+func (h *harness) webhooks(url string) {
+	h.t.Helper()
+	if ans := h.command(streams.AlertCommand{Kind: streams.AlertPluginSet, Plugin: "webhooks",
+		Config: json.RawMessage(fmt.Sprintf(`{"urls":%q}`, url+"\n"))}); ans.Errors != nil || ans.Detail != "" {
+		h.t.Fatalf("plugin refused: %+v", ans)
+	}
+}
+
 func (h *harness) rule(js string) int64 {
 	h.t.Helper()
 	ans := h.command(streams.AlertCommand{Kind: streams.AlertRuleCreate, Rule: json.RawMessage(js)})
