@@ -39,6 +39,10 @@ var testHookDecode atomic.Pointer[func(jetstream.Msg)]
 // committed batches with it).
 var testHookCommitted atomic.Pointer[func() bool]
 
+// testHookEvaluate, when set, is called on each evaluation of a batch
+// (tests inject a panic with it).
+var testHookEvaluate atomic.Pointer[func(eventID string)]
+
 // testHookStoring, when set, is called as a batch starts being stored;
 // what it returns is called when the batch is settled (tests measure how
 // many batches a replica stores at once).
@@ -150,7 +154,7 @@ func (s *Service) store1(ctx context.Context, b *batch, failures *atomic.Int32) 
 	}
 	start := time.Now()
 	span := s.startBatch(ctx, b.msgs)
-	err := s.handle(ctx, b)
+	err := s.handleConfined(ctx, b)
 	if span != nil {
 		telemetry.EndBatch(span, err)
 	}
@@ -172,6 +176,44 @@ func (s *Service) store1(ctx context.Context, b *batch, failures *atomic.Int32) 
 	s.m.batch.Observe(time.Since(start).Seconds())
 	s.m.batchSize.Observe(float64(len(b.msgs)))
 	failures.Store(0)
+}
+
+// handleConfined is handle with a panic (a bug some message meets while
+// it is counted or evaluated) confined to that message: the batch's
+// transaction is rolled back and its messages are stored again one at a
+// time; a message that panics alone is rejected, and the others go on.
+func (s *Service) handleConfined(ctx context.Context, b *batch) error {
+	v, _, err := s.tryHandle(ctx, b)
+	if v == nil {
+		return err
+	}
+	s.log.Warn("panic while storing an EVENTS batch; storing its messages one at a time", slog.Int("messages", len(b.items)),
+		slog.Any("panic", v))
+	for _, it := range b.items {
+		one := &batch{msgs: []jetstream.Msg{it.msg}, rules: b.rules, items: []*item{it}}
+		v, stack, err := s.tryHandle(ctx, one)
+		if v != nil {
+			s.log.Error("panic while storing an EVENTS message; it is rejected", slog.String("subject", it.msg.Subject()),
+				slog.Any("panic", v), slog.String("stack", string(stack)))
+			natsx.Reject(it.msg, s.opt.Consumer, "panic", fmt.Sprintf("panic: %v", v))
+			continue
+		}
+		if err != nil {
+			return err // the batch is nak'ed: what was stored is not stored twice
+		}
+	}
+	return nil
+}
+
+// tryHandle runs handle, returning what it panicked with and where, if it
+// did (its transaction is rolled back).
+func (s *Service) tryHandle(ctx context.Context, b *batch) (panicked any, stack []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked, stack = v, debug.Stack()
+		}
+	}()
+	return nil, nil, s.handle(ctx, b)
 }
 
 // batch is a batch of EVENTS messages, decoded with the rules it is

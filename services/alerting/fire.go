@@ -108,6 +108,9 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 	queued := 0
 	look := &lookups{projects: map[int64]projectInfo{}, webhooks: map[int64][]string{}}
 	for _, e := range evals {
+		if hook := testHookEvaluate.Load(); hook != nil {
+			(*hook)(e.eventID)
+		}
 		rs := rules[e.project]
 		if len(rs) == 0 {
 			continue
