@@ -471,16 +471,83 @@ func clip(s string, n int) string {
 // insert writes a batch, one native batch insert per table, the tables
 // at once (each over a connection of its own from the pool).
 func (s *Service) insert(ctx context.Context, r *rows) error {
+	if hook := testHookInsert.Load(); hook != nil {
+		if err := (*hook)(); err != nil {
+			return err
+		}
+	}
 	ictx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	errs, err := s.unstored(ictx, r.errors)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ictx)
-	g.Go(func() error { return insertRows(gctx, s.ch, "errors", r.errors) })
+	g.Go(func() error { return insertRows(gctx, s.ch, "errors", errs) })
 	g.Go(func() error { return insertRows(gctx, s.ch, "transactions", r.transactions) })
 	g.Go(func() error { return insertRows(gctx, s.ch, "spans", r.spans) })
 	g.Go(func() error { return insertRows(gctx, s.ch, "sessions", r.sessions) })
 	g.Go(func() error { return insertRows(gctx, s.ch, "logs", r.logs) })
 	g.Go(func() error { return insertRows(gctx, s.ch, "outcomes", r.outcomes) })
 	return g.Wait()
+}
+
+// testHookInsert, when set, is called before each batch is inserted; an
+// error it returns fails the insert (tests fail one on purpose).
+var testHookInsert atomic.Pointer[func() error]
+
+// unstored is rs without the redelivered rows whose event already has a
+// row: redeliveries are rare, so the lookup is too.
+func (s *Service) unstored(ctx context.Context, rs []errorRow) ([]errorRow, error) {
+	var projects []uint64
+	var ids []string
+	var from, to time.Time
+	for _, r := range rs {
+		if !r.redelivered {
+			continue
+		}
+		if len(ids) == 0 || r.Timestamp.Before(from) {
+			from = r.Timestamp
+		}
+		if len(ids) == 0 || r.Timestamp.After(to) {
+			to = r.Timestamp
+		}
+		projects, ids = append(projects, r.ProjectID), append(ids, r.EventID)
+	}
+	if len(ids) == 0 {
+		return rs, nil
+	}
+	rows, err := s.ch.Query(ctx, `SELECT DISTINCT project_id, event_id FROM errors
+		WHERE has(?, project_id) AND timestamp >= ? AND timestamp <= ? AND has(?, event_id)`, projects, from, to, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look for redelivered events' rows: %w", err)
+	}
+	defer rows.Close()
+	type key struct {
+		project uint64
+		id      string
+	}
+	stored := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.project, &k.id); err != nil {
+			return nil, fmt.Errorf("look for redelivered events' rows: %w", err)
+		}
+		stored[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look for redelivered events' rows: %w", err)
+	}
+	if len(stored) == 0 {
+		return rs, nil
+	}
+	out := make([]errorRow, 0, len(rs))
+	for _, r := range rs {
+		if !r.redelivered || !stored[key{r.ProjectID, r.EventID}] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func insertRows[T any](ctx context.Context, c clickhouse.Conn, table string, rs []T) error {
@@ -578,7 +645,10 @@ func (s *Service) decodeOutcomes(_ context.Context, m jetstream.Msg, r *rows) er
 // without a version, keeps the row inserted last, which is the regrouped
 // one, since the role inserts EVENTS in stream order. Within a batch the
 // role keeps only the newer row itself, as the order of two rows of one
-// key in one insert is not the table's to keep.
+// key in one insert is not the table's to keep. A grouped message
+// delivered again (its first insert failed, or its acknowledgement was
+// lost) can come after its event's regrouped one: its row is written only
+// if the event has none (unstored).
 func (s *Service) decodeGrouped(_ context.Context, m jetstream.Msg, r *rows) error {
 	regrouped := strings.HasSuffix(m.Subject(), ".regrouped")
 	var g streams.GroupedMessage
@@ -594,6 +664,9 @@ func (s *Service) decodeGrouped(_ context.Context, m jetstream.Msg, r *rows) err
 	row, err := errorRowOf(g)
 	if err != nil {
 		return reject("%v", err)
+	}
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 && !regrouped {
+		row.redelivered = true
 	}
 	if regrouped {
 		for i := len(r.errors) - 1; i >= 0; i-- {

@@ -10,3 +10,13 @@ func SetTestHookDecode(f func(jetstream.Msg)) {
 	}
 	testHookDecode.Store(&f)
 }
+
+// SetTestHookInsert makes every batch insert call f first, failing when it
+// returns an error; nil removes it.
+func SetTestHookInsert(f func() error) {
+	if f == nil {
+		testHookInsert.Store(nil)
+		return
+	}
+	testHookInsert.Store(&f)
+}

@@ -2,7 +2,9 @@ package analytics_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/analyticsquery"
+	"github.com/faultline/faultline/services/analytics"
 	"github.com/faultline/faultline/streams"
 )
 
@@ -75,4 +78,43 @@ func TestRegroupedEventsChangeIssue(t *testing.T) {
 	}
 	waitIdle(t, e.run(t, testOptions()))
 	check("after a redelivery")
+}
+
+// TestRedeliveredAfterRegrouped: a grouped message whose first insert
+// failed comes again after its event's regrouped message was stored; the
+// event stays in the issue it was moved to.
+func TestRedeliveredAfterRegrouped(t *testing.T) {
+	e := setup(t)
+	var inserts atomic.Int32
+	failed := make(chan struct{})
+	analytics.SetTestHookInsert(func() error {
+		if inserts.Add(1) == 1 {
+			close(failed)
+			return errors.New("the first insert fails")
+		}
+		return nil
+	})
+	t.Cleanup(func() { analytics.SetTestHookInsert(nil) })
+	id := fmt.Sprintf("%032x", 0xf1)
+	event := func(title string) []byte {
+		return fmt.Appendf(nil, `{"event_id":%q,"timestamp":1795308929.5,"level":"error","title":%q}`, id, title)
+	}
+	s := e.run(t, testOptions())
+	e.publishGrouped(t, 5, 7, id, event("i"))
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the grouped message was never inserted")
+	}
+	e.publishRegrouped(t, 5, 9, id, event("explode")) // stored before the grouped message comes again
+	waitIdle(t, s)
+	if n := inserts.Load(); n < 3 {
+		t.Fatalf("%d inserts: the grouped message did not come again in a batch of its own", n)
+	}
+	if n := e.count(t, "SELECT count() FROM errors FINAL WHERE project_id = 5"); n != 1 {
+		t.Fatalf("%d error rows, want 1", n)
+	}
+	if issue := e.count(t, "SELECT issue_id FROM errors FINAL WHERE project_id = 5 AND event_id = ?", id); issue != 9 {
+		t.Fatalf("the event is in issue %d after its grouped message came again, want 9 (where it was moved)", issue)
+	}
 }

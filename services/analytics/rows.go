@@ -35,6 +35,11 @@ type errorRow struct {
 	TagKeys     []string  `ch:"tag_keys"`
 	TagValues   []string  `ch:"tag_values"`
 	Received    time.Time `ch:"received"`
+
+	// redelivered: from a grouped message delivered before, written only
+	// if the event has no row yet (insert): a regrouped row written since
+	// must stay.
+	redelivered bool
 }
 
 type transactionRow struct {
