@@ -518,7 +518,8 @@ func (s *Service) unstored(ctx context.Context, rs []errorRow) ([]errorRow, erro
 		return rs, nil
 	}
 	rows, err := s.ch.Query(ctx, `SELECT DISTINCT project_id, event_id FROM errors
-		WHERE has(?, project_id) AND timestamp >= ? AND timestamp <= ? AND has(?, event_id)`, projects, from, to, ids)
+		WHERE has(?, project_id) AND timestamp >= ? AND timestamp <= ? AND has(?, event_id)`,
+		projects, from.Truncate(time.Second), to.Truncate(time.Second).Add(time.Second), ids) // DateTime is whole seconds
 	if err != nil {
 		return nil, fmt.Errorf("look for redelivered events' rows: %w", err)
 	}
