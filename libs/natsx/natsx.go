@@ -189,3 +189,45 @@ func (c *Conn) Close(ctx context.Context) {
 		c.NC.Close()
 	}
 }
+
+// CreateConsumer creates or updates the consumer cfg of stream, trying
+// again until it succeeds or ctx ends: a cluster electing a stream's or a
+// consumer's leader (a node restarting, replicas of a role creating the
+// same durable consumer at once) answers late or not at all for a while.
+// An invalid request is not tried again.
+func CreateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+	wait := 250 * time.Millisecond
+	for {
+		c, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || !transient(err) {
+			return nil, fmt.Errorf("create consumer %q on %s: %w", cfg.Durable, stream, err)
+		}
+		log.Warn("creating a consumer failed; trying again", slog.String("stream", stream), slog.String("consumer", cfg.Durable),
+			slog.Any("error", err), slog.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("create consumer %q on %s: %w", cfg.Durable, stream, errors.Join(err, ctx.Err()))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// transient tells whether a JetStream request may succeed when tried
+// again: it went unanswered, or the server was not ready to answer it
+// (no leader yet, the stream not yet created or not yet found).
+func transient(err error) bool {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, jetstream.ErrStreamNotFound),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return true
+	case errors.As(err, &api):
+		return api.Code >= 500
+	}
+	return false
+}

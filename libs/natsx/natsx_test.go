@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faultline/faultline/libs/natsx"
 )
@@ -80,5 +81,59 @@ func TestEmbeddedSyncInterval(t *testing.T) {
 		if cfg.SyncAlways != o.SyncAlways || cfg.SyncInterval != want {
 			t.Errorf("options %+v: server syncs every %v (always %v), want %v (always %v)", o, cfg.SyncInterval, cfg.SyncAlways, want, o.SyncAlways)
 		}
+	}
+}
+
+// TestCreateConsumerWaitsForTheStream: a role that starts before its
+// stream exists (or while the cluster cannot find it) gets its consumer
+// once the stream is there; an invalid consumer is refused at once; a
+// stop ends the waiting.
+func TestCreateConsumerWaitsForTheStream(t *testing.T) {
+	e, err := natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown()
+	log := slog.New(slog.DiscardHandler)
+	c, err := natsx.Connect("", e, t.Name(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.NC.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := jetstream.ConsumerConfig{Durable: "late", AckPolicy: jetstream.AckExplicitPolicy}
+
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	if _, err := natsx.CreateConsumer(stopped, c.JS, "LATE", cfg, log); err == nil {
+		t.Fatal("created a consumer on a stream that does not exist, with a stopped context")
+	}
+
+	created := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(600 * time.Millisecond)
+		if _, err := c.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "LATE", Subjects: []string{"late.>"}}); err != nil {
+			t.Error(err)
+		}
+		created <- time.Now()
+	}()
+	cons, err := natsx.CreateConsumer(ctx, c.JS, "LATE", cfg, log)
+	if err != nil {
+		t.Fatalf("consumer not created once the stream was: %v", err)
+	}
+	if at := <-created; cons.CachedInfo().Created.Before(at.Add(-time.Second)) {
+		t.Fatalf("consumer created at %v, before its stream (%v)", cons.CachedInfo().Created, at)
+	}
+
+	start := time.Now()
+	bad := jetstream.ConsumerConfig{Durable: "bad", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverByStartSequencePolicy}
+	_, err = natsx.CreateConsumer(ctx, c.JS, "LATE", bad, log)
+	var api *jetstream.APIError
+	if !errors.As(err, &api) || api.Code != 400 {
+		t.Fatalf("want the server's refusal (400), got %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("an invalid consumer was tried for %v: %v", time.Since(start), err)
 	}
 }

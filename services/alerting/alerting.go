@@ -17,7 +17,6 @@ package alerting
 import (
 	"context"
 	"embed"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -176,33 +175,29 @@ func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
 
 // Run consumes and delivers until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events, s.ConsumerConfig())
+	cons, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Events, s.ConsumerConfig(), s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("consumer %q: %w", s.opt.Consumer, err)
+		return err
 	}
 	s.startMu.Lock()
-	s.since = info.Created
+	s.since = cons.CachedInfo().Created // as the server answered the create: no second request
 	s.startMu.Unlock()
-	cmds, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Alerting, jetstream.ConsumerConfig{
+	cmds, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Alerting, jetstream.ConsumerConfig{
 		Durable:       s.opt.CommandsName,
 		Description:   "alerting: rule and plugin changes",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       natsx.MaxAckWait,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}, s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q on %s: %w", s.opt.CommandsName, streams.Alerting, err)
+		return err
 	}
 	var wg sync.WaitGroup
 	parts := []func(context.Context) error{

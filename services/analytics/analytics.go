@@ -181,29 +181,29 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-time.After(min(time.Second<<min(attempt, 5), 30*time.Second)):
 		}
 	}
-	ingest, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest,
-		s.consumerConfig(s.opt.IngestConsumer, "analytics: transactions, spans, sessions, logs, outcomes into ClickHouse", IngestSubjects))
+	ingest, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Ingest,
+		s.consumerConfig(s.opt.IngestConsumer, "analytics: transactions, spans, sessions, logs, outcomes into ClickHouse", IngestSubjects), s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q: %w", s.opt.IngestConsumer, err)
+		return err
 	}
-	events, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Events,
-		s.consumerConfig(s.opt.EventsConsumer, "analytics: grouped errors into ClickHouse", EventsSubjects))
+	events, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Events,
+		s.consumerConfig(s.opt.EventsConsumer, "analytics: grouped errors into ClickHouse", EventsSubjects), s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q: %w", s.opt.EventsConsumer, err)
+		return err
 	}
-	outcomes, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Outcomes,
-		s.consumerConfig(s.opt.OutcomesConsumer, "analytics: the gateway's dropped counts into ClickHouse", []string{streams.OutcomesSubject}))
+	outcomes, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Outcomes,
+		s.consumerConfig(s.opt.OutcomesConsumer, "analytics: the gateway's dropped counts into ClickHouse", []string{streams.OutcomesSubject}), s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q: %w", s.opt.OutcomesConsumer, err)
+		return err
 	}
 	s.mu.Lock()
 	s.consumers = []jetstream.Consumer{ingest, events, outcomes}

@@ -37,7 +37,7 @@ func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(form
 
 // runDecisions applies DECISIONS until ctx ends, one decision at a time.
 func (s *Service) runDecisions(ctx context.Context) error {
-	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Decisions, jetstream.ConsumerConfig{
+	cons, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Decisions, jetstream.ConsumerConfig{
 		Durable:       DecisionsConsumer,
 		Description:   "grouping: people's decisions on issues and projects",
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -45,9 +45,9 @@ func (s *Service) runDecisions(ctx context.Context) error {
 		MaxDeliver:    -1,
 		MaxAckPending: 64,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}, s.log)
 	if err != nil {
-		return fmt.Errorf("create consumer %q: %w", DecisionsConsumer, err)
+		return err
 	}
 	sub, err := s.nats.NC.Subscribe(rulesChangedSubject, func(*nats.Msg) { s.rules.invalidate() })
 	if err != nil {

@@ -229,12 +229,12 @@ func (s *Service) ConsumerConfig() jetstream.ConsumerConfig {
 
 // Run consumes until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest, s.ConsumerConfig())
+	cons, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Ingest, s.ConsumerConfig(), s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
-		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
+		return err
 	}
 	if s.opt.Quiet {
 		return s.consume(ctx, cons)

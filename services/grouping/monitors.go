@@ -46,7 +46,7 @@ var monitorActor = streams.Actor{Name: "monitor"}
 
 // runMonitors records check-ins and runs the monitors' clock until ctx ends.
 func (s *Service) runMonitors(ctx context.Context) error {
-	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Ingest, jetstream.ConsumerConfig{
+	cons, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Ingest, jetstream.ConsumerConfig{
 		Durable:       CheckInsConsumer,
 		Description:   "grouping: cron monitor check-ins",
 		FilterSubject: "ingest.*." + envelope.KindCheckIn,
@@ -55,12 +55,12 @@ func (s *Service) runMonitors(ctx context.Context) error {
 		MaxDeliver:    -1,
 		MaxAckPending: 256,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}, s.log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("create consumer %q: %w", CheckInsConsumer, err)
+		return err
 	}
 	alive := natsx.NewKeepalive(natsx.MaxAckWait)
 	defer alive.GiveBack()

@@ -103,7 +103,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, nc *natsx.Conn, opt Options, l
 
 // Run consumes assemble commands until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	cons, err := s.nats.JS.CreateOrUpdateConsumer(ctx, streams.Sourcemaps, jetstream.ConsumerConfig{
+	cons, err := natsx.CreateConsumer(ctx, s.nats.JS, streams.Sourcemaps, jetstream.ConsumerConfig{
 		Durable:        s.opt.Consumer,
 		Description:    "sourcemaps: assemble uploaded artifact bundles, delete release files",
 		FilterSubjects: []string{"sourcemaps.assemble.>", "sourcemaps.delete.>"},
@@ -111,9 +111,9 @@ func (s *Service) Run(ctx context.Context) error {
 		AckWait:        s.opt.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  16,
-	})
+	}, s.log)
 	if err != nil {
-		return fmt.Errorf("create consumer %q: %w", s.opt.Consumer, err)
+		return err
 	}
 	// Assembling a large bundle outlasts the short ack wait: the message is
 	// kept alive meanwhile. One is fetched at a time, so none waits in the
