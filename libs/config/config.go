@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +89,9 @@ type IngestConfig struct {
 	BodyMemory      int64         // GATEWAY_BODY_MEMORY: shared budget for large bodies
 	LogSample       float64       // GATEWAY_LOG_SAMPLE: fraction of ingestion requests logged, one line each
 	LoaderCDN       string        // JS_SDK_LOADER_CDN_URL: where the loader script loads SDK bundles from, without a trailing slash
+	// LoaderVersions (JS_SDK_LOADER_VERSIONS) override the release the
+	// loader script loads for a key's browserSdkVersion ("latest", "9.x").
+	LoaderVersions map[string]string
 }
 
 // RateLimits are the operator's event quotas, per data category. Zero means
@@ -143,6 +147,7 @@ var Variables = []Variable{
 	{"GATEWAY_BODY_MEMORY", "268435456", "bytes all ingestion requests together may hold in bodies beyond 1 MiB each; past it large bodies wait, then get 503"},
 	{"GATEWAY_LOG_SAMPLE", "0.01", "fraction of ingestion requests, accepted or refused, the gateway logs with one line each (0 to 1; 0: none); failures (5xx) are always logged"},
 	{"JS_SDK_LOADER_CDN_URL", "https://browser.sentry-cdn.com", "where the JavaScript loader script (/js-sdk-loader/<public key>.min.js) loads the browser SDK from: <url>/<version>/bundle[.tracing][.replay][.debug].min.js"},
+	{"JS_SDK_LOADER_VERSIONS", "", "the browser SDK release the loader script loads for a key's SDK version, over the built-in table: comma-separated <latest|N.x>=<release>, e.g. latest=11.20.0,10.x=10.80.1"},
 	{"MAX_EVENTS_PER_MINUTE", "60000", "global quota per data category per minute (0: none)"},
 	{"MAX_EVENTS_PER_HOUR", "1000000", "global quota per data category per hour (0: none)"},
 	{"MAX_EVENTS_PER_PROJECT_PER_MINUTE", "20000", "per-project quota per data category per minute (0: none)"},
@@ -208,6 +213,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.Ingest.LoaderCDN); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("JS_SDK_LOADER_CDN_URL", "want an absolute http(s) URL, got "+strconv.Quote(c.Ingest.LoaderCDN))
 	}
+	c.Ingest.LoaderVersions = r.loaderVersions("JS_SDK_LOADER_VERSIONS")
 	r.spike(&c)
 	if _, err := url.Parse(c.DatabaseURL); err != nil {
 		r.fail("DATABASE_URL", err.Error())
@@ -276,6 +282,31 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 // spike reads the spike-protection variables.
+var (
+	loaderVersionKey = regexp.MustCompile(`^(latest|[0-9]{1,3}\.x)$`)
+	loaderRelease    = regexp.MustCompile(`^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}(-[0-9A-Za-z.]{1,40})?$`)
+)
+
+// loaderVersions reads <latest|N.x>=<release> pairs; nil when none. A
+// release goes into the bundle's URL, so only a version's characters pass.
+func (r *reader) loaderVersions(name string) map[string]string {
+	v := strings.TrimSpace(r.raw(name))
+	if v == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		key, release, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		key, release = strings.TrimSpace(key), strings.TrimSpace(release)
+		if !ok || !loaderVersionKey.MatchString(key) || !loaderRelease.MatchString(release) {
+			r.fail(name, "want comma-separated <latest|N.x>=<release> (e.g. latest=11.20.0), got "+strconv.Quote(pair))
+			continue
+		}
+		out[key] = release
+	}
+	return out
+}
+
 func (r *reader) spike(c *Config) {
 	switch v := strings.ToLower(r.raw("SPIKE_PROTECTION")); v {
 	case "on", "true", "1":

@@ -58,6 +58,8 @@ type Options struct {
 	// LoaderCDN is where the loader script loads the browser SDK from
 	// (JS_SDK_LOADER_CDN_URL).
 	LoaderCDN string
+	// LoaderVersions override loaderVersions (JS_SDK_LOADER_VERSIONS).
+	LoaderVersions map[string]string
 	// LogSample is the fraction of requests logged with one line each
 	// (GATEWAY_LOG_SAMPLE); failures (5xx) are logged whatever it says.
 	LogSample float64
@@ -88,6 +90,7 @@ func OptionsFrom(c config.Config) Options {
 		LogSample:      c.Ingest.LogSample,
 		PublicURL:      c.PublicURL,
 		LoaderCDN:      c.Ingest.LoaderCDN,
+		LoaderVersions: c.Ingest.LoaderVersions,
 		Spike:          spike.FromConfig(c.Spike),
 	}
 }

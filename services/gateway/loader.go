@@ -20,13 +20,23 @@ const loaderNoop = "/* Faultline loader: no active DSN key with this public key.
 
 // loaderVersions resolve a key's browserSdkVersion to the SDK release the
 // loader loads: the newest of each major version on the registry when this
-// was written.
+// was written. JS_SDK_LOADER_VERSIONS (Options.LoaderVersions) moves them
+// on without a new Faultline.
 var loaderVersions = map[string]string{
 	"latest": "11.17.0",
 	"10.x":   "10.78.0",
 	"9.x":    "9.47.2",
 	"8.x":    "8.55.2",
 	"7.x":    "7.120.4",
+}
+
+// loaderVersion is the release the loader loads for a key's SDK version:
+// the configured one, else the built-in table's; "" for an unknown one.
+func (g *Gateway) loaderVersion(v string) string {
+	if r := g.opt.LoaderVersions[v]; r != "" {
+		return r
+	}
+	return loaderVersions[v]
 }
 
 // loaderConfig is what the script is told about its key.
@@ -74,9 +84,9 @@ func (g *Gateway) loaderConfig(k *projectkeys.Key) loaderConfig {
 	if k.Loader != nil {
 		l = *k.Loader
 	}
-	version := loaderVersions[l.SDKVersion]
+	version := g.loaderVersion(l.SDKVersion)
 	if version == "" {
-		version = loaderVersions["latest"]
+		version = g.loaderVersion("latest")
 	}
 	bundle := "bundle"
 	if l.Performance {

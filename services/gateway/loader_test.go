@@ -37,6 +37,7 @@ func TestLoaderScript(t *testing.T) {
 	opt := defaultOptions(t)
 	opt.PublicURL = "https://errors.example.com/sentry"
 	opt.LoaderCDN = "https://cdn.example.com/js"
+	opt.LoaderVersions = map[string]string{"8.x": "8.60.1"} // JS_SDK_LOADER_VERSIONS: over the built-in 8.55.2
 	g := c.startGateway(opt)
 
 	get := func(path string) *response {
@@ -57,7 +58,7 @@ func TestLoaderScript(t *testing.T) {
 		{key + ".js", map[string]any{"dsn": "https://" + key + "@errors.example.com/sentry/42",
 			"url": "https://cdn.example.com/js/11.17.0/bundle.min.js", "lazy": true, "performance": false, "replay": false, "debug": false}},
 		{tuned + ".min.js", map[string]any{"dsn": "https://" + tuned + "@errors.example.com/sentry/42",
-			"url": "https://cdn.example.com/js/8.55.2/bundle.tracing.replay.debug.min.js", "lazy": false, "performance": true, "replay": true, "debug": true}},
+			"url": "https://cdn.example.com/js/8.60.1/bundle.tracing.replay.debug.min.js", "lazy": false, "performance": true, "replay": true, "debug": true}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res := get("/js-sdk-loader/" + tc.file)
