@@ -239,6 +239,7 @@ func (s *Service) maintain(ctx context.Context) error {
 			{`DELETE FROM alerting.seen_events WHERE received < $1`, 24 * time.Hour},
 			{`DELETE FROM alerting.triggers WHERE at < $1`, 24 * time.Hour},
 			{`DELETE FROM alerting.counts WHERE minute < $1`, s.opt.HistoryRetains},
+			{`DELETE FROM alerting.counts_hourly WHERE hour < $1`, s.opt.HistoryRetains},
 			{`DELETE FROM alerting.users WHERE minute < $1`, s.opt.HistoryRetains},
 			{`DELETE FROM alerting.notifications WHERE created_at < $1`, 90 * 24 * time.Hour},
 		} {
@@ -251,7 +252,7 @@ func (s *Service) maintain(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-vacuum.C:
-				_, err := pg.VacuumBloated(ctx, s.pool, "alerting.issues", "alerting.counts", "alerting.users",
+				_, err := pg.VacuumBloated(ctx, s.pool, "alerting.issues", "alerting.counts", "alerting.counts_hourly", "alerting.users",
 					"alerting.seen_events", "alerting.deliveries")
 				if err != nil && ctx.Err() == nil {
 					s.log.Warn("vacuuming alerting's tables failed; will retry", slog.Any("error", err))

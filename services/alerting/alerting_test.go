@@ -179,6 +179,33 @@ func TestFrequencyFiresOnceAtThreshold(t *testing.T) {
 	}
 }
 
+// TestFrequencyOverAWeek: a window of days counts the events of its whole
+// hours (alerting.counts_hourly) and of its partial ones (the minutes)
+// alike: the rule fires at its threshold, with events hours apart.
+func TestFrequencyOverAWeek(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	hook := newReceiver(t, 0)
+	h.rule(`{"name":"busy this week","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1w"}],
+		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	now := time.Now().UTC()
+	for _, ago := range []time.Duration{50 * time.Hour, 5 * time.Hour, 3*time.Hour + 30*time.Minute, 61 * time.Minute, 2 * time.Minute} {
+		id := newID()
+		h.grouped(7, id, now.Add(-ago), event(id, ""))
+	}
+	h.waitCount(5, `SELECT count(*) FROM alerting.seen_events`)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 0 {
+		t.Fatalf("fired at 5 events in a week: %d notifications", n)
+	}
+	if n := h.count(`SELECT coalesce(sum(n), 0) FROM alerting.counts_hourly WHERE issue_id = 7`); n != 5 {
+		t.Fatalf("hourly counts hold %d events, want 5", n)
+	}
+	sixth := newID()
+	h.grouped(7, sixth, now, event(sixth, ""))
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications WHERE trigger_id = $1`, "event:"+sixth)
+	hook.waitOK(t, 1)
+}
+
 // TestSpike: a rise of more than 100 % over the same hour a day before
 // fires on a burst after a quiet baseline, not on steady load.
 func TestSpike(t *testing.T) {

@@ -118,6 +118,13 @@ func countsExact(t *testing.T, replicas int, tune func(*Options)) {
 			t.Errorf("issue %d at %s: counted %d, want %d", k.issue, k.minute.Format(time.TimeOnly), got[k], n)
 		}
 	}
+	// The hourly sums are the minutes' sums.
+	if n := h.count(`SELECT count(*) FROM (SELECT project_id, issue_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AS hour, sum(n) AS n
+		FROM alerting.counts GROUP BY 1, 2, 3) m FULL JOIN alerting.counts_hourly h
+		ON h.project_id = m.project_id AND h.issue_id = m.issue_id AND h.hour AT TIME ZONE 'UTC' = m.hour
+		WHERE h.n IS DISTINCT FROM m.n`); n != 0 {
+		t.Errorf("%d hourly counts differ from the sums of their minutes", n)
+	}
 	for issue := range int64(issues) {
 		if n := h.count(`SELECT times_seen FROM alerting.issues WHERE issue_id = $1`, issue+1); n != perIssue {
 			t.Errorf("issue %d seen %d times, want %d", issue+1, n, perIssue)

@@ -686,6 +686,29 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
 			ON CONFLICT (issue_id, project_id, minute) DO UPDATE SET n = counts.n + excluded.n`, p, i, m, n)
 		what = append(what, "counts")
+		// The same by hour, in the same key order.
+		type hk struct {
+			project, issue int64
+			hour           time.Time
+		}
+		hourly := map[hk]int64{}
+		var hkeys []hk
+		for _, k := range keys {
+			h := hk{k.project, k.issue, k.minute.Truncate(time.Hour)}
+			if _, ok := hourly[h]; !ok {
+				hkeys = append(hkeys, h)
+			}
+			hourly[h] += counts[k]
+		}
+		var hp, hi, hn []int64
+		var hh []time.Time
+		for _, k := range hkeys {
+			hp, hi, hh, hn = append(hp, k.project), append(hi, k.issue), append(hh, k.hour), append(hn, hourly[k])
+		}
+		q.Queue(`INSERT INTO alerting.counts_hourly (project_id, issue_id, hour, n)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bigint[])
+			ON CONFLICT (issue_id, project_id, hour) DO UPDATE SET n = counts_hourly.n + excluded.n`, hp, hi, hh, hn)
+		what = append(what, "hourly counts")
 	}
 	if len(users) > 0 {
 		var i []int64
@@ -762,7 +785,7 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 	var refs []ref
 	var kinds []int32
 	var projects, issues []int64
-	var starts, ends []time.Time
+	var starts, ends, hourStarts, hourEnds []time.Time
 	for _, e := range evals {
 		rs := rules[e.project]
 		if len(rs) == 0 {
@@ -791,18 +814,33 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 			we := end.Add(-w.Offset)
 			refs = append(refs, ref{k, w})
 			kinds, projects, issues = append(kinds, int32(w.Kind)), append(projects, e.project), append(issues, e.issue)
-			starts, ends = append(starts, we.Add(-w.Length)), append(ends, we)
+			start := we.Add(-w.Length)
+			hs, he := wholeHours(start, we)
+			starts, ends, hourStarts, hourEnds = append(starts, start), append(ends, we), append(hourStarts, hs), append(hourEnds, he)
 		}
 	}
 	if len(refs) == 0 {
 		return out, nil
 	}
+	// Counts of a window with whole hours in it read those hours from
+	// counts_hourly and only the minutes before and after from counts.
+	// Unique users have no hourly form: they do not add up.
+	sum := func(issue string) string {
+		minutes := func(from, to string) string {
+			return `(SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = ` + issue +
+				` AND project_id = w.project AND minute >= ` + from + ` AND minute < ` + to + `)`
+		}
+		return `CASE WHEN w.hs < w.he THEN ` + minutes("w.s", "w.hs") + ` + ` + minutes("w.he", "w.e") +
+			` + (SELECT coalesce(sum(n), 0) FROM alerting.counts_hourly WHERE issue_id = ` + issue +
+			` AND project_id = w.project AND hour >= w.hs AND hour < w.he) ELSE ` + minutes("w.s", "w.e") + ` END`
+	}
 	rows, err := tx.Query(ctx, `SELECT CASE w.kind
-		WHEN 0 THEN (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = w.issue AND project_id = w.project AND minute >= w.s AND minute < w.e)
+		WHEN 0 THEN `+sum("w.issue")+`
 		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.e)
-		ELSE (SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = 0 AND project_id = w.project AND minute >= w.s AND minute < w.e) END
-		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS w(kind, project, issue, s, e, i)
-		ORDER BY w.i`, kinds, projects, issues, starts, ends)
+		ELSE `+sum("0")+` END
+		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
+			WITH ORDINALITY AS w(kind, project, issue, s, e, hs, he, i)
+		ORDER BY w.i`, kinds, projects, issues, starts, ends, hourStarts, hourEnds)
 	if err != nil {
 		return nil, fmt.Errorf("counts: %w", err)
 	}
@@ -817,6 +855,19 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 		out[r.key] = append(out[r.key], windowCount{r.w, ns[i]})
 	}
 	return out, nil
+}
+
+// wholeHours is the span of whole (UTC) hours within [start, end); an
+// empty span (from == to) when there is none.
+func wholeHours(start, end time.Time) (from, to time.Time) {
+	from, to = start.Truncate(time.Hour), end.Truncate(time.Hour)
+	if from.Before(start) {
+		from = from.Add(time.Hour)
+	}
+	if !from.Before(to) {
+		return end, end
+	}
+	return from, to
 }
 
 // mailsOwners tells whether any of rules mails issue owners.
