@@ -73,7 +73,7 @@ func DefaultOptions() Options {
 	return Options{
 		Consumer:       "alerting",
 		CommandsName:   "alerting",
-		BatchSize:      500,
+		BatchSize:      1000,
 		Linger:         20 * time.Millisecond,
 		InFlight:       3,
 		AckWait:        natsx.MaxAckWait,

@@ -179,6 +179,58 @@ func TestFrequencyFiresOnceAtThreshold(t *testing.T) {
 	}
 }
 
+// TestThresholdCrossedWithinABatch: ten events of an issue in one batch
+// and a rule for more than five an hour: the rule fires on the sixth
+// event, the one that crossed the threshold, not on whichever came first
+// (the batch's counts hold all ten).
+func TestThresholdCrossedWithinABatch(t *testing.T) {
+	h := newHarness(t)
+	h.opt.Linger = 300 * time.Millisecond
+	h.start(1)
+	hook := newReceiver(t, 0)
+	h.rule(`{"name":"busy","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}],
+		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	before := observedCount(t, h, "faultline_alerting_batch_size")
+	now := time.Now().UTC()
+	var ids []string
+	for i := range 10 {
+		id := newID()
+		ids = append(ids, id)
+		h.grouped(7, id, now.Add(time.Duration(i)*time.Millisecond), event(id, ""))
+	}
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications`)
+	if n := observedCount(t, h, "faultline_alerting_batch_size") - before; n != 1 {
+		t.Skipf("the ten events came in %d batches, not one", n)
+	}
+	var trigger string
+	if err := h.db.Pool.QueryRow(h.ctx, `SELECT trigger_id FROM alerting.notifications`).Scan(&trigger); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if trigger == "event:"+id && i != 5 {
+			t.Fatalf("fired on event %d of 10, want the sixth", i+1)
+		}
+	}
+	if trigger != "event:"+ids[5] {
+		t.Fatalf("fired on %s, want the sixth event", trigger)
+	}
+}
+
+// observedCount is how many observations the histogram name holds.
+func observedCount(t *testing.T, h *harness, name string) uint64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
+
 // TestFrequencyOverAWeek: a window of days counts the events of its whole
 // hours (alerting.counts_hourly) and of its partial ones (the minutes)
 // alike: the rule fires at its threshold, with events hours apart.

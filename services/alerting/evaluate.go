@@ -61,7 +61,9 @@ type item struct {
 	ev      *alertrules.Event
 	compact []byte // ev as JSON, kept in seen_events; emptyEvent when no change will name it
 	im      *streams.IssueMessage
-	fresh   bool // a grouped event not counted before
+	fresh   bool   // a grouped event not counted before
+	pos     int    // where in its batch
+	uuid    string // the grouped event's id as a UUID
 }
 
 // mayTrigger tells whether an issue change may name the grouped event of
@@ -80,6 +82,7 @@ type evaluation struct {
 	eventID        string
 	now            time.Time
 	triggerID      string
+	pos            int // where in the batch what is evaluated came
 }
 
 var triggerOf = map[string]alertrules.Trigger{
@@ -412,7 +415,8 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 	var received []time.Time
 	var compact [][]byte
 	byID := map[string]*item{}
-	for _, it := range items {
+	for i, it := range items {
+		it.pos = i
 		if it.g == nil {
 			continue
 		}
@@ -420,7 +424,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 		if !ok || byID[u] != nil {
 			continue
 		}
-		byID[u] = it
+		byID[u], it.uuid = it, u
 		ids, issues, received, compact = append(ids, u), append(issues, it.g.IssueID), append(received, it.g.Received), append(compact, it.compact)
 	}
 	var freshIDs []string
@@ -475,7 +479,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 		if !it.history { // unignored by the passing of time: no event
 			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[im.Change], change: im.Change,
 				ev: &alertrules.Event{Level: im.Level, Title: im.Title, Culprit: im.Culprit}, now: im.At,
-				triggerID: im.Change + ":" + strconv.FormatInt(im.At.UnixMicro(), 36)})
+				triggerID: im.Change + ":" + strconv.FormatInt(im.At.UnixMicro(), 36), pos: it.pos})
 		}
 	}
 	if len(trigIDs) > 0 {
@@ -536,7 +540,7 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			}
 			seen[id+k.Change] = true
 			evals = append(evals, evaluation{project: im.ProjectID, issue: im.IssueID, trigger: triggerOf[k.Change], change: k.Change,
-				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID})
+				ev: ev, raw: raw, eventID: im.EventID, now: im.At, triggerID: k.Change + ":" + im.EventID, pos: trigItems[i].pos})
 		}
 	}
 	// 4. Fresh events: every event, and the issue changes waiting for
@@ -562,13 +566,12 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 			changes[w.ID] = append(changes[w.ID], w.Change)
 		}
 	}
-	for _, id := range freshIDs {
-		it := byID[id]
-		if it.history {
+	for _, it := range items { // in stream order
+		if !it.fresh || it.history {
 			continue
 		}
-		g := it.g
-		base := evaluation{project: g.ProjectID, issue: g.IssueID, ev: it.ev, raw: g.Event, eventID: g.EventID, now: g.Received}
+		g, id := it.g, it.uuid
+		base := evaluation{project: g.ProjectID, issue: g.IssueID, ev: it.ev, raw: g.Event, eventID: g.EventID, now: g.Received, pos: it.pos}
 		for _, c := range changes[id] {
 			if seen[id+c] {
 				continue
@@ -585,7 +588,62 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*item, rules map
 	if len(evals) == 0 {
 		return 0, nil
 	}
-	return s.evaluate(ctx, tx, evals, rules)
+	return s.evaluate(ctx, tx, evals, rules, laterOf(items))
+}
+
+// laterEvents are a batch's fresh events by issue and by project, in
+// stream order: the counts a batch reads hold all of them, and an
+// evaluation takes back those that came after what it evaluates, so a
+// rule meets its threshold at the event that crossed it, whatever the
+// batch's size.
+type laterEvents struct {
+	byIssue, byProject map[int64][]batchEvent
+}
+
+type batchEvent struct {
+	pos    int
+	minute time.Time
+}
+
+func laterOf(items []*item) *laterEvents {
+	l := &laterEvents{byIssue: map[int64][]batchEvent{}, byProject: map[int64][]batchEvent{}}
+	for _, it := range items {
+		if it.fresh {
+			c := batchEvent{it.pos, minute(it.g.Received)}
+			l.byIssue[it.g.IssueID] = append(l.byIssue[it.g.IssueID], c)
+			l.byProject[it.g.ProjectID] = append(l.byProject[it.g.ProjectID], c)
+		}
+	}
+	return l
+}
+
+// counts are e's window counts: base, the batch's, without the events
+// that came after e in the batch. Distinct users are left as they are
+// (a later event's user may have come before too).
+func (l *laterEvents) counts(base windowCounts, e *evaluation) windowCounts {
+	if len(base) == 0 {
+		return base
+	}
+	out := slices.Clone(base)
+	end := minute(e.now).Add(time.Minute)
+	for i := range out {
+		var evs []batchEvent
+		switch out[i].w.Kind {
+		case alertrules.CountEvents:
+			evs = l.byIssue[e.issue]
+		case alertrules.CountProjectEvents:
+			evs = l.byProject[e.project]
+		}
+		we := end.Add(-out[i].w.Offset)
+		ws := we.Add(-out[i].w.Length)
+		after := sort.Search(len(evs), func(j int) bool { return evs[j].pos > e.pos })
+		for _, c := range evs[after:] {
+			if !c.minute.Before(ws) && c.minute.Before(we) {
+				out[i].n--
+			}
+		}
+	}
+	return out
 }
 
 // count adds the fresh events to the per-minute counts, users, releases

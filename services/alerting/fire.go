@@ -16,10 +16,15 @@ import (
 
 // evaluate runs the projects' rules on evals and queues the notifications
 // of those that fire.
-func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule) (int, error) {
+func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[int64][]rule, later *laterEvents) (int, error) {
 	// In issue order, so replicas take the rows of alerting.fires in the
-	// same order.
-	sort.SliceStable(evals, func(i, j int) bool { return evals[i].issue < evals[j].issue })
+	// same order; an issue's in stream order, so the first to match fires.
+	sort.SliceStable(evals, func(i, j int) bool {
+		if evals[i].issue != evals[j].issue {
+			return evals[i].issue < evals[j].issue
+		}
+		return evals[i].pos < evals[j].pos
+	})
 	var issueIDs []int64
 	projects := map[int64]bool{}
 	for _, e := range evals {
@@ -118,7 +123,7 @@ func (s *Service) evaluate(ctx context.Context, tx pgx.Tx, evals []evaluation, r
 		is := state[e.issue]
 		is.ID = e.issue
 		in := &alertrules.Input{Trigger: e.trigger, Event: e.ev, Issue: is, Now: e.now, LatestRelease: latest[e.project],
-			Counts: wc[countKey{e.issue, minute(e.now)}]}
+			Counts: later.counts(wc[countKey{e.issue, minute(e.now)}], &e)}
 		for _, r := range rs {
 			k := fireKey{r.id, e.issue}
 			if at, ok := last[k]; ok && at.After(e.now.Add(-time.Duration(r.Frequency)*time.Minute)) {
