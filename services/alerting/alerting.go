@@ -241,6 +241,7 @@ func (s *Service) maintain(ctx context.Context) error {
 			{`DELETE FROM alerting.counts WHERE minute < $1`, s.opt.HistoryRetains},
 			{`DELETE FROM alerting.counts_hourly WHERE hour < $1`, s.opt.HistoryRetains},
 			{`DELETE FROM alerting.users WHERE minute < $1`, s.opt.HistoryRetains},
+			{`DELETE FROM alerting.users_hourly WHERE hour < $1`, s.opt.HistoryRetains},
 			{`DELETE FROM alerting.notifications WHERE created_at < $1`, 90 * 24 * time.Hour},
 		} {
 			if _, err := s.pool.Exec(ctx, q.sql, now.Add(-q.age)); err != nil && ctx.Err() == nil {
@@ -252,7 +253,7 @@ func (s *Service) maintain(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-vacuum.C:
-				_, err := pg.VacuumBloated(ctx, s.pool, "alerting.issues", "alerting.counts", "alerting.counts_hourly", "alerting.users",
+				_, err := pg.VacuumBloated(ctx, s.pool, "alerting.issues", "alerting.counts", "alerting.counts_hourly", "alerting.users", "alerting.users_hourly",
 					"alerting.seen_events", "alerting.deliveries")
 				if err != nil && ctx.Err() == nil {
 					s.log.Warn("vacuuming alerting's tables failed; will retry", slog.Any("error", err))

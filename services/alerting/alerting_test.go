@@ -258,6 +258,44 @@ func TestFrequencyOverAWeek(t *testing.T) {
 	hook.waitOK(t, 1)
 }
 
+// TestUniqueUsersOverAWeek: a unique-user window of days counts each user
+// once whether they came in its whole hours (alerting.users_hourly), its
+// partial ones (the minutes) or both.
+func TestUniqueUsersOverAWeek(t *testing.T) {
+	h := newHarness(t)
+	h.start(1)
+	hook := newReceiver(t, 0)
+	h.rule(`{"name":"many users this week","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition","value":3,"interval":"1w"}],
+		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	now := time.Now().UTC()
+	send := func(at time.Time, user string) string {
+		id := newID()
+		h.grouped(7, id, at, strings.Replace(event(id, ""), `"user":{"id":"u1"}`, `"user":{"id":"`+user+`"}`, 1))
+		return id
+	}
+	// u1 in a whole hour, then again in the partial hour at the end;
+	// u2 in two whole hours; u3 twice in the end's minutes.
+	hours := map[string]bool{}
+	for _, e := range []struct {
+		ago  time.Duration
+		user string
+	}{{50 * time.Hour, "u1"}, {5 * time.Hour, "u2"}, {3 * time.Hour, "u2"}, {2 * time.Minute, "u1"}, {2 * time.Minute, "u3"}, {time.Minute, "u3"}} {
+		at := now.Add(-e.ago)
+		send(at, e.user)
+		hours[e.user+at.Truncate(time.Hour).String()] = true
+	}
+	h.waitCount(6, `SELECT count(*) FROM alerting.seen_events`)
+	if n := h.count(`SELECT count(*) FROM alerting.notifications`); n != 0 {
+		t.Fatalf("fired at 3 users in a week: %d notifications", n)
+	}
+	if n := h.count(`SELECT count(*) FROM alerting.users_hourly WHERE issue_id = 7`); n != len(hours) {
+		t.Fatalf("%d hourly users, want %d", n, len(hours))
+	}
+	fourth := send(now, "u4")
+	h.waitCount(1, `SELECT count(*) FROM alerting.notifications WHERE trigger_id = $1`, "event:"+fourth)
+	hook.waitOK(t, 1)
+}
+
 // TestSpike: a rise of more than 100 % over the same hour a day before
 // fires on a burst after a quiet baseline, not on steady load.
 func TestSpike(t *testing.T) {

@@ -125,6 +125,16 @@ func countsExact(t *testing.T, replicas int, tune func(*Options)) {
 		WHERE h.n IS DISTINCT FROM m.n`); n != 0 {
 		t.Errorf("%d hourly counts differ from the sums of their minutes", n)
 	}
+	// The hourly users are the minutes' users.
+	if n := h.count(`SELECT count(*) FROM (SELECT DISTINCT issue_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AS hour, user_key
+		FROM alerting.users) m FULL JOIN alerting.users_hourly h
+		ON h.issue_id = m.issue_id AND h.hour AT TIME ZONE 'UTC' = m.hour AND h.user_key = m.user_key
+		WHERE h.user_key IS NULL OR m.user_key IS NULL`); n != 0 {
+		t.Errorf("%d hourly users differ from the users of their minutes", n)
+	}
+	if h.count(`SELECT count(*) FROM alerting.users_hourly`) == 0 {
+		t.Error("no hourly users were written")
+	}
 	for issue := range int64(issues) {
 		if n := h.count(`SELECT times_seen FROM alerting.issues WHERE issue_id = $1`, issue+1); n != perIssue {
 			t.Errorf("issue %d seen %d times, want %d", issue+1, n, perIssue)

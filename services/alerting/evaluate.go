@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -769,15 +770,33 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 		what = append(what, "hourly counts")
 	}
 	if len(users) > 0 {
-		var i []int64
-		var m []time.Time
-		var u []string
-		for k := range users {
-			i, m, u = append(i, k.issue), append(m, k.minute), append(u, k.user)
+		// In key order, as the counts; the hourly rows are the same keys
+		// with their minutes truncated, sorted again (a batch spanning an
+		// hour's end lists them out of order otherwise).
+		byKey := func(a, b uk) int {
+			return cmp.Or(cmp.Compare(a.issue, b.issue), a.minute.Compare(b.minute), strings.Compare(a.user, b.user))
 		}
+		columns := func(keys []uk) ([]int64, []time.Time, []string) {
+			slices.SortFunc(keys, byKey)
+			keys = slices.CompactFunc(keys, func(a, b uk) bool { return byKey(a, b) == 0 })
+			i, m, u := make([]int64, len(keys)), make([]time.Time, len(keys)), make([]string, len(keys))
+			for j, k := range keys {
+				i[j], m[j], u[j] = k.issue, k.minute, k.user
+			}
+			return i, m, u
+		}
+		minutes, hours := make([]uk, 0, len(users)), make([]uk, 0, len(users))
+		for k := range users {
+			minutes = append(minutes, k)
+			hours = append(hours, uk{k.issue, k.minute.Truncate(time.Hour), k.user})
+		}
+		i, m, u := columns(minutes)
 		q.Queue(`INSERT INTO alerting.users (issue_id, minute, user_key)
 			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u)
-		what = append(what, "users")
+		i, m, u = columns(hours)
+		q.Queue(`INSERT INTO alerting.users_hourly (issue_id, hour, user_key)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING`, i, m, u)
+		what = append(what, "users", "hourly users")
 	}
 	if len(releases) > 0 {
 		var p []int64
@@ -881,8 +900,9 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 		return out, nil
 	}
 	// Counts of a window with whole hours in it read those hours from
-	// counts_hourly and only the minutes before and after from counts.
-	// Unique users have no hourly form: they do not add up.
+	// counts_hourly and only the minutes before and after from counts;
+	// its distinct users are those of users_hourly's whole hours and of
+	// the minutes at either end, counted together.
 	sum := func(issue string) string {
 		minutes := func(from, to string) string {
 			return `(SELECT coalesce(sum(n), 0) FROM alerting.counts WHERE issue_id = ` + issue +
@@ -894,7 +914,11 @@ func batchCounts(ctx context.Context, tx pgx.Tx, evals []evaluation, rules map[i
 	}
 	rows, err := tx.Query(ctx, `SELECT CASE w.kind
 		WHEN 0 THEN `+sum("w.issue")+`
-		WHEN 1 THEN (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.e)
+		WHEN 1 THEN CASE WHEN w.hs < w.he THEN (SELECT count(DISTINCT user_key) FROM (
+				SELECT user_key FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.hs
+				UNION ALL SELECT user_key FROM alerting.users WHERE issue_id = w.issue AND minute >= w.he AND minute < w.e
+				UNION ALL SELECT user_key FROM alerting.users_hourly WHERE issue_id = w.issue AND hour >= w.hs AND hour < w.he) u)
+			ELSE (SELECT count(DISTINCT user_key) FROM alerting.users WHERE issue_id = w.issue AND minute >= w.s AND minute < w.e) END
 		ELSE `+sum("0")+` END
 		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
 			WITH ORDINALITY AS w(kind, project, issue, s, e, hs, he, i)
