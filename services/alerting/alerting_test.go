@@ -147,9 +147,7 @@ func TestToldChanges(t *testing.T) {
 func TestFrequencyFiresOnceAtThreshold(t *testing.T) {
 	h := newHarness(t)
 	h.start(1)
-	hook := newReceiver(t, 0)
-	h.rule(`{"name":"busy","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}],
-		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	hook := h.slackRule("busy", `{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}`)
 	now := time.Now().UTC()
 	for i := range 5 {
 		id := newID()
@@ -187,9 +185,7 @@ func TestThresholdCrossedWithinABatch(t *testing.T) {
 	h := newHarness(t)
 	h.opt.Linger = 300 * time.Millisecond
 	h.start(1)
-	hook := newReceiver(t, 0)
-	h.rule(`{"name":"busy","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}],
-		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	h.slackRule("busy", `{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1h"}`)
 	before := observedCount(t, h, "faultline_alerting_batch_size")
 	now := time.Now().UTC()
 	var ids []string
@@ -237,9 +233,7 @@ func observedCount(t *testing.T, h *harness, name string) uint64 {
 func TestFrequencyOverAWeek(t *testing.T) {
 	h := newHarness(t)
 	h.start(1)
-	hook := newReceiver(t, 0)
-	h.rule(`{"name":"busy this week","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1w"}],
-		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	hook := h.slackRule("busy this week", `{"id":"sentry.rules.conditions.event_frequency.EventFrequencyCondition","value":5,"interval":"1w"}`)
 	now := time.Now().UTC()
 	for _, ago := range []time.Duration{50 * time.Hour, 5 * time.Hour, 3*time.Hour + 30*time.Minute, 61 * time.Minute, 2 * time.Minute} {
 		id := newID()
@@ -264,9 +258,7 @@ func TestFrequencyOverAWeek(t *testing.T) {
 func TestUniqueUsersOverAWeek(t *testing.T) {
 	h := newHarness(t)
 	h.start(1)
-	hook := newReceiver(t, 0)
-	h.rule(`{"name":"many users this week","frequency":60,"conditions":[{"id":"sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition","value":3,"interval":"1w"}],
-		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	hook := h.slackRule("many users this week", `{"id":"sentry.rules.conditions.event_frequency.EventUniqueUserFrequencyCondition","value":3,"interval":"1w"}`)
 	now := time.Now().UTC()
 	send := func(at time.Time, user string) string {
 		id := newID()

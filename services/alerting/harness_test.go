@@ -153,6 +153,17 @@ func (h *harness) rule(js string) int64 {
 	return ans.RuleID
 }
 
+// slackRule creates a rule named name with one condition that notifies
+// a new Slack receiver at most once an hour per issue, and returns the
+// receiver.
+func (h *harness) slackRule(name, condition string) *receiver {
+	h.t.Helper()
+	hook := newReceiver(h.t, 0)
+	h.rule(`{"name":"` + name + `","frequency":60,"conditions":[` + condition + `],
+		"actions":[{"id":"faultline.rules.actions.SlackWebhookAction","webhook_url":"` + hook.URL + `/slack"}]}`)
+	return hook
+}
+
 // grouped publishes an events.1.grouped message that does not tell the
 // issue changes its event caused (as the outbox sweeper republishes them).
 func (h *harness) grouped(issue int64, eventID string, received time.Time, event string) {
