@@ -771,8 +771,9 @@ func (s *Service) count(ctx context.Context, tx pgx.Tx, items []*item) error {
 	}
 	if len(users) > 0 {
 		// In key order, as the counts; the hourly rows are the same keys
-		// with their minutes truncated, sorted again (a batch spanning an
-		// hour's end lists them out of order otherwise).
+		// with their minutes truncated, sorted again and deduplicated (a
+		// user of minute 1 sorts after one of minute 0; in their hour, by
+		// name).
 		byKey := func(a, b uk) int {
 			return cmp.Or(cmp.Compare(a.issue, b.issue), a.minute.Compare(b.minute), strings.Compare(a.user, b.user))
 		}
